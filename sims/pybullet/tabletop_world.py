@@ -1,0 +1,262 @@
+"""The PyBullet tabletop as a :class:`~ember.sims.world.World` (contract 2).
+
+Facts (all computed from contact physics and poses, never from what a skill claims):
+
+- ``on(c, s)``: cube ``c`` rests on ``s`` (another cube, ``tray`` or ``table``) and is not held.
+- ``holding(panda, c)`` when both fingers touch ``c``; otherwise ``holding(panda, none)``.
+- ``clear(x)``: no cube rests on ``x`` (derived; the tray and the table are always clear: they have room).
+- ``reachable(c)``: ``c`` is on the table top within the arm's reach.
+
+Actions for ``apply("panda", action)`` (SI units, world frame), exactly one motion key or none:
+
+- ``{"ee_pos": [x, y, z], "ee_yaw": yaw}`` — grasp point target [m], gripper pointing down, turned by yaw [rad]
+- ``{"joint_pos": [q0..q6]}`` — arm joint targets [rad]
+- ``{"ee_delta": [dx, dy, dz]}`` — grasp point displacement from its current position [m]
+- optional ``"gripper"``: finger opening target [m], 0 to 0.08.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ember.sims.predicates import Atom
+from ember.sims.pybullet.assets import (
+    CUBE_SIZE,
+    PANDA,
+    REACH_RADIUS,
+    TABLE_TOP_Z,
+    TRAY_FLOOR_Z,
+    TRAY_POSITION,
+    WORKSPACE_X,
+    WORKSPACE_Y,
+)
+from ember.sims.pybullet.scene import TabletopScene
+from ember.sims.world import DerivedRule, ObjectInfo, World, WorldError
+
+AGENT = "panda"
+_MOTION_KEYS = ("ee_pos", "joint_pos", "ee_delta")
+_ALL_KEYS = (*_MOTION_KEYS, "ee_yaw", "gripper")
+Z_TOL = 0.015
+"""Tolerance on resting height when deciding ``on`` [m]."""
+XY_TOL = 0.7 * CUBE_SIZE
+"""Horizontal offset under which a cube counts as resting on the cube below [m]."""
+
+
+def _vector(action: Mapping[str, Any], key: str, size: int) -> np.ndarray:
+    try:
+        value = np.asarray(action[key], dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as err:
+        raise WorldError(f"action[{key!r}] must be {size} numbers; got {action[key]!r}") from err
+    if value.shape != (size,) or not np.all(np.isfinite(value)):
+        raise WorldError(f"action[{key!r}] must be {size} finite numbers; got {action[key]!r}")
+    return value
+
+
+class TabletopWorld(World):
+    """Panda, table, cubes and a tray in one PyBullet client.
+
+    Args:
+        cubes: cube colors (objects ``<color>_cube``).
+        arrangement: initial arrangement (``scattered``, ``tower``, ``tray``, ``mixed`` or a mapping).
+        seed: seed of the initial poses.
+        physics_hz: physics rate [Hz].
+        decimation: physics steps per control period.
+        tray: whether the scene has a tray.
+        render_size: video frame size ``(width, height)`` [px].
+        obs_noise: standard deviation of the noise on object positions in the ``policy`` group [m].
+    """
+
+    def __init__(
+        self,
+        cubes: Sequence[str] = ("red", "green", "blue"),
+        arrangement: str | Mapping[str, Sequence[str]] = "scattered",
+        seed: int = 0,
+        physics_hz: int = 240,
+        decimation: int = 8,
+        tray: bool = True,
+        render_size: tuple[int, int] = (160, 120),
+        obs_noise: float = 0.0,
+    ) -> None:
+        if decimation < 1:
+            raise WorldError(f"decimation must be >= 1 physics steps per control period; got {decimation}")
+        self.scene = TabletopScene(cubes=cubes, physics_hz=physics_hz, tray=tray, render_size=tuple(render_size))  # type: ignore[arg-type]
+        self.decimation = decimation
+        self.control_dt = decimation / physics_hz
+        self.obs_noise = obs_noise
+        self.arrangement = arrangement
+        self._pending: dict[str, Any] | None = None
+        self._t0_steps = 0
+        self.reset(seed)
+
+    def reset(self, seed: int, arrangement: str | Mapping[str, Sequence[str]] | None = None) -> None:
+        """Put the cubes in a fresh arrangement drawn from ``seed``; world time restarts at zero."""
+        self.rng = np.random.default_rng(seed)
+        self.scene.reset(self.rng, arrangement if arrangement is not None else self.arrangement)
+        self._pending = None
+        self._t0_steps = self.scene.steps
+
+    # ------------------------------------------------------------ symbolic
+    def cubes(self) -> list[str]:
+        return list(self.scene.cube_ids)
+
+    def held_cube(self) -> str | None:
+        for cube in self.scene.cube_ids:
+            if all(self.scene.finger_contacts(cube)):
+                return cube
+        return None
+
+    def support_of(self, cube: str, held: str | None = None) -> str | None:
+        """What ``cube`` rests on (a cube id, ``tray`` or ``table``), or None (held, falling, fallen off)."""
+        if cube == held:
+            return None
+        pos, _ = self.scene.cube_pose(cube)
+        for other in self.scene.cube_ids:
+            if other == cube:
+                continue
+            opos, _ = self.scene.cube_pose(other)
+            if abs(pos[2] - opos[2] - CUBE_SIZE) < Z_TOL and math.hypot(*(pos[:2] - opos[:2])) < XY_TOL:
+                return other
+        bounds = self.scene.tray_bounds()
+        if bounds is not None and bounds[0] - 0.02 <= pos[0] <= bounds[1] + 0.02 and bounds[2] - 0.02 <= pos[1] <= bounds[3] + 0.02:
+            if abs(pos[2] - (TRAY_FLOOR_Z + CUBE_SIZE / 2)) < Z_TOL:
+                return "tray"
+            return None
+        if abs(pos[2] - (TABLE_TOP_Z + CUBE_SIZE / 2)) < Z_TOL and -0.25 < pos[0] < 1.25 and abs(pos[1]) < 0.5:
+            return "table"
+        return None
+
+    def facts(self) -> frozenset[Atom]:
+        held = self.held_cube()
+        facts: set[Atom] = {Atom("holding", (AGENT, held or "none"))}
+        supports: dict[str, str | None] = {c: self.support_of(c, held) for c in self.scene.cube_ids}
+        covered = {s for s in supports.values() if s is not None}
+        for cube, support in supports.items():
+            if support is not None:
+                facts.add(Atom("on", (cube, support)))
+            if cube not in covered:
+                facts.add(Atom("clear", (cube,)))
+            pos, _ = self.scene.cube_pose(cube)
+            if math.hypot(pos[0] - PANDA.base_position[0], pos[1] - PANDA.base_position[1]) < REACH_RADIUS and pos[2] > TABLE_TOP_Z:
+                facts.add(Atom("reachable", (cube,)))
+        facts.add(Atom("clear", ("table",)))
+        if self.scene.tray is not None:
+            facts.add(Atom("clear", ("tray",)))
+        return frozenset(facts)
+
+    def derived_rules(self) -> tuple[DerivedRule, ...]:
+        return (DerivedRule(head=Atom("clear", ("?x",)), blocked_by=Atom("on", ("?_", "?x")), always_for_types=("surface",)),)
+
+    def objects(self) -> dict[str, ObjectInfo]:
+        out: dict[str, ObjectInfo] = {}
+        for cube in self.scene.cube_ids:
+            pos, quat = self.scene.cube_pose(cube)
+            out[cube] = ObjectInfo(
+                id=cube,
+                type="cube",
+                position=tuple(float(v) for v in pos),  # type: ignore[arg-type]
+                orientation=tuple(float(v) for v in quat),  # type: ignore[arg-type]
+                attributes={"color": cube.removesuffix("_cube"), "size": CUBE_SIZE},
+            )
+        if self.scene.tray is not None:
+            out["tray"] = ObjectInfo(
+                id="tray",
+                type="surface",
+                position=(*TRAY_POSITION, TRAY_FLOOR_Z),
+                movable=False,
+                attributes={"container": True, "free_area": self.scene.tray_bounds()},
+            )
+        out["table"] = ObjectInfo(
+            id="table",
+            type="surface",
+            position=(0.5, 0.0, TABLE_TOP_Z),
+            movable=False,
+            attributes={"free_area": (*WORKSPACE_X, *WORKSPACE_Y)},
+        )
+        return out
+
+    def agents(self) -> list[str]:
+        return [AGENT]
+
+    # ------------------------------------------------------------ continuous
+    def render(self) -> np.ndarray:
+        return self.scene.render()
+
+    def observe(self, agent: str) -> dict[str, np.ndarray]:
+        self._check_agent(agent)
+        q, qd = self.scene.joint_state()
+        ee, _ = self.scene.ee_pose()
+        cube_pos = np.concatenate([self.scene.cube_pose(c)[0] for c in self.scene.cube_ids])
+        noisy = cube_pos + (self.rng.normal(0.0, self.obs_noise, cube_pos.shape) if self.obs_noise > 0 else 0.0)
+        policy = np.concatenate([q, qd, ee, noisy]).astype(np.float32)
+        extra = []
+        for cube in self.scene.cube_ids:
+            _, quat = self.scene.cube_pose(cube)
+            lin, ang = self.scene.cube_velocity(cube)
+            extra.append(np.concatenate([quat, lin, ang, np.array(self.scene.finger_contacts(cube), dtype=np.float64)]))
+        critic = np.concatenate([policy, cube_pos, *extra]).astype(np.float32)
+        return {"policy": policy, "critic": critic}
+
+    def apply(self, agent: str, action: Mapping[str, Any]) -> None:
+        self._check_agent(agent)
+        if not isinstance(action, Mapping):
+            raise WorldError(f"action must be a mapping such as {{'ee_pos': [x, y, z]}}; got {type(action).__name__}")
+        unknown = [k for k in action if k not in _ALL_KEYS]
+        if unknown:
+            raise WorldError(f"action keys {unknown} are unknown; use one of {list(_MOTION_KEYS)} plus optional 'ee_yaw', 'gripper'")
+        motion = [k for k in _MOTION_KEYS if k in action]
+        if len(motion) > 1:
+            raise WorldError(f"action gives {motion}; give at most one of {list(_MOTION_KEYS)}")
+        checked: dict[str, Any] = {}
+        if "ee_pos" in action:
+            checked["ee_pos"] = _vector(action, "ee_pos", 3)
+            checked["ee_yaw"] = float(action.get("ee_yaw", 0.0))
+        elif "ee_delta" in action:
+            checked["ee_delta"] = _vector(action, "ee_delta", 3)
+            checked["ee_yaw"] = float(action.get("ee_yaw", self.scene.ee_yaw()))
+        elif "joint_pos" in action:
+            checked["joint_pos"] = _vector(action, "joint_pos", 7)
+        if "gripper" in action:
+            opening = float(action["gripper"])
+            if not math.isfinite(opening) or not 0.0 <= opening <= PANDA.max_opening:
+                raise WorldError(f"action['gripper'] must be an opening in [0, {PANDA.max_opening}] m; got {action['gripper']!r}")
+            checked["gripper"] = opening
+        self._pending = checked
+
+    def advance(self) -> None:
+        action, self._pending = self._pending, None
+        if action:
+            if "ee_pos" in action:
+                self.scene.set_arm_target(self.scene.ik(action["ee_pos"], action["ee_yaw"]))
+            elif "ee_delta" in action:
+                ee, _ = self.scene.ee_pose()
+                self.scene.set_arm_target(self.scene.ik(ee + action["ee_delta"], action["ee_yaw"]))
+            elif "joint_pos" in action:
+                self.scene.set_arm_target(action["joint_pos"])
+            if "gripper" in action:
+                self.scene.set_gripper(action["gripper"])
+        self.scene.step(self.decimation)
+
+    def ee_pose(self, agent: str) -> tuple[np.ndarray, float]:
+        """Grasp-point position [m] and yaw [rad] of ``agent``'s gripper."""
+        self._check_agent(agent)
+        return self.scene.ee_pose()[0], self.scene.ee_yaw()
+
+    def gripper_opening(self, agent: str) -> float:
+        """Measured finger opening [m]."""
+        self._check_agent(agent)
+        return self.scene.gripper_opening()
+
+    def time(self) -> float:
+        return (self.scene.steps - self._t0_steps) / self.scene.physics_hz
+
+    def close(self) -> None:
+        self.scene.close()
+
+    @staticmethod
+    def _check_agent(agent: str) -> None:
+        if agent != AGENT:
+            raise WorldError(f"agent {agent!r} is unknown; this world has agents [{AGENT!r}]")

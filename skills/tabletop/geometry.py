@@ -1,0 +1,57 @@
+"""Tabletop geometry for scripted skills: grasp yaw of a cube, free spots on a surface."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ember.sims.world import ObjectInfo
+
+CUBE_SIZE = 0.05
+"""Edge of the cubes [m]."""
+
+
+def grasp_yaw(quat: Sequence[float]) -> float:
+    """Yaw that aligns a top-down gripper with a cube's faces, folded into [-pi/4, pi/4] [rad]."""
+    x, y, z, w = quat
+    rot = np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+    axis = max((rot[:, i] for i in range(3)), key=lambda a: abs(a[0]) - abs(a[2]))
+    yaw = math.atan2(axis[1], axis[0])
+    return (yaw + math.pi / 4) % (math.pi / 2) - math.pi / 4
+
+
+def free_spot(
+    surface: ObjectInfo,
+    objects: Mapping[str, ObjectInfo],
+    exclude: Sequence[str] = (),
+    clearance: float = 0.08,
+    grid: int = 9,
+) -> tuple[float, float] | None:
+    """The point of ``surface``'s free area farthest from every other cube (ties: nearest the area's center).
+
+    Returns None when no point keeps ``clearance`` [m] from all cubes. Deterministic: the same scene gives the same spot.
+    """
+    area = surface.attributes.get("free_area")
+    if area is None:
+        return None
+    x0, x1, y0, y1 = area
+    others = [np.array(o.position[:2]) for k, o in objects.items() if o.type == "cube" and k not in exclude]
+    center = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+    best: tuple[float, float] | None = None
+    best_key = (-math.inf, 0.0)
+    for x in np.linspace(x0, x1, grid):
+        for y in np.linspace(y0, y1, grid):
+            point = np.array([x, y])
+            gap = min((float(np.linalg.norm(point - o)) for o in others), default=1.0)
+            key = (min(gap, 0.2), -float(np.linalg.norm(point - center)))
+            if gap >= clearance and key > best_key:
+                best, best_key = (float(x), float(y)), key
+    return best

@@ -21,6 +21,6 @@ for layer in LAYERS:
 setup(
     packages=packages,
     package_dir=package_dir,
-    package_data={"ember.planners": ["*.json"], "ember.launch": ["conf/*.yaml", "conf/*/*.yaml"]},
+    package_data={"ember.planners": ["*.json"], "ember.launch.conf": ["*.yaml", "*/*.yaml"]},
     include_package_data=True,
 )

@@ -1,0 +1,9 @@
+"""Plans (contract 4): schema, validation, compilation to py_trees, execution, and the planners that produce them.
+Planners are registered as ``"module:Class"`` strings and imported on first use."""
+
+from __future__ import annotations
+
+PLANNERS: dict[str, str] = {
+    "symbolic": "ember.planners.symbolic:SymbolicPlanner",
+}
+"""Planner classes by name; each takes ``skills`` plus its config's fields as keyword arguments."""

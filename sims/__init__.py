@@ -1,0 +1,40 @@
+"""Simulators and the contracts they implement: the vectorized env (``ember.sims.env``) and the world
+(``ember.sims.world``). Backends are registered here as ``"module:Class"`` strings and imported on first use, so
+``import ember.sims`` pulls in no engine."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+WORLDS: dict[str, str] = {
+    "tabletop": "ember.sims.pybullet.tabletop_world:TabletopWorld",
+}
+"""World backends (contract 2) by task name."""
+
+ENVS: dict[str, str] = {
+    "tabletop_push": "ember.sims.pybullet.tabletop_env:TabletopVecEnv",
+    "tabletop_reach": "ember.sims.pybullet.tabletop_env:TabletopVecEnv",
+}
+"""Vectorized env backends (contract 1) by task name; the task name is passed on as ``task=``."""
+
+SKILL_DOMAINS: dict[str, str] = {"tabletop": "tabletop"}
+"""Which skill set (``ember.skills.library.REGISTRY``) each world uses."""
+
+
+def _load(table: dict[str, str], name: str, kind: str) -> Any:
+    if name not in table:
+        raise KeyError(f"{kind} {name!r} is unknown; registered: {sorted(table)}")
+    module, _, attr = table[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def make_world(name: str, **kwargs: Any) -> Any:
+    """Build the world registered as ``name``."""
+    return _load(WORLDS, name, "world")(**kwargs)
+
+
+def make_env(name: str, **kwargs: Any) -> Any:
+    """Build the vectorized env registered as ``name``."""
+    cls = _load(ENVS, name, "env")
+    return cls(task=name.split("_", 1)[1], **kwargs) if name.startswith("tabletop_") else cls(**kwargs)

@@ -1,0 +1,38 @@
+"""The ``ember`` command: ``ember <subcommand> [hydra overrides]``. Each subcommand is a ``@hydra.main`` entry, so
+Hydra's flags (``-m`` multirun, ``--cfg job``, ``--help``) work after the subcommand."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("ember.launch.run:main", "plan a goal and execute it in simulation (default: stack green on red)"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: ember <subcommand> [key=value ...] [hydra flags]", "", "subcommands:"]
+    lines += [f"  {name:<8} {desc}" for name, (_, desc) in SUBCOMMANDS.items()]
+    lines += ["", "examples:", "  ember run", '  ember run goal="put every cube in the tray" seed=3',
+              "  ember run plan=my_plan.json", "  ember run -m seed=0,1,2"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(usage())
+        return
+    name = args[0]
+    if name not in SUBCOMMANDS:
+        print(f"ember: unknown subcommand {name!r}; choose one of {sorted(SUBCOMMANDS)}\n\n{usage()}", file=sys.stderr)
+        sys.exit(2)
+    module, _, attr = SUBCOMMANDS[name][0].partition(":")
+    entry = getattr(importlib.import_module(module), attr)
+    sys.argv = [f"ember {name}", *args[1:]]
+    entry()
+
+
+if __name__ == "__main__":
+    main()

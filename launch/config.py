@@ -1,0 +1,72 @@
+"""Typed configs for ``ember`` subcommands, registered in Hydra's ConfigStore (one group per extension point).
+
+The YAML tree under ``launch/conf/`` names these as schemas in its defaults lists, so a misspelled key or a value of
+the wrong type is refused at load time with the key's full name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class TabletopTaskConfig:
+    name: str = "tabletop"
+    """Task id in ``ember.sims.TASKS``."""
+    cubes: list[str] = field(default_factory=lambda: ["red", "green", "blue"])
+    """Cube colors; objects are named ``<color>_cube``."""
+    arrangement: Any = "scattered"
+    """Initial arrangement: scattered, tower, tray, mixed, or a mapping {tower: [...], tray: [...], scattered: [...]}."""
+    tray: bool = True
+    """Whether the scene has a tray."""
+    physics_hz: int = 240
+    """Physics rate [Hz]."""
+    decimation: int = 8
+    """Physics steps per control period (240 / 8 = 30 Hz control)."""
+    render_size: list[int] = field(default_factory=lambda: [160, 120])
+    """Video frame size, width height [px]."""
+    max_seconds: float = 150.0
+    """World-time budget of an episode [s]."""
+
+
+@dataclass
+class SymbolicPlannerConfig:
+    name: str = "symbolic"
+    """Planner id."""
+    max_depth: int = 8
+    """Deepest chain of sub-goals [levels]."""
+    max_expansions: int = 20000
+    """Search budget [achiever attempts]."""
+    shallow_depth: int = 2
+    """Levels of repair branches under conditions that already hold."""
+
+
+@dataclass
+class RunConfig:
+    task: Any = MISSING
+    planner: Any = MISSING
+    goal: str = "stack green on red"
+    """Goal: predicates (on(a, b) & ...) or an English form the planner accepts."""
+    plan: str | None = None
+    """Path to a plan JSON file to run instead of planning."""
+    seed: int = 0
+    """Seed of the initial arrangement."""
+    max_replans: int = 2
+    """Fresh plans allowed after the tree fails."""
+    video: bool = True
+    """Write episode.mp4 (GIF if no MP4 encoder is available)."""
+    video_every: int = 3
+    """Control ticks per video frame."""
+    progress: bool = True
+    """Live progress display."""
+
+
+def register() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="run_schema", node=RunConfig)
+    cs.store(group="task", name="tabletop_schema", node=TabletopTaskConfig)
+    cs.store(group="planner", name="symbolic_schema", node=SymbolicPlannerConfig)

@@ -1,0 +1,166 @@
+"""One episode: build the world, plan (or load a plan), validate, execute, and record everything.
+
+Used by ``ember run`` and by ``bench/``; takes plain arguments so it runs without Hydra.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ember.launch.rundir import RunDir, VideoWriter
+from ember.planners import PLANNERS
+from ember.planners.executor import Executor
+from ember.planners.goals import parse_goal
+from ember.planners.validate import PlanError, Problem, validate
+from ember.sims import SKILL_DOMAINS, WORLDS, make_world
+from ember.sims.predicates import Literal, format_facts
+from ember.sims.world import World
+from ember.skills.library import SkillLibrary, load_class
+
+
+class ConfigError(ValueError):
+    """A config value that cannot be used; names the field, the value and the fix."""
+
+
+def build_world(task: Mapping[str, Any], seed: int) -> World:
+    name = task.get("name")
+    if name not in WORLDS:
+        raise ConfigError(f"task.name={name!r} is unknown; choose one of {sorted(WORLDS)}")
+    kwargs = {k: v for k, v in task.items() if k not in ("name", "max_seconds")}
+    if "render_size" in kwargs:
+        size = list(kwargs["render_size"])
+        if len(size) != 2 or not all(isinstance(v, int) and 16 <= v <= 2048 for v in size):
+            raise ConfigError(f"task.render_size={size!r} must be [width, height] in pixels (16..2048)")
+        kwargs["render_size"] = tuple(size)
+    if "arrangement" in kwargs and not isinstance(kwargs["arrangement"], str):
+        kwargs["arrangement"] = {k: list(v) for k, v in dict(kwargs["arrangement"]).items()}
+    if "cubes" in kwargs:
+        kwargs["cubes"] = tuple(kwargs["cubes"])
+    return make_world(name, seed=seed, **kwargs)
+
+
+def build_planner(planner: Mapping[str, Any], skills: SkillLibrary) -> Any:
+    name = planner.get("name")
+    if name not in PLANNERS:
+        raise ConfigError(f"planner.name={name!r} is unknown; choose one of {sorted(PLANNERS)}")
+    kwargs = {k: v for k, v in planner.items() if k != "name"}
+    return load_class(PLANNERS[name])(skills, **kwargs)
+
+
+def load_plan_file(path: str) -> dict[str, Any]:
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"plan={path!r}: no such file; give the path of a plan JSON file (see planners/plan.schema.json)")
+    try:
+        data = json.loads(file.read_text())
+    except json.JSONDecodeError as err:
+        problem = Problem("$", f"not JSON: {err.msg} at line {err.lineno} column {err.colno}", "fix the file's JSON syntax")
+        raise PlanError([problem], source=f"plan file {path}") from err
+    return data
+
+
+def run_episode(
+    task: Mapping[str, Any],
+    planner_cfg: Mapping[str, Any],
+    goal: str,
+    seed: int = 0,
+    plan_file: str | None = None,
+    run_dir: RunDir | None = None,
+    max_replans: int = 2,
+    video_every: int = 0,
+    on_status: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run one episode and return its metrics; ``run_dir`` (if given) receives trace, metrics and video."""
+    wall0 = time.perf_counter()
+    trace = run_dir.trace if run_dir is not None else (lambda e: None)
+    world = build_world(task, seed)
+    scene = getattr(world, "scene", None)
+    steps0 = scene.steps if scene is not None else 0
+    try:
+        domain = SKILL_DOMAINS[task["name"]]
+        skills = SkillLibrary.for_domain(domain)
+        trace({"event": "run_start", "task": task["name"], "seed": seed, "goal": goal,
+               "objects": sorted(world.objects()), "facts": format_facts(world.facts())})
+        literals: list[Literal] = []
+        t_plan = time.perf_counter()
+        if plan_file:
+            plan = load_plan_file(plan_file)
+            source = f"plan file {plan_file}"
+            if isinstance(plan, dict) and isinstance(plan.get("goal"), str) and plan["goal"].strip():
+                literals = parse_goal(plan["goal"], world)
+        else:
+            literals = parse_goal(goal, world)
+            planner = build_planner(planner_cfg, skills)
+            plan = planner.plan(literals, world)
+            plan["goal"] = goal
+            source = f"{planner_cfg['name']} planner"
+        plan_seconds = time.perf_counter() - t_plan
+        trace({"event": "goal", "literals": [str(g) for g in literals]})
+        trace({"event": "plan", "source": source, "plan": plan, "planning_s": round(plan_seconds, 4)})
+        problems = validate(plan, skills, world)
+        trace({"event": "validation", "ok": not any(p.severity == "error" for p in problems),
+               "problems": [p.to_dict() for p in problems]})
+        if any(p.severity == "error" for p in problems):
+            raise PlanError(problems, source)
+        if run_dir is not None:
+            run_dir.write_json("plan.json", plan)
+
+        video = VideoWriter(run_dir.path, fps=1.0 / (world.control_dt * video_every)) if run_dir and video_every > 0 else None
+        current = {"skill": "", "skills_run": 0, "skill_failures": 0}
+
+        def on_event(event: dict[str, Any]) -> None:
+            trace(event)
+            if event["event"] == "skill_start":
+                current["skill"] = f"{event['skill']}({', '.join(str(v) for v in event['args'].values())})"
+                current["skills_run"] += 1
+            elif event["event"] == "skill_end" and event["status"] == "failure":
+                current["skill_failures"] += 1
+
+        def on_tick(tick: int) -> None:
+            if video is not None and tick % video_every == 0:
+                video.add(world.render())
+            if on_status is not None:
+                on_status({"tick": tick, "t": world.time(), "skill": current["skill"]})
+
+        if video is not None:
+            video.add(world.render())
+
+        def replan(reason: str) -> dict[str, Any]:
+            new = build_planner(planner_cfg, skills).plan(literals, world)
+            trace({"event": "plan", "source": f"replan after: {reason}", "plan": new})
+            return new
+
+        executor = Executor(world, skills, on_event=on_event, on_tick=on_tick,
+                            max_seconds=float(task.get("max_seconds", 150.0)))
+        result = executor.run(plan, literals, replan=replan if literals and not plan_file else None, max_replans=max_replans)
+        video_path = video.close() if video is not None else None
+        metrics = {
+            "success": result.success,
+            "status": result.status,
+            "reason": result.reason,
+            "failed_goals": result.failed_goals,
+            "goal": goal,
+            "goal_literals": [str(g) for g in literals],
+            "seed": seed,
+            "ticks": result.ticks,
+            "sim_steps": scene.steps - steps0 if scene is not None else None,
+            "world_time_s": round(result.world_time, 3),
+            "wall_time_s": round(time.perf_counter() - wall0, 3),
+            "planning_s": round(plan_seconds, 4),
+            "replans": result.replans,
+            "skills_run": current["skills_run"],
+            "skill_failures": current["skill_failures"],
+            "video": video_path.name if video_path else None,
+            "final_facts": format_facts(world.facts()),
+        }
+        trace({"event": "run_end", **{k: v for k, v in metrics.items() if k != "final_facts"}})
+        if run_dir is not None:
+            run_dir.write_json("metrics.json", metrics)
+        return metrics
+    finally:
+        world.close()
+

@@ -1,0 +1,80 @@
+"""``ember run``: plan a goal, tick the behavior tree in simulation, and write the run directory.
+
+    ember run                                   # default demo: stack green on red, PyBullet, symbolic planner
+    ember run goal="put every cube in the tray" seed=3 task.arrangement=mixed
+    ember run plan=path/to/plan.json            # run a plan file instead of planning
+    ember run -m seed=0,1,2                     # Hydra multirun
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ember.launch.config import register
+from ember.launch.episode import ConfigError, run_episode
+from ember.launch.rundir import RunDir
+from ember.planners.goals import GoalError
+from ember.planners.validate import PlanError
+from ember.sims.pybullet.scene import SceneConfigError
+from ember.sims.world import WorldError
+
+log = logging.getLogger("ember.run")
+USER_ERRORS = (ConfigError, GoalError, PlanError, SceneConfigError, WorldError, KeyError)
+register()
+
+
+def _container(cfg: DictConfig, key: str) -> dict[str, Any]:
+    value = OmegaConf.to_container(cfg[key], resolve=True)
+    assert isinstance(value, dict)
+    return value
+
+
+@hydra.main(config_path="conf", config_name="run", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run_path = Path(HydraConfig.get().runtime.output_dir)
+    run_dir = RunDir(run_path)
+    run_dir.write_text("config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    console = Console(stderr=True)
+    task = _container(cfg, "task")
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+        console=console, disable=not cfg.progress, transient=False,
+    )
+    try:
+        with progress:
+            bar = progress.add_task(f"{cfg.goal!r} seed {cfg.seed}", total=float(task.get("max_seconds", 150.0)), status="planning")
+
+            def on_status(s: dict[str, Any]) -> None:
+                if s["tick"] % 5 == 0:
+                    progress.update(bar, completed=s["t"], status=f"t={s['t']:5.1f}s  {s['skill']}")
+
+            metrics = run_episode(
+                task, _container(cfg, "planner"), cfg.goal, seed=cfg.seed, plan_file=cfg.plan, run_dir=run_dir,
+                max_replans=cfg.max_replans, video_every=cfg.video_every if cfg.video else 0, on_status=on_status,
+            )
+            progress.update(bar, status="done" if metrics["success"] else f"failed: {metrics['status']}")
+    except USER_ERRORS as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        run_dir.trace({"event": "error", "type": type(err).__name__, "message": message})
+        run_dir.close()
+        console.print(f"[bold red]error:[/] {message}")
+        sys.exit(2)
+    run_dir.close()
+    verdict = "[green]success[/]" if metrics["success"] else f"[red]{metrics['status']}[/]: {metrics['reason']}"
+    console.print(f"{verdict}  world {metrics['world_time_s']} s, wall {metrics['wall_time_s']} s, "
+                  f"{metrics['skills_run']} skills, {metrics['replans']} replans -> {run_path}")
+    if not metrics["success"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

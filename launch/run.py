@@ -66,12 +66,12 @@ def main(cfg: DictConfig) -> None:
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         run_dir.trace({"event": "error", "type": type(err).__name__, "message": message})
         run_dir.close()
-        console.print(f"[bold red]error:[/] {message}")
+        console.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True, highlight=False)
         sys.exit(2)
     run_dir.close()
     verdict = "[green]success[/]" if metrics["success"] else f"[red]{metrics['status']}[/]: {metrics['reason']}"
     console.print(f"{verdict}  world {metrics['world_time_s']} s, wall {metrics['wall_time_s']} s, "
-                  f"{metrics['skills_run']} skills, {metrics['replans']} replans -> {run_path}")
+                  f"{metrics['skills_run']} skills, {metrics['replans']} replans -> {run_path}", soft_wrap=True)
     if not metrics["success"]:
         sys.exit(1)
 

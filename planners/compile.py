@@ -35,10 +35,10 @@ def compile_plan(plan: dict[str, Any], skills: SkillLibrary, world: World, ctx: 
     def build(node: dict[str, Any]) -> py_trees.behaviour.Behaviour:
         kind, name = node["type"], _label(node)
         if kind == "sequence":
-            return py_trees.composites.Sequence(name, memory=bool(node.get("memory", False)),
+            return py_trees.composites.Sequence(name, memory=bool(node.get("memory", True)),
                                                 children=[build(c) for c in node["children"]])
         if kind == "fallback":
-            return py_trees.composites.Selector(name, memory=bool(node.get("memory", False)),
+            return py_trees.composites.Selector(name, memory=bool(node.get("memory", True)),
                                                 children=[build(c) for c in node["children"]])
         if kind == "parallel":
             policy = (py_trees.common.ParallelPolicy.SuccessOnOne() if node.get("policy") == "one"

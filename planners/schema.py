@@ -17,8 +17,11 @@ A plan::
          | {"type": "retry", "attempts": 3, "child": NODE, "name"?}
          | {"type": "timeout", "seconds": 20.0, "child": NODE, "name"?}
 
-Sequences and fallbacks are reactive by default (``memory: false``): every tick re-checks earlier children, which is
-what lets a PA-BT tree repair a disturbed world. Timeouts count world time, so runs stay deterministic under a seed.
+Sequences and fallbacks keep memory by default (``memory: true``, py_trees' classic semantics): a finished child
+is not ticked again, so a plain list of actions runs each once. Reactive nodes (``memory: false``) re-check earlier
+children every tick; that is what lets a PA-BT tree (every action guarded by the condition it achieves) repair a
+disturbed world, and the symbolic planner emits them. Timeouts count world time, so runs are deterministic under a
+seed.
 """
 
 from __future__ import annotations
@@ -47,12 +50,12 @@ _ARG_VALUE = {
 _NODE_FIELDS: dict[str, tuple[dict[str, Any], list[str]]] = {
     "sequence": (
         {"children": {"type": "array", "minItems": 1, "maxItems": 256, "items": {"$ref": "#/$defs/node"}},
-         "memory": {"type": "boolean", "description": "resume at the running child instead of re-checking earlier ones"}},
+         "memory": {"type": "boolean", "description": "true (default): resume at the running child; false: re-check earlier children every tick"}},
         ["children"],
     ),
     "fallback": (
         {"children": {"type": "array", "minItems": 1, "maxItems": 256, "items": {"$ref": "#/$defs/node"}},
-         "memory": {"type": "boolean", "description": "resume at the running child instead of re-trying earlier ones"}},
+         "memory": {"type": "boolean", "description": "true (default): resume at the running child; false: re-try earlier children every tick"}},
         ["children"],
     ),
     "parallel": (

@@ -96,7 +96,7 @@ class SymbolicPlanner:
             node, final = self._achieve(hand_empty, final, 0, frozenset())
             nodes.append(node)
         text = goal if isinstance(goal, str) else " & ".join(str(g) for g in literals)
-        return {"version": 1, "goal": text, "root": {"type": "sequence", "name": "goal", "children": nodes}}
+        return {"version": 1, "goal": text, "root": {"type": "sequence", "name": "goal", "memory": False, "children": nodes}}
 
     # ------------------------------------------------------------ goal checks
     def _check_goal(self, literals: list[Literal], state: SymbolicState) -> None:
@@ -184,9 +184,9 @@ class SymbolicPlanner:
                 continue
             if not holds(lit, after.facts):
                 continue
-            fallback = [cond(lit), {"type": "sequence", "children": [*children, achiever.node(self.agent)]}]
+            fallback = [cond(lit), {"type": "sequence", "memory": False, "children": [*children, achiever.node(self.agent)]}]
             fallback += self._alternatives(lit, state, exclude=achiever, depth=self.shallow_depth)
-            return {"type": "fallback", "children": fallback}, after
+            return {"type": "fallback", "memory": False, "children": fallback}, after
         if last is not None:
             raise Unachievable(lit, f"{last.literal}: {last.reason}" if last.literal != lit else last.reason)
         raise Unachievable(lit, "no skill's effects establish it" if lit.positive else "no skill's effects undo it")
@@ -231,10 +231,10 @@ class SymbolicPlanner:
             children.append(node)
         if not holds(lit, s.facts):
             raise Unachievable(lit, f"still blocked after removing {[str(b) for b in blocking]}")
-        fallback = [cond(lit), {"type": "sequence", "children": children}]
+        fallback = [cond(lit), {"type": "sequence", "memory": False, "children": children}]
         fallback += self._alternatives(lit, state, exclude=None, depth=self.shallow_depth,
                                        skip={Literal(f, False) for f in blocking})
-        return {"type": "fallback", "children": fallback}, s
+        return {"type": "fallback", "memory": False, "children": fallback}, s
 
     # ------------------------------------------------------------ achievers
     def _achievers(self, lit: Literal, state: SymbolicState, state_bound: bool = True) -> list[Achiever]:
@@ -311,7 +311,7 @@ class SymbolicPlanner:
     # ------------------------------------------------------------ repair branches
     def _robust(self, lit: Literal, state: SymbolicState, depth: int) -> Node:
         alternatives = self._alternatives(lit, state, exclude=None, depth=depth)
-        return {"type": "fallback", "children": [cond(lit), *alternatives]} if alternatives else cond(lit)
+        return {"type": "fallback", "memory": False, "children": [cond(lit), *alternatives]} if alternatives else cond(lit)
 
     def _alternatives(self, lit: Literal, state: SymbolicState, exclude: Achiever | None, depth: int,
                       skip: set[Literal] | None = None) -> list[Node]:
@@ -332,7 +332,7 @@ class SymbolicPlanner:
                     continue
                 sub = self._alternatives(Literal(fact, False), state, None, depth)
                 if sub:
-                    out.append({"type": "sequence", "children": [cond(Literal(fact)), *sub[:1]]})
+                    out.append({"type": "sequence", "memory": False, "children": [cond(Literal(fact)), *sub[:1]]})
             return out
         covered: set[tuple[str, Literal]] = set()
         if exclude is not None and exclude.guards:
@@ -351,7 +351,7 @@ class SymbolicPlanner:
                    if p not in achiever.guards]
             for p in pre:
                 children.append(self._robust(p, state, depth - 1) if depth > 1 else cond(p))
-            out.append({"type": "sequence", "children": [*children, achiever.node(self.agent)]})
+            out.append({"type": "sequence", "memory": False, "children": [*children, achiever.node(self.agent)]})
             if not achiever.guards:
                 break  # one unguarded achiever is enough; guarded ones cover each possible binding
         return out

@@ -17,7 +17,7 @@ import jsonschema
 
 from ember.planners.schema import MAX_DEPTH, NODE_TYPES, plan_schema
 from ember.planners.symbolic_state import SymbolicState
-from ember.sims.predicates import Literal, PredicateError, holds, parse_literal
+from ember.sims.predicates import Atom, Literal, PredicateError, holds, parse_literal
 from ember.sims.world import World
 from ember.skills.library import SkillLibrary
 
@@ -209,9 +209,14 @@ def validate(plan: Any, skills: SkillLibrary, world: World | None = None) -> lis
     problems = _name_problems(plan, skills, world)
     if problems or world is None:
         return problems
+    return dry_run(plan, skills, world)[0]
+
+
+def dry_run(plan: dict[str, Any], skills: SkillLibrary, world: World) -> tuple[list[Problem], frozenset[Atom]]:
+    """Walk a structurally valid plan symbolically; return the precondition problems and the facts at the end."""
     dry = _DryRun(skills, world)
     dry.run(plan["root"], ["root"])
-    return dry.problems
+    return dry.problems, dry.state.facts
 
 
 def ensure_valid(plan: Any, skills: SkillLibrary, world: World | None = None, source: str = "plan") -> dict[str, Any]:

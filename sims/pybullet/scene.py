@@ -146,13 +146,21 @@ class TabletopScene:
         self.steps = 0
 
     # ------------------------------------------------------------------ reset
-    def reset(self, rng: np.random.Generator, arrangement: str | Mapping[str, Sequence[str]] = "scattered") -> Placement:
-        """Home the arm, place the cubes as ``arrangement`` says with poses drawn from ``rng``, and let them settle."""
-        for i, q in zip(PANDA.arm_joints, PANDA.home, strict=True):
-            self.bc.resetJointState(self.robot, i, q, 0.0)
+    def reset(
+        self,
+        rng: np.random.Generator,
+        arrangement: str | Mapping[str, Sequence[str]] = "scattered",
+        settle_seconds: float = 0.4,
+        home: Sequence[float] | None = None,
+    ) -> Placement:
+        """Home the arm (or put it at ``home`` [rad]), place the cubes as ``arrangement`` says with poses drawn from
+        ``rng``, and let them settle for ``settle_seconds`` of physics [s]."""
+        start = np.asarray(PANDA.home if home is None else home, dtype=np.float64)
+        for i, q in zip(PANDA.arm_joints, start, strict=True):
+            self.bc.resetJointState(self.robot, i, float(q), 0.0)
         for j in PANDA.finger_joints:
             self.bc.resetJointState(self.robot, j, PANDA.max_opening / 2, 0.0)
-        self.arm_target = np.array(PANDA.home, dtype=np.float64)
+        self.arm_target = start.copy()
         self.gripper_target = PANDA.max_opening
         placement = resolve_arrangement(arrangement, list(self.cube_ids), rng)
         if placement.tray and self.tray is None:
@@ -177,7 +185,8 @@ class TabletopScene:
             pos = (TRAY_POSITION[0] + dx + jitter[0], TRAY_POSITION[1] + dy + jitter[1], TRAY_FLOOR_Z + CUBE_SIZE / 2 + 0.002)
             self._place(cube, pos, float(rng.uniform(-0.2, 0.2)))
         self.hold_arm()
-        self.step(int(0.4 * self.physics_hz))
+        if settle_seconds > 0:
+            self.step(int(settle_seconds * self.physics_hz))
         return placement
 
     def _place(self, cube: str, pos: Sequence[float], yaw: float) -> None:
@@ -269,15 +278,6 @@ class TabletopScene:
     def cube_velocity(self, cube: str) -> tuple[np.ndarray, np.ndarray]:
         lin, ang = self.bc.getBaseVelocity(self.cube_ids[cube])
         return np.array(lin), np.array(ang)
-
-    def cube_yaw(self, cube: str) -> float:
-        """Yaw of the cube's nearest face frame, folded into [-pi/4, pi/4] by its 90-degree symmetry [rad]."""
-        _, quat = self.bc.getBasePositionAndOrientation(self.cube_ids[cube])
-        rot = np.array(self.bc.getMatrixFromQuaternion(quat)).reshape(3, 3)
-        # The cube axis closest to horizontal x gives the yaw, whichever face is up.
-        axis = max((rot[:, i] for i in range(3)), key=lambda a: abs(a[0]) - abs(a[2]))
-        yaw = math.atan2(axis[1], axis[0])
-        return (yaw + math.pi / 4) % (math.pi / 2) - math.pi / 4
 
     def finger_contacts(self, cube: str) -> tuple[bool, bool]:
         """Whether each finger touches ``cube``."""

@@ -1,0 +1,224 @@
+"""The PyBullet tabletop as a vectorized env (contract 1): N PyBullet clients, one scene each, stepped in turn.
+
+Tasks:
+
+- ``reach``: move the grasp point to a random target; success within 2 cm.
+- ``push``: push a cube to a goal on the table; success within 2.5 cm. The actor sees a noisy, optionally delayed
+  cube position; the critic the true cube pose, velocity and finger contacts.
+
+Control modes (actions in [-1, 1]):
+
+- ``ee_delta``: ``(dx, dy, dz, grip)``; displacement of the grasp point per control step, scaled by ``ee_step`` [m];
+  ``grip`` maps [-1, 1] to a finger opening of 0..0.08 m.
+- ``joint_delta``: ``(dq0..dq6, grip)``; arm joint target change per control step, scaled by ``joint_step`` [rad].
+
+Observation groups (per env row):
+
+- ``policy``: arm joints q (7) [rad], qd (7) [rad/s], gripper opening (1) [m], grasp point (3) [m], then for reach
+  the target (3) [m]; for push the observed cube position (3) [m] and the goal (2) [m].
+- ``critic``: ``policy`` followed by privileged state: for reach the target offset (3); for push the true cube
+  position (3), quaternion (4), linear velocity (3) and finger contacts (2).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from ember.sims.env import Obs, StepResult, VecEnv
+from ember.sims.pybullet.assets import CUBE_SIZE, PANDA, TABLE_TOP_Z, WORKSPACE_X, WORKSPACE_Y
+from ember.sims.pybullet.scene import TabletopScene
+
+TASKS = ("reach", "push")
+CONTROLS = ("ee_delta", "joint_delta")
+_TASK_DIMS = {"reach": (3, 3), "push": (5, 12)}
+"""Task-specific (policy, privileged) observation sizes."""
+
+
+class TabletopVecEnv(VecEnv):
+    """Args:
+    task: ``reach`` or ``push``.
+    num_envs: parallel PyBullet clients.
+    control: ``ee_delta`` or ``joint_delta``.
+    physics_hz: physics rate [Hz].
+    decimation: physics steps per control step.
+    max_episode_length: control steps before truncation.
+    ee_step: grasp point displacement at action 1 [m].
+    joint_step: joint target change at action 1 [rad].
+    obs_noise: std of the noise on the actor's cube position [m].
+    obs_delay: control steps by which the actor's cube position lags.
+    seed: seed of the first reset.
+    device: torch device of the returned tensors.
+    """
+
+    def __init__(
+        self,
+        task: str = "reach",
+        num_envs: int = 1,
+        control: str = "ee_delta",
+        physics_hz: int = 240,
+        decimation: int = 8,
+        max_episode_length: int = 100,
+        ee_step: float = 0.02,
+        joint_step: float = 0.05,
+        obs_noise: float = 0.005,
+        obs_delay: int = 0,
+        seed: int = 0,
+        device: str = "cpu",
+    ) -> None:
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {list(TASKS)}. Got {task!r}.")
+        if control not in CONTROLS:
+            raise ValueError(f"control must be one of {list(CONTROLS)}. Got {control!r}.")
+        if num_envs < 1 or decimation < 1 or max_episode_length < 1 or obs_delay < 0:
+            raise ValueError(
+                f"num_envs, decimation and max_episode_length must be >= 1 and obs_delay >= 0; got num_envs={num_envs}, "
+                f"decimation={decimation}, max_episode_length={max_episode_length}, obs_delay={obs_delay}"
+            )
+        self.task, self.control = task, control
+        self.num_envs = num_envs
+        self.device = torch.device(device)
+        self.decimation = decimation
+        self.max_episode_length = max_episode_length
+        self.ee_step, self.joint_step = ee_step, joint_step
+        self.obs_noise, self.obs_delay = obs_noise, obs_delay
+        self.scenes = [TabletopScene(cubes=("red",) if task == "push" else (), physics_hz=physics_hz, tray=False)
+                       for _ in range(num_envs)]
+        self.step_dt = decimation / physics_hz
+        policy_extra, critic_extra = _TASK_DIMS[task]
+        self.policy_dim = 18 + policy_extra
+        self.critic_dim = self.policy_dim + critic_extra
+        self.single_observation_space = gym.spaces.Dict({
+            "policy": gym.spaces.Box(-np.inf, np.inf, (self.policy_dim,), np.float32),
+            "critic": gym.spaces.Box(-np.inf, np.inf, (self.critic_dim,), np.float32),
+        })
+        act_dim = 4 if control == "ee_delta" else 8
+        self.single_action_space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32)
+        self.episode_length_buf = torch.zeros(num_envs, dtype=torch.long, device=self.device)
+        self._targets = np.zeros((num_envs, 3))
+        self._delayed: list[deque[np.ndarray]] = [deque(maxlen=obs_delay + 1) for _ in range(num_envs)]
+        self._seed = seed
+        self._rngs = [np.random.default_rng([seed, i]) for i in range(num_envs)]
+        self._obs: Obs | None = None
+
+    # ------------------------------------------------------------------ reset
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Obs, dict[str, Any]]:
+        if seed is not None:
+            self._seed = seed
+            self._rngs = [np.random.default_rng([seed, i]) for i in range(self.num_envs)]
+        self._reset_idx(np.arange(self.num_envs))
+        self._obs = self._observe()
+        return self._obs, {"log": {}}
+
+    def _reset_idx(self, env_ids: np.ndarray) -> None:
+        for i in env_ids:
+            rng, scene = self._rngs[i], self.scenes[i]
+            home = np.asarray(PANDA.home) + rng.uniform(-0.1, 0.1, size=7)
+            if self.task == "reach":
+                scene.reset(rng, {"scattered": []}, settle_seconds=0.0, home=home)
+                self._targets[i] = [rng.uniform(*WORKSPACE_X), rng.uniform(-0.25, 0.25), rng.uniform(0.7, 0.95)]
+            else:
+                scene.reset(rng, "scattered", settle_seconds=0.0, home=home)
+                cube, _ = scene.cube_pose("red_cube")
+                for _ in range(100):
+                    angle, dist = rng.uniform(-np.pi, np.pi), rng.uniform(0.08, 0.18)
+                    goal = cube[:2] + dist * np.array([np.cos(angle), np.sin(angle)])
+                    if WORKSPACE_X[0] <= goal[0] <= WORKSPACE_X[1] and WORKSPACE_Y[0] <= goal[1] <= WORKSPACE_Y[1] + 0.1:
+                        break
+                self._targets[i] = [goal[0], goal[1], TABLE_TOP_Z + CUBE_SIZE / 2]
+            self._delayed[i].clear()
+        self.episode_length_buf[torch.as_tensor(env_ids, dtype=torch.long)] = 0
+
+    # ------------------------------------------------------------------ step
+    def step(self, actions: torch.Tensor) -> StepResult:
+        act = torch.as_tensor(actions, dtype=torch.float32).detach().cpu().numpy()
+        if act.shape != (self.num_envs, self.single_action_space.shape[0]):
+            raise ValueError(f"actions must have shape {(self.num_envs, self.single_action_space.shape[0])}; got {act.shape}")
+        act = np.clip(np.nan_to_num(act, nan=0.0), -1.0, 1.0)
+        for i, scene in enumerate(self.scenes):
+            self._apply(scene, act[i])
+            scene.step(self.decimation)
+        self.episode_length_buf += 1
+        obs = self._observe()
+        reward, success, failed = self._reward()
+        terminated = success | failed
+        truncated = (self.episode_length_buf.cpu().numpy() >= self.max_episode_length) & ~terminated
+        done = terminated | truncated
+        final_obs = {k: v.clone() for k, v in obs.items()}
+        log: dict[str, float] = {"reward_mean": float(reward.mean())}
+        if done.any():
+            log["success_rate"] = float(success[done].mean())
+            ids = np.nonzero(done)[0]
+            self._reset_idx(ids)
+            fresh = self._observe(ids)
+            for k in obs:
+                obs[k][torch.as_tensor(ids)] = fresh[k]
+        self._obs = obs
+        extras = {"log": log, "time_outs": torch.as_tensor(truncated, device=self.device), "final_obs": final_obs}
+        return (obs, torch.as_tensor(reward, dtype=torch.float32, device=self.device),
+                torch.as_tensor(terminated, device=self.device), torch.as_tensor(truncated, device=self.device), extras)
+
+    def _apply(self, scene: TabletopScene, a: np.ndarray) -> None:
+        opening = float((a[-1] + 1.0) / 2.0 * PANDA.max_opening)
+        if self.control == "ee_delta":
+            ee, _ = scene.ee_pose()
+            target = ee + a[:3] * self.ee_step
+            target[2] = max(target[2], TABLE_TOP_Z + 0.008)
+            scene.arm_target = scene.ik(target, 0.0)
+        else:
+            scene.arm_target = np.clip(scene.arm_target + a[:7] * self.joint_step, PANDA.lower, PANDA.upper)
+        scene.gripper_target = opening
+        scene.hold_arm()
+
+    # ------------------------------------------------------------------ observations and reward
+    def _observe(self, env_ids: np.ndarray | None = None) -> Obs:
+        ids = range(self.num_envs) if env_ids is None else env_ids
+        policy, critic = [], []
+        for i in ids:
+            scene = self.scenes[i]
+            q, qd = scene.joint_state()
+            ee, _ = scene.ee_pose()
+            base = [q[:7], qd[:7], [q[7] + q[8]], ee]
+            if self.task == "reach":
+                p = np.concatenate([*base, self._targets[i]])
+                c = np.concatenate([p, self._targets[i] - ee])
+            else:
+                pos, quat = scene.cube_pose("red_cube")
+                lin, _ = scene.cube_velocity("red_cube")
+                seen = pos + self._rngs[i].normal(0.0, self.obs_noise, 3) if self.obs_noise > 0 else pos
+                self._delayed[i].append(seen)
+                p = np.concatenate([*base, self._delayed[i][0], self._targets[i][:2]])
+                c = np.concatenate([p, pos, quat, lin, np.array(scene.finger_contacts("red_cube"), dtype=np.float64)])
+            policy.append(p)
+            critic.append(c)
+        return {
+            "policy": torch.as_tensor(np.asarray(policy, dtype=np.float32), device=self.device),
+            "critic": torch.as_tensor(np.asarray(critic, dtype=np.float32), device=self.device),
+        }
+
+    def _reward(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        reward = np.zeros(self.num_envs)
+        success = np.zeros(self.num_envs, dtype=bool)
+        failed = np.zeros(self.num_envs, dtype=bool)
+        for i, scene in enumerate(self.scenes):
+            ee, _ = scene.ee_pose()
+            if self.task == "reach":
+                dist = float(np.linalg.norm(ee - self._targets[i]))
+                success[i] = dist < 0.02
+                reward[i] = -dist + (1.0 if success[i] else 0.0)
+            else:
+                cube, _ = scene.cube_pose("red_cube")
+                dist = float(np.linalg.norm(cube[:2] - self._targets[i][:2]))
+                reach = float(np.linalg.norm(ee - cube))
+                success[i] = dist < 0.025
+                failed[i] = cube[2] < TABLE_TOP_Z - 0.05
+                reward[i] = -2.0 * dist - 0.5 * reach + (10.0 if success[i] else 0.0) - (10.0 if failed[i] else 0.0)
+        return reward, success, failed
+
+    def close(self) -> None:
+        for scene in self.scenes:
+            scene.close()

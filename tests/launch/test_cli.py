@@ -1,0 +1,104 @@
+"""``ember`` end to end, from a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+EMBER = [sys.executable, "-m", "ember.launch.cli"]
+
+
+def _ember(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([*EMBER, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+
+
+def _run_dirs(tmp_path: Path) -> list[Path]:
+    return sorted(p.parent for p in (tmp_path / "runs").rglob("metrics.json"))
+
+
+def test_run_writes_the_run_directory(tmp_path: Path) -> None:
+    proc = _ember(tmp_path, "run", "goal=put red in the tray", "seed=1", "progress=false")
+    assert proc.returncode == 0, proc.stderr
+    (run,) = _run_dirs(tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["success"] and metrics["sim_steps"] > 0 and metrics["wall_time_s"] > 0
+    events = [json.loads(line) for line in (run / "trace.jsonl").read_text().splitlines()]
+    kinds = {e["event"] for e in events}
+    assert {"run_start", "plan", "validation", "skill_start", "skill_end", "facts", "run_end"} <= kinds
+    assert "seed: 1" in (run / "config.yaml").read_text()
+    video = run / "episode.mp4"
+    assert video.stat().st_size > 1000
+
+
+def test_default_run_is_the_demo(tmp_path: Path) -> None:
+    proc = _ember(tmp_path, "run", "video=false", "progress=false")
+    assert proc.returncode == 0, proc.stderr
+    (run,) = _run_dirs(tmp_path)
+    assert json.loads((run / "metrics.json").read_text())["goal"] == "stack green on red"
+
+
+def test_multirun(tmp_path: Path) -> None:
+    proc = _ember(tmp_path, "run", "-m", "seed=0,1", "video=false", "progress=false", "goal=put blue in the tray")
+    assert proc.returncode == 0, proc.stderr
+    assert len(_run_dirs(tmp_path)) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["seed=abc"], ["seed", "abc"]),
+        (["colour=red"], ["colour"]),
+        (["task.cubes=[red,pink]"], ["pink", "choose from"]),
+        (["goal=put the purple cube in the tray"], ["purple", "objects are"]),
+        (["goal=dance a little"], ["accepted forms"]),
+        (["goal='on(red_cube, green_cube) & on(green_cube, red_cube)'"], ["cycle"]),
+        (["task.arrangement=pyramid"], ["arrangement must be one of"]),
+        (["planner.name=oracle"], ["planner.name", "oracle", "symbolic"]),
+    ],
+)
+def test_bad_input_names_the_field_and_exits_nonzero(tmp_path: Path, args: list[str], needles: list[str]) -> None:
+    proc = _ember(tmp_path, "run", "video=false", "progress=false", *args)
+    assert proc.returncode != 0
+    for needle in needles:
+        assert needle in proc.stderr, proc.stderr
+
+
+def test_malformed_plan_file_lists_problems_with_paths(tmp_path: Path) -> None:
+    bad = {"root": {"type": "sequence", "children": [
+        {"type": "action", "skill": "pick", "args": {"obj": "ghost_cube"}},
+        {"type": "action", "skill": "teleport", "args": {}},
+    ]}}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    (tmp_path / "broken.json").write_text("{not json")
+    proc = _ember(tmp_path, "run", f"plan={tmp_path / 'bad.json'}", "video=false", "progress=false")
+    assert proc.returncode == 2
+    assert "$.root.children[0].args.obj" in proc.stderr and "$.root.children[1].skill" in proc.stderr
+    proc = _ember(tmp_path, "run", f"plan={tmp_path / 'broken.json'}", "video=false", "progress=false")
+    assert proc.returncode == 2 and "not JSON" in proc.stderr
+    proc = _ember(tmp_path, "run", "plan=missing.json", "video=false", "progress=false")
+    assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+def test_plan_file_runs(tmp_path: Path) -> None:
+    plan = {"goal": "put green in the tray", "root": {"type": "sequence", "children": [
+        {"type": "action", "skill": "pick", "args": {"obj": "green_cube"}},
+        {"type": "action", "skill": "place", "args": {"obj": "green_cube", "target": "tray"}},
+    ]}}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    proc = _ember(tmp_path, "run", "plan=plan.json", "video=false", "progress=false", "seed=3")
+    assert proc.returncode == 0, proc.stderr
+    (run,) = _run_dirs(tmp_path)
+    assert json.loads((run / "metrics.json").read_text())["success"]
+
+
+def test_usage_and_unknown_subcommand(tmp_path: Path) -> None:
+    assert "subcommands" in _ember(tmp_path).stdout
+    proc = _ember(tmp_path, "fly")
+    assert proc.returncode == 2 and "unknown subcommand" in proc.stderr

@@ -14,8 +14,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 def usage() -> str:
     lines = ["usage: ember <subcommand> [key=value ...] [hydra flags]", "", "subcommands:"]
     lines += [f"  {name:<8} {desc}" for name, (_, desc) in SUBCOMMANDS.items()]
-    lines += ["", "examples:", "  ember run", '  ember run goal="put every cube in the tray" seed=3',
-              "  ember run plan=my_plan.json", "  ember run -m seed=0,1,2"]
+    lines += [
+        "",
+        "examples:",
+        "  ember run",
+        '  ember run goal="put every cube in the tray" seed=3',
+        "  ember run plan=my_plan.json",
+        "  ember run -m seed=0,1,2",
+    ]
     return "\n".join(lines)
 
 

@@ -20,7 +20,7 @@ class TabletopTaskConfig:
     cubes: list[str] = field(default_factory=lambda: ["red", "green", "blue"])
     """Cube colors; objects are named ``<color>_cube``."""
     arrangement: Any = "scattered"
-    """Initial arrangement: scattered, tower, tray, mixed, or a mapping {tower: [...], tray: [...], scattered: [...]}."""
+    """Initial arrangement: scattered, tower, tray, mixed, or {tower: [...], tray: [...], scattered: [...]}."""
     tray: bool = True
     """Whether the scene has a tray."""
     physics_hz: int = 240

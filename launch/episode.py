@@ -54,11 +54,15 @@ def build_planner(planner: Mapping[str, Any], skills: SkillLibrary) -> Any:
 def load_plan_file(path: str) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
-        raise ConfigError(f"plan={path!r}: no such file; give the path of a plan JSON file (see planners/plan.schema.json)")
+        raise ConfigError(
+            f"plan={path!r}: no such file; give the path of a plan JSON file (see planners/plan.schema.json)"
+        )
     try:
         data = json.loads(file.read_text())
     except json.JSONDecodeError as err:
-        problem = Problem("$", f"not JSON: {err.msg} at line {err.lineno} column {err.colno}", "fix the file's JSON syntax")
+        problem = Problem(
+            "$", f"not JSON: {err.msg} at line {err.lineno} column {err.colno}", "fix the file's JSON syntax"
+        )
         raise PlanError([problem], source=f"plan file {path}") from err
     return data
 
@@ -83,8 +87,16 @@ def run_episode(
     try:
         domain = SKILL_DOMAINS[task["name"]]
         skills = SkillLibrary.for_domain(domain)
-        trace({"event": "run_start", "task": task["name"], "seed": seed, "goal": goal,
-               "objects": sorted(world.objects()), "facts": format_facts(world.facts())})
+        trace(
+            {
+                "event": "run_start",
+                "task": task["name"],
+                "seed": seed,
+                "goal": goal,
+                "objects": sorted(world.objects()),
+                "facts": format_facts(world.facts()),
+            }
+        )
         literals: list[Literal] = []
         t_plan = time.perf_counter()
         if plan_file:
@@ -102,15 +114,24 @@ def run_episode(
         trace({"event": "goal", "literals": [str(g) for g in literals]})
         trace({"event": "plan", "source": source, "plan": plan, "planning_s": round(plan_seconds, 4)})
         problems = validate(plan, skills, world)
-        trace({"event": "validation", "ok": not any(p.severity == "error" for p in problems),
-               "problems": [p.to_dict() for p in problems]})
+        trace(
+            {
+                "event": "validation",
+                "ok": not any(p.severity == "error" for p in problems),
+                "problems": [p.to_dict() for p in problems],
+            }
+        )
         if any(p.severity == "error" for p in problems):
             raise PlanError(problems, source)
         if run_dir is not None:
             run_dir.write_json("plan.json", plan)
 
-        video = VideoWriter(run_dir.path, fps=1.0 / (world.control_dt * video_every)) if run_dir and video_every > 0 else None
-        current = {"skill": "", "skills_run": 0, "skill_failures": 0}
+        video = (
+            VideoWriter(run_dir.path, fps=1.0 / (world.control_dt * video_every))
+            if run_dir and video_every > 0
+            else None
+        )
+        current: dict[str, Any] = {"skill": "", "skills_run": 0, "skill_failures": 0}
 
         def on_event(event: dict[str, Any]) -> None:
             trace(event)
@@ -134,9 +155,12 @@ def run_episode(
             trace({"event": "plan", "source": f"replan after: {reason}", "plan": new})
             return new
 
-        executor = Executor(world, skills, on_event=on_event, on_tick=on_tick,
-                            max_seconds=float(task.get("max_seconds", 150.0)))
-        result = executor.run(plan, literals, replan=replan if literals and not plan_file else None, max_replans=max_replans)
+        executor = Executor(
+            world, skills, on_event=on_event, on_tick=on_tick, max_seconds=float(task.get("max_seconds", 150.0))
+        )
+        result = executor.run(
+            plan, literals, replan=replan if literals and not plan_file else None, max_replans=max_replans
+        )
         video_path = video.close() if video is not None else None
         metrics = {
             "success": result.success,
@@ -163,4 +187,3 @@ def run_episode(
         return metrics
     finally:
         world.close()
-

@@ -1,9 +1,9 @@
 """``ember run``: plan a goal, tick the behavior tree in simulation, and write the run directory.
 
-    ember run                                   # default demo: stack green on red, PyBullet, symbolic planner
-    ember run goal="put every cube in the tray" seed=3 task.arrangement=mixed
-    ember run plan=path/to/plan.json            # run a plan file instead of planning
-    ember run -m seed=0,1,2                     # Hydra multirun
+ember run                                   # default demo: stack green on red, PyBullet, symbolic planner
+ember run goal="put every cube in the tray" seed=3 task.arrangement=mixed
+ember run plan=path/to/plan.json            # run a plan file instead of planning
+ember run -m seed=0,1,2                     # Hydra multirun
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ register()
 def _container(cfg: DictConfig, key: str) -> dict[str, Any]:
     value = OmegaConf.to_container(cfg[key], resolve=True)
     assert isinstance(value, dict)
-    return value
+    return {str(k): v for k, v in value.items()}
 
 
 @hydra.main(config_path="conf", config_name="run", version_base="1.3")
@@ -46,20 +46,34 @@ def main(cfg: DictConfig) -> None:
     console = Console(stderr=True)
     task = _container(cfg, "task")
     progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-        console=console, disable=not cfg.progress, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not cfg.progress,
+        transient=False,
     )
     try:
         with progress:
-            bar = progress.add_task(f"{cfg.goal!r} seed {cfg.seed}", total=float(task.get("max_seconds", 150.0)), status="planning")
+            bar = progress.add_task(
+                f"{cfg.goal!r} seed {cfg.seed}", total=float(task.get("max_seconds", 150.0)), status="planning"
+            )
 
             def on_status(s: dict[str, Any]) -> None:
                 if s["tick"] % 5 == 0:
                     progress.update(bar, completed=s["t"], status=f"t={s['t']:5.1f}s  {s['skill']}")
 
             metrics = run_episode(
-                task, _container(cfg, "planner"), cfg.goal, seed=cfg.seed, plan_file=cfg.plan, run_dir=run_dir,
-                max_replans=cfg.max_replans, video_every=cfg.video_every if cfg.video else 0, on_status=on_status,
+                task,
+                _container(cfg, "planner"),
+                cfg.goal,
+                seed=cfg.seed,
+                plan_file=cfg.plan,
+                run_dir=run_dir,
+                max_replans=cfg.max_replans,
+                video_every=cfg.video_every if cfg.video else 0,
+                on_status=on_status,
             )
             progress.update(bar, status="done" if metrics["success"] else f"failed: {metrics['status']}")
     except USER_ERRORS as err:
@@ -70,8 +84,11 @@ def main(cfg: DictConfig) -> None:
         sys.exit(2)
     run_dir.close()
     verdict = "[green]success[/]" if metrics["success"] else f"[red]{metrics['status']}[/]: {metrics['reason']}"
-    console.print(f"{verdict}  world {metrics['world_time_s']} s, wall {metrics['wall_time_s']} s, "
-                  f"{metrics['skills_run']} skills, {metrics['replans']} replans -> {run_path}", soft_wrap=True)
+    console.print(
+        f"{verdict}  world {metrics['world_time_s']} s, wall {metrics['wall_time_s']} s, "
+        f"{metrics['skills_run']} skills, {metrics['replans']} replans -> {run_path}",
+        soft_wrap=True,
+    )
     if not metrics["success"]:
         sys.exit(1)
 

@@ -86,9 +86,10 @@ class VideoWriter:
                 import imageio.v2 as imageio
 
                 self.path = self.folder / "episode.mp4"
-                self._writer = imageio.get_writer(self.path, fps=self.fps, codec="libx264", quality=7,
-                                                  macro_block_size=8, ffmpeg_log_level="error")
-            except Exception as err:  # noqa: BLE001 - any encoder problem falls back to GIF
+                self._writer = imageio.get_writer(
+                    self.path, fps=self.fps, codec="libx264", quality=7, macro_block_size=8, ffmpeg_log_level="error"
+                )
+            except Exception as err:
                 log.warning("MP4 encoder unavailable (%s); writing a GIF instead", err)
                 self._writer = None
         if self._writer is not None:
@@ -103,5 +104,5 @@ class VideoWriter:
             import imageio.v2 as imageio
 
             self.path = self.folder / "episode.gif"
-            imageio.mimsave(self.path, self._frames, duration=1.0 / self.fps, loop=0)
+            imageio.mimsave(self.path, self._frames, duration=1.0 / self.fps, loop=0)  # type: ignore[arg-type]
         return self.path

@@ -28,21 +28,28 @@ def _label(node: dict[str, Any]) -> str:
     return kind
 
 
-def compile_plan(plan: dict[str, Any], skills: SkillLibrary, world: World, ctx: TickContext) -> py_trees.behaviour.Behaviour:
+def compile_plan(
+    plan: dict[str, Any], skills: SkillLibrary, world: World, ctx: TickContext
+) -> py_trees.behaviour.Behaviour:
     """Build the py_trees root for ``plan`` (validate it first: this trusts its input)."""
     default_agent = world.agents()[0]
 
     def build(node: dict[str, Any]) -> py_trees.behaviour.Behaviour:
         kind, name = node["type"], _label(node)
         if kind == "sequence":
-            return py_trees.composites.Sequence(name, memory=bool(node.get("memory", True)),
-                                                children=[build(c) for c in node["children"]])
+            return py_trees.composites.Sequence(
+                name, memory=bool(node.get("memory", True)), children=[build(c) for c in node["children"]]
+            )
         if kind == "fallback":
-            return py_trees.composites.Selector(name, memory=bool(node.get("memory", True)),
-                                                children=[build(c) for c in node["children"]])
+            return py_trees.composites.Selector(
+                name, memory=bool(node.get("memory", True)), children=[build(c) for c in node["children"]]
+            )
         if kind == "parallel":
-            policy = (py_trees.common.ParallelPolicy.SuccessOnOne() if node.get("policy") == "one"
-                      else py_trees.common.ParallelPolicy.SuccessOnAll(synchronise=False))
+            policy = (
+                py_trees.common.ParallelPolicy.SuccessOnOne()
+                if node.get("policy") == "one"
+                else py_trees.common.ParallelPolicy.SuccessOnAll(synchronise=False)
+            )
             return py_trees.composites.Parallel(name, policy=policy, children=[build(c) for c in node["children"]])
         if kind == "condition":
             return ConditionBehaviour(name, parse_literal(node["predicate"]), ctx)

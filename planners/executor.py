@@ -102,7 +102,9 @@ class Executor:
                     status = "failure"
                     break
                 replans += 1
-                self._emit({"event": "replan", "reason": reason, "attempt": replans, "facts": format_facts(self.world.facts())})
+                self._emit(
+                    {"event": "replan", "reason": reason, "attempt": replans, "facts": format_facts(self.world.facts())}
+                )
                 new_plan = ensure_valid(replan(reason), self.skills, self.world, source=f"replan {replans}")
                 root.stop(BTStatus.INVALID)
                 root = compile_plan(new_plan, self.skills, self.world, ctx)

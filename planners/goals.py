@@ -23,7 +23,9 @@ ACCEPTED_FORMS = (
 )
 
 _VERB = r"(?:put|place|move|set|stack)"
-_SPLIT = re.compile(rf"\s*(?:,\s*and then|,\s*then|\band then|\bthen|,\s*and|\band|;|,)\s+(?={_VERB}\b|unstack\b|clear\b|empty\b)")
+_SPLIT = re.compile(
+    rf"\s*(?:,\s*and then|,\s*then|\band then|\bthen|,\s*and|\band|;|,)\s+(?={_VERB}\b|unstack\b|clear\b|empty\b)"
+)
 
 
 class GoalError(ValueError):
@@ -82,13 +84,17 @@ def _clause(text: str, objects: Mapping[str, ObjectInfo], facts: frozenset[Atom]
             pm = re.fullmatch(r"(.+?) (?:on top of|onto|on) (.+)", pair.strip())
             if not pm:
                 raise GoalError(f"goal {goal!r}: {pair!r} is not 'X on Y'; {_forms()}")
-            out.append(Literal(Atom("on", (_resolve(pm.group(1), objects, goal), _resolve(pm.group(2), objects, goal)))))
+            out.append(
+                Literal(Atom("on", (_resolve(pm.group(1), objects, goal), _resolve(pm.group(2), objects, goal))))
+            )
         return out
     m = re.fullmatch(rf"{_VERB} (.+?) (?:on top of|onto|on) (.+)", t)
     if m:
         return [Literal(Atom("on", (_resolve(m.group(1), objects, goal), _resolve(m.group(2), objects, goal))))]
-    raise GoalError(f"goal {goal!r}: {text.strip()!r} is not a form the symbolic planner understands "
-                    f"(free text needs planner=llm); {_forms()}")
+    raise GoalError(
+        f"goal {goal!r}: {text.strip()!r} is not a form the symbolic planner understands "
+        f"(free text needs planner=llm); {_forms()}"
+    )
 
 
 def parse_goal(goal: str, world: World) -> list[Literal]:

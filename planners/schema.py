@@ -49,40 +49,68 @@ _ARG_VALUE = {
 }
 _NODE_FIELDS: dict[str, tuple[dict[str, Any], list[str]]] = {
     "sequence": (
-        {"children": {"type": "array", "minItems": 1, "maxItems": 256, "items": {"$ref": "#/$defs/node"}},
-         "memory": {"type": "boolean", "description": "true (default): resume at the running child; false: re-check earlier children every tick"}},
+        {
+            "children": {"type": "array", "minItems": 1, "maxItems": 256, "items": {"$ref": "#/$defs/node"}},
+            "memory": {
+                "type": "boolean",
+                "description": "true (default): resume at the running child; false: re-check earlier ones every tick",
+            },
+        },
         ["children"],
     ),
     "fallback": (
-        {"children": {"type": "array", "minItems": 1, "maxItems": 256, "items": {"$ref": "#/$defs/node"}},
-         "memory": {"type": "boolean", "description": "true (default): resume at the running child; false: re-try earlier children every tick"}},
+        {
+            "children": {"type": "array", "minItems": 1, "maxItems": 256, "items": {"$ref": "#/$defs/node"}},
+            "memory": {
+                "type": "boolean",
+                "description": "true (default): resume at the running child; false: re-try earlier children every tick",
+            },
+        },
         ["children"],
     ),
     "parallel": (
-        {"children": {"type": "array", "minItems": 1, "maxItems": 64, "items": {"$ref": "#/$defs/node"}},
-         "policy": {"enum": ["all", "one"], "description": "succeed when all children or any one child succeeds"}},
+        {
+            "children": {"type": "array", "minItems": 1, "maxItems": 64, "items": {"$ref": "#/$defs/node"}},
+            "policy": {"enum": ["all", "one"], "description": "succeed when all children or any one child succeeds"},
+        },
         ["children"],
     ),
     "condition": (
-        {"predicate": {"type": "string", "minLength": 3, "maxLength": 300,
-                       "description": "a predicate such as on(red_cube, tray), or not on(red_cube, tray)"}},
+        {
+            "predicate": {
+                "type": "string",
+                "minLength": 3,
+                "maxLength": 300,
+                "description": "a predicate such as on(red_cube, tray), or not on(red_cube, tray)",
+            }
+        },
         ["predicate"],
     ),
     "action": (
-        {"skill": {"type": "string", "minLength": 1, "maxLength": 100, "description": "a skill of the library"},
-         "args": {"type": "object", "maxProperties": 16, "additionalProperties": _ARG_VALUE,
-                  "description": "the skill's arguments by name"},
-         "agent": {"type": "string", "maxLength": 100, "description": "which agent runs it (default: the first)"}},
+        {
+            "skill": {"type": "string", "minLength": 1, "maxLength": 100, "description": "a skill of the library"},
+            "args": {
+                "type": "object",
+                "maxProperties": 16,
+                "additionalProperties": _ARG_VALUE,
+                "description": "the skill's arguments by name",
+            },
+            "agent": {"type": "string", "maxLength": 100, "description": "which agent runs it (default: the first)"},
+        },
         ["skill", "args"],
     ),
     "retry": (
-        {"attempts": {"type": "integer", "minimum": 1, "maximum": 100, "description": "tries before failing"},
-         "child": {"$ref": "#/$defs/node"}},
+        {
+            "attempts": {"type": "integer", "minimum": 1, "maximum": 100, "description": "tries before failing"},
+            "child": {"$ref": "#/$defs/node"},
+        },
         ["attempts", "child"],
     ),
     "timeout": (
-        {"seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400, "description": "world time [s]"},
-         "child": {"$ref": "#/$defs/node"}},
+        {
+            "seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400, "description": "world time [s]"},
+            "child": {"$ref": "#/$defs/node"},
+        },
         ["seconds", "child"],
     ),
 }

@@ -67,7 +67,9 @@ class SymbolicPlanner:
 
     name = "symbolic"
 
-    def __init__(self, skills: SkillLibrary, max_depth: int = 8, max_expansions: int = 20000, shallow_depth: int = 2) -> None:
+    def __init__(
+        self, skills: SkillLibrary, max_depth: int = 8, max_expansions: int = 20000, shallow_depth: int = 2
+    ) -> None:
         self.skills = skills
         self.max_depth = max_depth
         self.max_expansions = max_expansions
@@ -96,16 +98,26 @@ class SymbolicPlanner:
             node, final = self._achieve(hand_empty, final, 0, frozenset())
             nodes.append(node)
         text = goal if isinstance(goal, str) else " & ".join(str(g) for g in literals)
-        return {"version": 1, "goal": text, "root": {"type": "sequence", "name": "goal", "memory": False, "children": nodes}}
+        return {
+            "version": 1,
+            "goal": text,
+            "root": {"type": "sequence", "name": "goal", "memory": False, "children": nodes},
+        }
 
     # ------------------------------------------------------------ goal checks
     def _check_goal(self, literals: list[Literal], state: SymbolicState) -> None:
-        vocabulary = {lit.atom.name for cls in self.skills.skills.values() for lit in cls.parsed_preconditions() + cls.parsed_effects()}
+        vocabulary = {
+            lit.atom.name
+            for cls in self.skills.skills.values()
+            for lit in cls.parsed_preconditions() + cls.parsed_effects()
+        }
         vocabulary |= {f.name for f in state.facts} | {r.head.name for r in state.rules}
         positives = {g.atom for g in literals if g.positive}
         for g in literals:
             if g.atom.name not in vocabulary:
-                raise GoalError(f"goal predicate {g}: unknown predicate {g.atom.name!r}; known are {sorted(vocabulary)}")
+                raise GoalError(
+                    f"goal predicate {g}: unknown predicate {g.atom.name!r}; known are {sorted(vocabulary)}"
+                )
             if not g.positive and g.atom in positives:
                 raise GoalError(f"goal predicates {g.atom} and {g} contradict each other")
         supports: dict[Arg, Arg] = {}
@@ -120,7 +132,9 @@ class SymbolicPlanner:
                 if info is not None and not info.movable:
                     raise GoalError(f"goal predicate {g}: {x} cannot be moved")
                 if x in supports and supports[x] != y:
-                    raise GoalError(f"goal predicates on({x}, {supports[x]}) and {g} contradict: {x} can rest on one thing")
+                    raise GoalError(
+                        f"goal predicates on({x}, {supports[x]}) and {g} contradict: {x} can rest on one thing"
+                    )
                 supports[x] = y
                 target = self.objects.get(str(y))
                 if target is not None and target.type == "cube":
@@ -141,8 +155,9 @@ class SymbolicPlanner:
                 cur = supports[cur]
 
     # ------------------------------------------------------------ search
-    def _order(self, remaining: list[Literal], done: list[Literal], state: SymbolicState, nodes: list[Node]
-               ) -> tuple[list[Node], SymbolicState] | None:
+    def _order(
+        self, remaining: list[Literal], done: list[Literal], state: SymbolicState, nodes: list[Node]
+    ) -> tuple[list[Node], SymbolicState] | None:
         if not remaining:
             return nodes, state
         for i, goal in enumerate(remaining):
@@ -153,7 +168,7 @@ class SymbolicPlanner:
                 continue
             if not all(holds(g, after.facts) for g in done):
                 continue
-            found = self._order(remaining[:i] + remaining[i + 1:], [*done, goal], after, [*nodes, node])
+            found = self._order(remaining[:i] + remaining[i + 1 :], [*done, goal], after, [*nodes, node])
             if found is not None:
                 return found
         return None
@@ -162,7 +177,9 @@ class SymbolicPlanner:
         if self._deepest is None or len(err.reason) >= len(self._deepest.reason):
             self._deepest = err
 
-    def _achieve(self, lit: Literal, state: SymbolicState, depth: int, visiting: frozenset[Literal]) -> tuple[Node, SymbolicState]:
+    def _achieve(
+        self, lit: Literal, state: SymbolicState, depth: int, visiting: frozenset[Literal]
+    ) -> tuple[Node, SymbolicState]:
         """Subtree that makes ``lit`` hold, and the state after it."""
         if holds(lit, state.facts):
             return self._robust(lit, state, self.shallow_depth), state
@@ -184,20 +201,29 @@ class SymbolicPlanner:
                 continue
             if not holds(lit, after.facts):
                 continue
-            fallback = [cond(lit), {"type": "sequence", "memory": False, "children": [*children, achiever.node(self.agent)]}]
+            fallback = [
+                cond(lit),
+                {"type": "sequence", "memory": False, "children": [*children, achiever.node(self.agent)]},
+            ]
             fallback += self._alternatives(lit, state, exclude=achiever, depth=self.shallow_depth)
             return {"type": "fallback", "memory": False, "children": fallback}, after
         if last is not None:
             raise Unachievable(lit, f"{last.literal}: {last.reason}" if last.literal != lit else last.reason)
         raise Unachievable(lit, "no skill's effects establish it" if lit.positive else "no skill's effects undo it")
 
-    def _run_achiever(self, achiever: Achiever, state: SymbolicState, depth: int, visiting: frozenset[Literal]
-                      ) -> tuple[list[Node], SymbolicState]:
+    def _run_achiever(
+        self, achiever: Achiever, state: SymbolicState, depth: int, visiting: frozenset[Literal]
+    ) -> tuple[list[Node], SymbolicState]:
         self._expansions += 1
         if self._expansions > self.max_expansions:
-            raise Unachievable(Literal(Atom(achiever.skill.name)), f"search budget of {self.max_expansions} expansions spent")
-        pre = [p for p in achiever.skill.grounded(achiever.skill.parsed_preconditions(), self.agent, achiever.args)
-               if p not in achiever.guards]
+            raise Unachievable(
+                Literal(Atom(achiever.skill.name)), f"search budget of {self.max_expansions} expansions spent"
+            )
+        pre = [
+            p
+            for p in achiever.skill.grounded(achiever.skill.parsed_preconditions(), self.agent, achiever.args)
+            if p not in achiever.guards
+        ]
         for guard in achiever.guards:
             if not holds(guard, state.facts):
                 raise Unachievable(guard, "binding guard does not hold")
@@ -217,7 +243,9 @@ class SymbolicPlanner:
                 last = err
         raise last or Unachievable(pre[0] if pre else Literal(Atom(achiever.skill.name)), "preconditions conflict")
 
-    def _achieve_derived(self, lit: Literal, state: SymbolicState, depth: int, visiting: frozenset[Literal]) -> tuple[Node, SymbolicState]:
+    def _achieve_derived(
+        self, lit: Literal, state: SymbolicState, depth: int, visiting: frozenset[Literal]
+    ) -> tuple[Node, SymbolicState]:
         rule = state.derived_rule(lit.atom.name)
         assert rule is not None
         binding = match(rule.head, lit.atom)
@@ -232,8 +260,9 @@ class SymbolicPlanner:
         if not holds(lit, s.facts):
             raise Unachievable(lit, f"still blocked after removing {[str(b) for b in blocking]}")
         fallback = [cond(lit), {"type": "sequence", "memory": False, "children": children}]
-        fallback += self._alternatives(lit, state, exclude=None, depth=self.shallow_depth,
-                                       skip={Literal(f, False) for f in blocking})
+        fallback += self._alternatives(
+            lit, state, exclude=None, depth=self.shallow_depth, skip={Literal(f, False) for f in blocking}
+        )
         return {"type": "fallback", "memory": False, "children": fallback}, s
 
     # ------------------------------------------------------------ achievers
@@ -244,7 +273,9 @@ class SymbolicPlanner:
             for effect in cls.parsed_effects():
                 if effect.positive != lit.positive:
                     continue
-                binding = match(effect.atom, lit.atom, {"?agent": self.agent}) if effect.atom.name == lit.atom.name else None
+                binding = (
+                    match(effect.atom, lit.atom, {"?agent": self.agent}) if effect.atom.name == lit.atom.name else None
+                )
                 if binding is None:
                     continue
                 for rank, args, guards in self._bind_free(cls, binding, state, state_bound):
@@ -258,8 +289,9 @@ class SymbolicPlanner:
                 out.append(a)
         return out
 
-    def _bind_free(self, cls: type[Skill], binding: dict[str, Arg], state: SymbolicState, state_bound: bool
-                   ) -> Iterable[tuple[int, dict[str, Any], tuple[Literal, ...]]]:
+    def _bind_free(
+        self, cls: type[Skill], binding: dict[str, Arg], state: SymbolicState, state_bound: bool
+    ) -> Iterable[tuple[int, dict[str, Any], tuple[Literal, ...]]]:
         free = [p for p in cls.params if f"?{p.name}" not in binding and p.required]
         bound_args = {p.name: binding[f"?{p.name}"] for p in cls.params if f"?{p.name}" in binding}
         if any(p.required and "object" not in p.types for p in free):
@@ -280,13 +312,16 @@ class SymbolicPlanner:
             if cls.check_args(args, self.objects):
                 continue
             rank = sum(r for r, _, _ in combo)
-            yield rank, args, tuple(g.substitute({f"?{k}": v for k, v in args.items()} | {"?agent": self.agent})
-                                    for g in guards)
+            yield (
+                rank,
+                args,
+                tuple(g.substitute({f"?{k}": v for k, v in args.items()} | {"?agent": self.agent}) for g in guards),
+            )
 
-    def _candidates(self, cls: type[Skill], param: Param, binding: dict[str, Arg], state: SymbolicState, state_bound: bool
-                    ) -> list[tuple[int, Any, Literal | None]]:
+    def _candidates(
+        self, cls: type[Skill], param: Param, binding: dict[str, Arg], state: SymbolicState, state_bound: bool
+    ) -> list[tuple[int, Any, Literal | None]]:
         var = f"?{param.name}"
-        out: list[tuple[int, Any, Literal | None]] = []
         for pre in cls.parsed_preconditions():
             if not pre.positive or var not in pre.atom.args:
                 continue
@@ -305,16 +340,22 @@ class SymbolicPlanner:
             name, info = item
             return (info.type != "surface", bool(info.attributes.get("container")), name)
 
-        return [k for k, o in sorted(self.objects.items(), key=preference)
-                if (not param.object_types or o.type in param.object_types) and (o.movable or not param.movable)]
+        return [
+            k
+            for k, o in sorted(self.objects.items(), key=preference)
+            if (not param.object_types or o.type in param.object_types) and (o.movable or not param.movable)
+        ]
 
     # ------------------------------------------------------------ repair branches
     def _robust(self, lit: Literal, state: SymbolicState, depth: int) -> Node:
         alternatives = self._alternatives(lit, state, exclude=None, depth=depth)
-        return {"type": "fallback", "memory": False, "children": [cond(lit), *alternatives]} if alternatives else cond(lit)
+        return (
+            {"type": "fallback", "memory": False, "children": [cond(lit), *alternatives]} if alternatives else cond(lit)
+        )
 
-    def _alternatives(self, lit: Literal, state: SymbolicState, exclude: Achiever | None, depth: int,
-                      skip: set[Literal] | None = None) -> list[Node]:
+    def _alternatives(
+        self, lit: Literal, state: SymbolicState, exclude: Achiever | None, depth: int, skip: set[Literal] | None = None
+    ) -> list[Node]:
         """Shallow achievers for bindings the simulated state did not need, so unforeseen disturbances repair too."""
         if depth <= 0:
             return []
@@ -347,8 +388,11 @@ class SymbolicPlanner:
                     continue
                 covered.add(key)
             children = [cond(g) for g in achiever.guards]
-            pre = [p for p in achiever.skill.grounded(achiever.skill.parsed_preconditions(), self.agent, achiever.args)
-                   if p not in achiever.guards]
+            pre = [
+                p
+                for p in achiever.skill.grounded(achiever.skill.parsed_preconditions(), self.agent, achiever.args)
+                if p not in achiever.guards
+            ]
             for p in pre:
                 children.append(self._robust(p, state, depth - 1) if depth > 1 else cond(p))
             out.append({"type": "sequence", "memory": False, "children": [*children, achiever.node(self.agent)]})

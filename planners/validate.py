@@ -103,7 +103,7 @@ def _walk(node: Any, parts: list[Any], depth: int = 0) -> Iterator[tuple[dict[st
 
 
 def _vocabulary(skills: SkillLibrary, world: World | None) -> set[str]:
-    names = set()
+    names: set[str] = set()
     for cls in skills.skills.values():
         names.update(lit.atom.name for lit in cls.parsed_preconditions() + cls.parsed_effects())
     if world is not None:
@@ -126,7 +126,9 @@ def _name_problems(plan: dict[str, Any], skills: SkillLibrary, world: World | No
         if kind == "action" and isinstance(node.get("skill"), str):
             skill = node["skill"]
             if skill not in skills:
-                problems.append(Problem(_path([*parts, "skill"]), f"unknown skill {skill!r}", _closest(skill, skills.names())))
+                problems.append(
+                    Problem(_path([*parts, "skill"]), f"unknown skill {skill!r}", _closest(skill, skills.names()))
+                )
             elif isinstance(node.get("args"), dict):
                 for prob in skills[skill].check_args(node["args"], objects):
                     problems.append(Problem(_path([*parts, "args", prob.field]), prob.message, prob.hint))
@@ -140,13 +142,23 @@ def _name_problems(plan: dict[str, Any], skills: SkillLibrary, world: World | No
                 problems.append(Problem(_path([*parts, "predicate"]), str(err), "write e.g. on(red_cube, tray)"))
                 continue
             if literal.atom.name not in vocabulary:
-                problems.append(Problem(_path([*parts, "predicate"]), f"unknown predicate {literal.atom.name!r}",
-                                        _closest(literal.atom.name, vocabulary)))
+                problems.append(
+                    Problem(
+                        _path([*parts, "predicate"]),
+                        f"unknown predicate {literal.atom.name!r}",
+                        _closest(literal.atom.name, vocabulary),
+                    )
+                )
             if world is not None:
                 for arg in literal.atom.args:
                     if isinstance(arg, str) and arg not in known_args:
-                        problems.append(Problem(_path([*parts, "predicate"]), f"unknown object {arg!r} in {literal}",
-                                                _closest(arg, known_args)))
+                        problems.append(
+                            Problem(
+                                _path([*parts, "predicate"]),
+                                f"unknown object {arg!r} in {literal}",
+                                _closest(arg, known_args),
+                            )
+                        )
     return problems
 
 
@@ -175,12 +187,14 @@ class _DryRun:
             args = node.get("args", {})
             for lit in cls.grounded(cls.parsed_preconditions(), agent, args):
                 if not holds(lit, self.state.facts):
-                    self.problems.append(Problem(
-                        _path(parts),
-                        f"precondition {lit} of {node['skill']}({', '.join(f'{k}={v}' for k, v in args.items())}) "
-                        "does not hold when it runs, and nothing before it in the plan establishes it",
-                        f"first add an action whose effects give {lit.atom}, or a fallback that achieves it",
-                    ))
+                    self.problems.append(
+                        Problem(
+                            _path(parts),
+                            f"precondition {lit} of {node['skill']}({', '.join(f'{k}={v}' for k, v in args.items())}) "
+                            "does not hold when it runs, and nothing before it in the plan establishes it",
+                            f"first add an action whose effects give {lit.atom}, or a fallback that achieves it",
+                        )
+                    )
             self.state = self.state.apply(cls.grounded(cls.parsed_effects(), agent, args))
             return True
         if kind in ("sequence", "parallel"):
@@ -200,7 +214,9 @@ def validate(plan: Any, skills: SkillLibrary, world: World | None = None) -> lis
         try:
             plan = json.loads(plan)
         except json.JSONDecodeError as err:
-            return [Problem("$", f"not JSON: {err.msg} at line {err.lineno} column {err.colno}", "send one JSON object")]
+            return [
+                Problem("$", f"not JSON: {err.msg} at line {err.lineno} column {err.colno}", "send one JSON object")
+            ]
     if not isinstance(plan, dict):
         return [Problem("$", f"a plan must be a JSON object; got {type(plan).__name__}", 'write {"root": {...}}')]
     problems = _schema_problems(plan)
@@ -229,4 +245,6 @@ def ensure_valid(plan: Any, skills: SkillLibrary, world: World | None = None, so
 
 def literals_of(plan: Mapping[str, Any]) -> list[Literal]:
     """Every condition literal in the plan (for traces and critics)."""
-    return [parse_literal(n["predicate"]) for n, _, _ in _walk(plan.get("root"), ["root"]) if n.get("type") == "condition"]
+    return [
+        parse_literal(n["predicate"]) for n, _, _ in _walk(plan.get("root"), ["root"]) if n.get("type") == "condition"
+    ]

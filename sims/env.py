@@ -84,7 +84,9 @@ class GymnasiumEnv(gym.Env):
 
     def __init__(self, vec_env: VecEnv) -> None:
         if vec_env.num_envs != 1:
-            raise ValueError(f"GymnasiumEnv wraps exactly one env; got num_envs={vec_env.num_envs}. Build it with num_envs=1.")
+            raise ValueError(
+                f"GymnasiumEnv wraps exactly one env; got num_envs={vec_env.num_envs}. Build it with num_envs=1."
+            )
         self.vec_env = vec_env
         self.observation_space = vec_env.single_observation_space
         self.action_space = vec_env.single_action_space
@@ -93,7 +95,9 @@ class GymnasiumEnv(gym.Env):
     def _row(obs: Obs) -> dict[str, np.ndarray]:
         return {k: v[0].detach().cpu().numpy().astype(np.float32) for k, v in obs.items()}
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
         if seed is None and self.np_random is not None:
             seed = int(self.np_random.integers(0, 2**31 - 1))

@@ -78,7 +78,9 @@ def _parse_arg(text: str, source: str) -> Arg:
 def parse_literal(text: str) -> Literal:
     """Parse ``on(a, b)`` or ``not on(a, b)`` (also ``!on(a, b)``)."""
     if not isinstance(text, str):
-        raise PredicateError(f"predicate must be a string like 'on(red_cube, tray)'; got {type(text).__name__} {text!r}")
+        raise PredicateError(
+            f"predicate must be a string like 'on(red_cube, tray)'; got {type(text).__name__} {text!r}"
+        )
     match = _ATOM_RE.match(text)
     if not match:
         raise PredicateError(
@@ -117,7 +119,9 @@ def parse_conjunction(text: str) -> list[Literal]:
             if piece.strip():
                 literals.append(parse_literal(piece))
     if not literals:
-        raise PredicateError(f"goal {text!r} holds no predicate; write e.g. 'on(red_cube, tray) & on(green_cube, red_cube)'")
+        raise PredicateError(
+            f"goal {text!r} holds no predicate; write e.g. 'on(red_cube, tray) & on(green_cube, red_cube)'"
+        )
     return literals
 
 

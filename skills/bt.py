@@ -67,8 +67,15 @@ class SkillBehaviour(py_trees.behaviour.Behaviour):
     def initialise(self) -> None:
         self._started_at = self.ctx.world.time()
         self.last_outcome = None
-        self.ctx.emit({"event": "skill_start", "node": self.name, "skill": self.skill.name, "agent": self.agent,
-                       "args": self.args})
+        self.ctx.emit(
+            {
+                "event": "skill_start",
+                "node": self.name,
+                "skill": self.skill.name,
+                "agent": self.agent,
+                "args": self.args,
+            }
+        )
         try:
             self.skill.start(self.ctx.world, self.agent, **self.args)
             self._start_error: str | None = None
@@ -92,10 +99,19 @@ class SkillBehaviour(py_trees.behaviour.Behaviour):
         else:
             status = new_status.value.lower()
             reason = self.last_outcome.reason if self.last_outcome else ""
-        self.ctx.emit({"event": "skill_end", "node": self.name, "skill": self.skill.name, "agent": self.agent,
-                       "args": self.args, "status": status, "reason": reason,
-                       "value": self.last_outcome.value if self.last_outcome else None,
-                       "duration": round(self.ctx.world.time() - self._started_at, 4)})
+        self.ctx.emit(
+            {
+                "event": "skill_end",
+                "node": self.name,
+                "skill": self.skill.name,
+                "agent": self.agent,
+                "args": self.args,
+                "status": status,
+                "reason": reason,
+                "value": self.last_outcome.value if self.last_outcome else None,
+                "duration": round(self.ctx.world.time() - self._started_at, 4),
+            }
+        )
         self._started_at = None
 
 

@@ -14,7 +14,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from ember.sims.predicates import Arg, Literal, holds, parse_literal
@@ -23,7 +23,7 @@ from ember.sims.world import ObjectInfo, World
 PARAM_TYPES = ("object", "position", "number", "string", "boolean")
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     RUNNING = "running"
     SUCCESS = "success"
     FAILURE = "failure"
@@ -70,8 +70,13 @@ class Param:
                 options.append({"type": "string", "description": desc})
             elif kind == "position":
                 options.append(
-                    {"type": "array", "items": {"type": "number"}, "minItems": min(self.position_dims),
-                     "maxItems": max(self.position_dims), "description": "position [m] in the world frame"}
+                    {
+                        "type": "array",
+                        "items": {"type": "number"},
+                        "minItems": min(self.position_dims),
+                        "maxItems": max(self.position_dims),
+                        "description": "position [m] in the world frame",
+                    }
                 )
             else:
                 options.append({"type": kind})
@@ -153,7 +158,9 @@ class Skill(ABC):
         known = {p.name for p in cls.params}
         for key in args:
             if key not in known:
-                problems.append(ArgProblem(str(key), f"{cls.name} has no parameter {key!r}", f"parameters are {sorted(known)}"))
+                problems.append(
+                    ArgProblem(str(key), f"{cls.name} has no parameter {key!r}", f"parameters are {sorted(known)}")
+                )
         for param in cls.params:
             if param.name not in args:
                 if param.required:
@@ -172,8 +179,13 @@ class Skill(ABC):
                 return [ArgProblem(param.name, f"unknown object {value!r}", f"objects are {sorted(objects)}")]
             info = objects[value]
             if param.object_types and info.type not in param.object_types:
-                return [ArgProblem(param.name, f"{value!r} is a {info.type}; {cls.name}.{param.name} takes {'/'.join(param.object_types)}",
-                                   f"choose among {sorted(k for k, o in objects.items() if o.type in param.object_types)}")]
+                return [
+                    ArgProblem(
+                        param.name,
+                        f"{value!r} is a {info.type}; {cls.name}.{param.name} takes {'/'.join(param.object_types)}",
+                        f"choose among {sorted(k for k, o in objects.items() if o.type in param.object_types)}",
+                    )
+                ]
             if param.movable and not info.movable:
                 return [ArgProblem(param.name, f"{value!r} cannot be moved", "choose a movable object")]
             return []
@@ -182,11 +194,20 @@ class Skill(ABC):
                 isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value
             )
             if not ok:
-                return [ArgProblem(param.name, f"position {value!r} must be {param.position_dims} finite numbers",
-                                   "write [x, y] or [x, y, z] in meters")]
+                return [
+                    ArgProblem(
+                        param.name,
+                        f"position {value!r} must be {param.position_dims} finite numbers",
+                        "write [x, y] or [x, y, z] in meters",
+                    )
+                ]
             return []
         if isinstance(value, int | float) and not isinstance(value, bool) and "number" in param.types:
-            return [] if math.isfinite(value) else [ArgProblem(param.name, f"{value!r} is not finite", "give a finite number")]
+            return (
+                []
+                if math.isfinite(value)
+                else [ArgProblem(param.name, f"{value!r} is not finite", "give a finite number")]
+            )
         if isinstance(value, bool) and "boolean" in param.types:
             return []
         if isinstance(value, str) and "string" in param.types:
@@ -224,7 +245,9 @@ class Skill(ABC):
             raise SkillError("; ".join(f"{self.name}.{p.field}: {p.message} ({p.hint})" for p in problems))
         full = {p.name: args.get(p.name, p.default) for p in self.params}
         self.ctx = SkillContext(world=world, agent=agent, args=full)
-        self._failed_pre = [lit for lit in self.grounded(self.parsed_preconditions(), agent, full) if not holds(lit, world.facts())]
+        self._failed_pre = [
+            lit for lit in self.grounded(self.parsed_preconditions(), agent, full) if not holds(lit, world.facts())
+        ]
         if not self._failed_pre:
             self._start()
 

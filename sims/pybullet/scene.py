@@ -7,13 +7,17 @@ faces see the same physics, control and observations.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping, Sequence
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pybullet as p
+from numpy.typing import ArrayLike
 from pybullet_utils.bullet_client import BulletClient
 
 from ember.sims.pybullet.assets import (
@@ -38,6 +42,25 @@ CUBE_FRICTION = 0.5
 """Lateral friction coefficient of the cubes."""
 
 
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence the C-level ``argv[0]=`` line PyBullet prints on stdout at connect (it would corrupt JSON output)."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 class SceneConfigError(ValueError):
     """Bad scene settings; the message names the field, the value and the fix."""
 
@@ -51,7 +74,9 @@ class Placement:
     tray: list[str]
 
 
-def resolve_arrangement(spec: str | Mapping[str, Sequence[str]], cubes: Sequence[str], rng: np.random.Generator) -> Placement:
+def resolve_arrangement(
+    spec: str | Mapping[str, Sequence[str]], cubes: Sequence[str], rng: np.random.Generator
+) -> Placement:
     """Turn a named arrangement or an explicit mapping into a :class:`Placement`."""
     cubes = list(cubes)
     if isinstance(spec, str):
@@ -65,10 +90,14 @@ def resolve_arrangement(spec: str | Mapping[str, Sequence[str]], cubes: Sequence
         if spec == "mixed":
             k = int(rng.integers(1, len(cubes))) if len(cubes) > 1 else 1
             chosen = {cubes[i] for i in rng.choice(len(cubes), size=k, replace=False)}
-            return Placement(scattered=[c for c in cubes if c not in chosen], tower=[], tray=[c for c in cubes if c in chosen])
+            return Placement(
+                scattered=[c for c in cubes if c not in chosen], tower=[], tray=[c for c in cubes if c in chosen]
+            )
         raise SceneConfigError(f"arrangement must be one of {list(ARRANGEMENTS)} or a mapping; got {spec!r}")
     if not isinstance(spec, Mapping):
-        raise SceneConfigError(f"arrangement must be a name or a mapping of placement -> cube ids; got {type(spec).__name__}")
+        raise SceneConfigError(
+            f"arrangement must be a name or a mapping of placement -> cube ids; got {type(spec).__name__}"
+        )
     unknown_keys = set(spec) - {"scattered", "tower", "tray"}
     if unknown_keys:
         raise SceneConfigError(
@@ -83,7 +112,9 @@ def resolve_arrangement(spec: str | Mapping[str, Sequence[str]], cubes: Sequence
         raise SceneConfigError(f"arrangement places {sorted(duplicates)} twice; give each cube one placement")
     rest = [c for c in cubes if c not in listed]
     return Placement(
-        scattered=list(spec.get("scattered", [])) + rest, tower=list(spec.get("tower", [])), tray=list(spec.get("tray", []))
+        scattered=list(spec.get("scattered", [])) + rest,
+        tower=list(spec.get("tower", [])),
+        tray=list(spec.get("tray", [])),
     )
 
 
@@ -113,7 +144,8 @@ class TabletopScene:
             raise SceneConfigError(f"at most 4 cubes fit the workspace; got {len(cubes)}")
         self.physics_hz = physics_hz
         self.render_size = render_size
-        self.bc = BulletClient(connection_mode=p.DIRECT)
+        with _quiet_stdout():
+            self.bc = BulletClient(connection_mode=p.DIRECT)
         self.bc.setAdditionalSearchPath(DATA_PATH)
         self.bc.setTimeStep(1.0 / physics_hz)
         self.bc.setGravity(0, 0, -9.81)
@@ -121,7 +153,9 @@ class TabletopScene:
         self.table = self.bc.loadURDF("table/table.urdf", [0.5, 0.0, 0.0], useFixedBase=True)
         self.robot = self.bc.loadURDF(PANDA.urdf, PANDA.base_position, useFixedBase=True)
         self.tray = (
-            self.bc.loadURDF("tray/traybox.urdf", [*TRAY_POSITION, TABLE_TOP_Z], useFixedBase=True, globalScaling=TRAY_SCALE)
+            self.bc.loadURDF(
+                "tray/traybox.urdf", [*TRAY_POSITION, TABLE_TOP_Z], useFixedBase=True, globalScaling=TRAY_SCALE
+            )
             if tray
             else None
         )
@@ -176,13 +210,19 @@ class TabletopScene:
         for cube in placement.scattered:
             x, y = self._free_xy(rng, taken, margin=0.09)
             taken.append((x, y))
-            self._place(cube, (x, y, TABLE_TOP_Z + CUBE_SIZE / 2 + 0.001), float(rng.uniform(-math.pi / 4, math.pi / 4)))
+            self._place(
+                cube, (x, y, TABLE_TOP_Z + CUBE_SIZE / 2 + 0.001), float(rng.uniform(-math.pi / 4, math.pi / 4))
+            )
         slots = [(dx, dy) for dx in (-0.04, 0.04) for dy in (-0.04, 0.04)]
         order = rng.permutation(len(slots))
         for k, cube in enumerate(placement.tray):
             dx, dy = slots[int(order[k])]
             jitter = rng.uniform(-0.005, 0.005, size=2)
-            pos = (TRAY_POSITION[0] + dx + jitter[0], TRAY_POSITION[1] + dy + jitter[1], TRAY_FLOOR_Z + CUBE_SIZE / 2 + 0.002)
+            pos = (
+                TRAY_POSITION[0] + dx + jitter[0],
+                TRAY_POSITION[1] + dy + jitter[1],
+                TRAY_FLOOR_Z + CUBE_SIZE / 2 + 0.002,
+            )
             self._place(cube, pos, float(rng.uniform(-0.2, 0.2)))
         self.hold_arm()
         if settle_seconds > 0:
@@ -202,13 +242,13 @@ class TabletopScene:
         raise SceneConfigError("could not find a free spot for a cube; use fewer cubes")
 
     # ---------------------------------------------------------------- control
-    def ik(self, position: Sequence[float], yaw: float) -> np.ndarray:
+    def ik(self, position: ArrayLike, yaw: float) -> np.ndarray:
         """Arm joint positions [rad] that put the grasp point at ``position`` [m], pointing down, turned by ``yaw``."""
         orn = self.bc.getQuaternionFromEuler([math.pi, 0.0, yaw])
         q = self.bc.calculateInverseKinematics(
             self.robot,
             PANDA.ee_link,
-            list(position),
+            [float(v) for v in np.asarray(position).reshape(3)],
             orn,
             lowerLimits=self._ik_lower,
             upperLimits=self._ik_upper,
@@ -219,7 +259,7 @@ class TabletopScene:
         )
         return np.clip(np.asarray(q[:7], dtype=np.float64), PANDA.lower, PANDA.upper)
 
-    def set_arm_target(self, q: Sequence[float]) -> None:
+    def set_arm_target(self, q: ArrayLike) -> None:
         """Joint position targets for the 7 arm joints [rad]; held until changed."""
         self.arm_target = np.clip(np.asarray(q, dtype=np.float64), PANDA.lower, PANDA.upper)
         self.hold_arm()

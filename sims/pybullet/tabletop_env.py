@@ -76,7 +76,7 @@ class TabletopVecEnv(VecEnv):
             raise ValueError(f"control must be one of {list(CONTROLS)}. Got {control!r}.")
         if num_envs < 1 or decimation < 1 or max_episode_length < 1 or obs_delay < 0:
             raise ValueError(
-                f"num_envs, decimation and max_episode_length must be >= 1 and obs_delay >= 0; got num_envs={num_envs}, "
+                f"num_envs, decimation, max_episode_length must be >= 1 and obs_delay >= 0; got num_envs={num_envs}, "
                 f"decimation={decimation}, max_episode_length={max_episode_length}, obs_delay={obs_delay}"
             )
         self.task, self.control = task, control
@@ -86,20 +86,26 @@ class TabletopVecEnv(VecEnv):
         self.max_episode_length = max_episode_length
         self.ee_step, self.joint_step = ee_step, joint_step
         self.obs_noise, self.obs_delay = obs_noise, obs_delay
-        self.scenes = [TabletopScene(cubes=("red",) if task == "push" else (), physics_hz=physics_hz, tray=False)
-                       for _ in range(num_envs)]
+        self.scenes = [
+            TabletopScene(cubes=("red",) if task == "push" else (), physics_hz=physics_hz, tray=False)
+            for _ in range(num_envs)
+        ]
         self.step_dt = decimation / physics_hz
         policy_extra, critic_extra = _TASK_DIMS[task]
         self.policy_dim = 18 + policy_extra
         self.critic_dim = self.policy_dim + critic_extra
-        self.single_observation_space = gym.spaces.Dict({
-            "policy": gym.spaces.Box(-np.inf, np.inf, (self.policy_dim,), np.float32),
-            "critic": gym.spaces.Box(-np.inf, np.inf, (self.critic_dim,), np.float32),
-        })
+        self.single_observation_space = gym.spaces.Dict(
+            {
+                "policy": gym.spaces.Box(-np.inf, np.inf, (self.policy_dim,), np.float32),
+                "critic": gym.spaces.Box(-np.inf, np.inf, (self.critic_dim,), np.float32),
+            }
+        )
         act_dim = 4 if control == "ee_delta" else 8
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32)
         self.episode_length_buf = torch.zeros(num_envs, dtype=torch.long, device=self.device)
         self._targets = np.zeros((num_envs, 3))
+        self._ee = np.zeros((num_envs, 3))
+        self._cube = np.zeros((num_envs, 3))
         self._delayed: list[deque[np.ndarray]] = [deque(maxlen=obs_delay + 1) for _ in range(num_envs)]
         self._seed = seed
         self._rngs = [np.random.default_rng([seed, i]) for i in range(num_envs)]
@@ -127,7 +133,10 @@ class TabletopVecEnv(VecEnv):
                 for _ in range(100):
                     angle, dist = rng.uniform(-np.pi, np.pi), rng.uniform(0.08, 0.18)
                     goal = cube[:2] + dist * np.array([np.cos(angle), np.sin(angle)])
-                    if WORKSPACE_X[0] <= goal[0] <= WORKSPACE_X[1] and WORKSPACE_Y[0] <= goal[1] <= WORKSPACE_Y[1] + 0.1:
+                    if (
+                        WORKSPACE_X[0] <= goal[0] <= WORKSPACE_X[1]
+                        and WORKSPACE_Y[0] <= goal[1] <= WORKSPACE_Y[1] + 0.1
+                    ):
                         break
                 self._targets[i] = [goal[0], goal[1], TABLE_TOP_Z + CUBE_SIZE / 2]
             self._delayed[i].clear()
@@ -137,7 +146,9 @@ class TabletopVecEnv(VecEnv):
     def step(self, actions: torch.Tensor) -> StepResult:
         act = torch.as_tensor(actions, dtype=torch.float32).detach().cpu().numpy()
         if act.shape != (self.num_envs, self.single_action_space.shape[0]):
-            raise ValueError(f"actions must have shape {(self.num_envs, self.single_action_space.shape[0])}; got {act.shape}")
+            raise ValueError(
+                f"actions must have shape {(self.num_envs, self.single_action_space.shape[0])}; got {act.shape}"
+            )
         act = np.clip(np.nan_to_num(act, nan=0.0), -1.0, 1.0)
         for i, scene in enumerate(self.scenes):
             self._apply(scene, act[i])
@@ -159,8 +170,13 @@ class TabletopVecEnv(VecEnv):
                 obs[k][torch.as_tensor(ids)] = fresh[k]
         self._obs = obs
         extras = {"log": log, "time_outs": torch.as_tensor(truncated, device=self.device), "final_obs": final_obs}
-        return (obs, torch.as_tensor(reward, dtype=torch.float32, device=self.device),
-                torch.as_tensor(terminated, device=self.device), torch.as_tensor(truncated, device=self.device), extras)
+        return (
+            obs,
+            torch.as_tensor(reward, dtype=torch.float32, device=self.device),
+            torch.as_tensor(terminated, device=self.device),
+            torch.as_tensor(truncated, device=self.device),
+            extras,
+        )
 
     def _apply(self, scene: TabletopScene, a: np.ndarray) -> None:
         opening = float((a[-1] + 1.0) / 2.0 * PANDA.max_opening)
@@ -182,12 +198,14 @@ class TabletopVecEnv(VecEnv):
             scene = self.scenes[i]
             q, qd = scene.joint_state()
             ee, _ = scene.ee_pose()
+            self._ee[i] = ee
             base = [q[:7], qd[:7], [q[7] + q[8]], ee]
             if self.task == "reach":
                 p = np.concatenate([*base, self._targets[i]])
                 c = np.concatenate([p, self._targets[i] - ee])
             else:
                 pos, quat = scene.cube_pose("red_cube")
+                self._cube[i] = pos
                 lin, _ = scene.cube_velocity("red_cube")
                 seen = pos + self._rngs[i].normal(0.0, self.obs_noise, 3) if self.obs_noise > 0 else pos
                 self._delayed[i].append(seen)
@@ -204,14 +222,15 @@ class TabletopVecEnv(VecEnv):
         reward = np.zeros(self.num_envs)
         success = np.zeros(self.num_envs, dtype=bool)
         failed = np.zeros(self.num_envs, dtype=bool)
-        for i, scene in enumerate(self.scenes):
-            ee, _ = scene.ee_pose()
+        # Reads the poses cached by the observation of this step: no second round of engine queries.
+        for i in range(self.num_envs):
+            ee = self._ee[i]
             if self.task == "reach":
                 dist = float(np.linalg.norm(ee - self._targets[i]))
                 success[i] = dist < 0.02
                 reward[i] = -dist + (1.0 if success[i] else 0.0)
             else:
-                cube, _ = scene.cube_pose("red_cube")
+                cube = self._cube[i]
                 dist = float(np.linalg.norm(cube[:2] - self._targets[i][:2]))
                 reach = float(np.linalg.norm(ee - cube))
                 success[i] = dist < 0.025

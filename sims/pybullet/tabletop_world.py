@@ -121,7 +121,11 @@ class TabletopWorld(World):
             if abs(pos[2] - opos[2] - CUBE_SIZE) < Z_TOL and math.hypot(*(pos[:2] - opos[:2])) < XY_TOL:
                 return other
         bounds = self.scene.tray_bounds()
-        if bounds is not None and bounds[0] - 0.02 <= pos[0] <= bounds[1] + 0.02 and bounds[2] - 0.02 <= pos[1] <= bounds[3] + 0.02:
+        if (
+            bounds is not None
+            and bounds[0] - 0.02 <= pos[0] <= bounds[1] + 0.02
+            and bounds[2] - 0.02 <= pos[1] <= bounds[3] + 0.02
+        ):
             if abs(pos[2] - (TRAY_FLOOR_Z + CUBE_SIZE / 2)) < Z_TOL:
                 return "tray"
             return None
@@ -140,7 +144,10 @@ class TabletopWorld(World):
             if cube not in covered:
                 facts.add(Atom("clear", (cube,)))
             pos, _ = self.scene.cube_pose(cube)
-            if math.hypot(pos[0] - PANDA.base_position[0], pos[1] - PANDA.base_position[1]) < REACH_RADIUS and pos[2] > TABLE_TOP_Z:
+            if (
+                math.hypot(pos[0] - PANDA.base_position[0], pos[1] - PANDA.base_position[1]) < REACH_RADIUS
+                and pos[2] > TABLE_TOP_Z
+            ):
                 facts.add(Atom("reachable", (cube,)))
         facts.add(Atom("clear", ("table",)))
         if self.scene.tray is not None:
@@ -148,7 +155,11 @@ class TabletopWorld(World):
         return frozenset(facts)
 
     def derived_rules(self) -> tuple[DerivedRule, ...]:
-        return (DerivedRule(head=Atom("clear", ("?x",)), blocked_by=Atom("on", ("?_", "?x")), always_for_types=("surface",)),)
+        return (
+            DerivedRule(
+                head=Atom("clear", ("?x",)), blocked_by=Atom("on", ("?_", "?x")), always_for_types=("surface",)
+            ),
+        )
 
     def objects(self) -> dict[str, ObjectInfo]:
         out: dict[str, ObjectInfo] = {}
@@ -206,7 +217,9 @@ class TabletopWorld(World):
             raise WorldError(f"action must be a mapping such as {{'ee_pos': [x, y, z]}}; got {type(action).__name__}")
         unknown = [k for k in action if k not in _ALL_KEYS]
         if unknown:
-            raise WorldError(f"action keys {unknown} are unknown; use one of {list(_MOTION_KEYS)} plus optional 'ee_yaw', 'gripper'")
+            raise WorldError(
+                f"action keys {unknown} are unknown; use one of {list(_MOTION_KEYS)} plus optional 'ee_yaw', 'gripper'"
+            )
         motion = [k for k in _MOTION_KEYS if k in action]
         if len(motion) > 1:
             raise WorldError(f"action gives {motion}; give at most one of {list(_MOTION_KEYS)}")
@@ -222,7 +235,9 @@ class TabletopWorld(World):
         if "gripper" in action:
             opening = float(action["gripper"])
             if not math.isfinite(opening) or not 0.0 <= opening <= PANDA.max_opening:
-                raise WorldError(f"action['gripper'] must be an opening in [0, {PANDA.max_opening}] m; got {action['gripper']!r}")
+                raise WorldError(
+                    f"action['gripper'] must be an opening in [0, {PANDA.max_opening}] m; got {action['gripper']!r}"
+                )
             checked["gripper"] = opening
         self._pending = checked
 

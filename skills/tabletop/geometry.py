@@ -37,7 +37,7 @@ def free_spot(
 ) -> tuple[float, float] | None:
     """The point of ``surface``'s free area farthest from every other cube (ties: nearest the area's center).
 
-    Returns None when no point keeps ``clearance`` [m] from all cubes. Deterministic: the same scene gives the same spot.
+    Returns None when no point keeps ``clearance`` [m] from all cubes. Deterministic: one scene, one spot.
     """
     area = surface.attributes.get("free_area")
     if area is None:

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ember.skills.skill import RUNNING, Outcome, Skill, Status
 from ember.sims.world import World
+from ember.skills.skill import RUNNING, Outcome, Skill, Status
 
 
 class ArmWorld(Protocol):
@@ -140,13 +140,16 @@ class ScriptedSkill(Skill):
             ee, _ = self.arm.ee_pose(self.agent)
             delta = np.asarray(target, dtype=np.float64) - ee
             dist = float(np.linalg.norm(delta))
-            if (phase.done() if phase.done is not None else dist < phase.tolerance):
+            if phase.done() if phase.done is not None else dist < phase.tolerance:
                 self._gripper = phase.gripper
                 self._next()
                 continue
             if elapsed > phase.timeout:
-                return Outcome(Status.FAILURE, f"{self.name}: {phase.label} did not reach its target within {phase.timeout:.1f} s "
-                                               f"(still {dist * 100:.1f} cm away)")
+                return Outcome(
+                    Status.FAILURE,
+                    f"{self.name}: {phase.label} did not reach its target within {phase.timeout:.1f} s "
+                    f"(still {dist * 100:.1f} cm away)",
+                )
             step = phase.speed * self.world.control_dt
             carrot = target if dist <= step else ee + delta / dist * step
             self.world.apply(self.agent, {"ee_pos": carrot, "ee_yaw": yaw, "gripper": phase.gripper})

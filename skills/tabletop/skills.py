@@ -58,11 +58,11 @@ class Pick(_TabletopSkill):
 
         def above() -> tuple[np.ndarray, float]:
             pos, yaw = self._obj_pose(obj)
-            return pos + [0.0, 0.0, APPROACH], yaw
+            return pos + np.array([0.0, 0.0, APPROACH]), yaw
 
         def at() -> tuple[np.ndarray, float]:
             pos, yaw = self._obj_pose(obj)
-            return pos + [0.0, 0.0, 0.005], yaw
+            return pos + np.array([0.0, 0.0, 0.005]), yaw
 
         return [
             Grip(OPEN, 0.15, label="open"),
@@ -71,15 +71,24 @@ class Pick(_TabletopSkill):
             Move(at, OPEN, speed=0.25, tolerance=0.008, label=f"descend to {obj}"),
             Grip(CLOSED, 0.5, label="close"),
             Check(lambda: self._holding(obj), f"grasp of {obj} missed: the fingers do not both touch it"),
-            Move(lambda: (self._obj_pose(obj)[0] * [1, 1, 0] + [0, 0, self._table_z() + SAFE_HEIGHT], self._obj_pose(obj)[1]),
-                 CLOSED, speed=0.4, label="lift"),
+            Move(
+                lambda: (
+                    self._obj_pose(obj)[0] * [1, 1, 0] + [0, 0, self._table_z() + SAFE_HEIGHT],
+                    self._obj_pose(obj)[1],
+                ),
+                CLOSED,
+                speed=0.4,
+                label="lift",
+            ),
             Check(lambda: self._holding(obj), f"{obj} slipped out of the gripper while lifting"),
         ]
 
 
 class Place(_TabletopSkill):
     name = "place"
-    description = "Carry the held cube and release it on the tray, on top of another cube, or at a table position [x, y]."
+    description = (
+        "Carry the held cube and release it on the tray, on top of another cube, or at a table position [x, y]."
+    )
     params = (
         OBJ,
         Param(
@@ -108,7 +117,7 @@ class Place(_TabletopSkill):
         info = objects[target]
         if info.type == "cube":
             pos, yaw = np.array(info.position), grasp_yaw(info.orientation)
-            return pos + [0.0, 0.0, CUBE_SIZE], yaw
+            return pos + np.array([0.0, 0.0, CUBE_SIZE]), yaw
         spot = free_spot(info, objects, exclude=(obj,))
         if spot is None:
             return None
@@ -124,7 +133,7 @@ class Place(_TabletopSkill):
         def goal(dz: float) -> Target:
             def fn() -> tuple[np.ndarray, float]:
                 pos, yaw = dest if fixed else self._destination() or dest
-                return pos + [0.0, 0.0, dz], yaw
+                return pos + np.array([0.0, 0.0, dz]), yaw
 
             return fn
 
@@ -146,8 +155,10 @@ class Place(_TabletopSkill):
 class Push(_TabletopSkill):
     name = "push"
     description = "Push a cube across the table to a position [x, y] with the closed gripper."
-    params = (OBJ, Param("position", ("position",), "where the cube's center should end up, [x, y] in meters",
-                         position_dims=(2,)))
+    params = (
+        OBJ,
+        Param("position", ("position",), "where the cube's center should end up, [x, y] in meters", position_dims=(2,)),
+    )
     preconditions = ("holding(?agent, none)", "clear(?obj)", "on(?obj, table)", "reachable(?obj)")
     effects = ()
     tolerance = 0.025
@@ -169,8 +180,13 @@ class Push(_TabletopSkill):
         if dist < self.tolerance:
             return []
         if self._strokes >= self.max_strokes:
-            return [Check(lambda: False, f"{obj} is still {dist * 100:.1f} cm from {goal.round(3).tolist()} "
-                                         f"after {self.max_strokes} strokes")]
+            return [
+                Check(
+                    lambda: False,
+                    f"{obj} is still {dist * 100:.1f} cm from {goal.round(3).tolist()} "
+                    f"after {self.max_strokes} strokes",
+                )
+            ]
         self._strokes += 1
         d = rest / dist
         yaw = float((np.arctan2(d[1], d[0]) + np.pi) % np.pi - np.pi / 2)

@@ -71,10 +71,15 @@ def test_bad_input_names_the_field_and_exits_nonzero(tmp_path: Path, args: list[
 
 
 def test_malformed_plan_file_lists_problems_with_paths(tmp_path: Path) -> None:
-    bad = {"root": {"type": "sequence", "children": [
-        {"type": "action", "skill": "pick", "args": {"obj": "ghost_cube"}},
-        {"type": "action", "skill": "teleport", "args": {}},
-    ]}}
+    bad = {
+        "root": {
+            "type": "sequence",
+            "children": [
+                {"type": "action", "skill": "pick", "args": {"obj": "ghost_cube"}},
+                {"type": "action", "skill": "teleport", "args": {}},
+            ],
+        }
+    }
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     (tmp_path / "broken.json").write_text("{not json")
     proc = _ember(tmp_path, "run", f"plan={tmp_path / 'bad.json'}", "video=false", "progress=false")
@@ -87,10 +92,16 @@ def test_malformed_plan_file_lists_problems_with_paths(tmp_path: Path) -> None:
 
 
 def test_plan_file_runs(tmp_path: Path) -> None:
-    plan = {"goal": "put green in the tray", "root": {"type": "sequence", "children": [
-        {"type": "action", "skill": "pick", "args": {"obj": "green_cube"}},
-        {"type": "action", "skill": "place", "args": {"obj": "green_cube", "target": "tray"}},
-    ]}}
+    plan = {
+        "goal": "put green in the tray",
+        "root": {
+            "type": "sequence",
+            "children": [
+                {"type": "action", "skill": "pick", "args": {"obj": "green_cube"}},
+                {"type": "action", "skill": "place", "args": {"obj": "green_cube", "target": "tray"}},
+            ],
+        },
+    }
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     proc = _ember(tmp_path, "run", "plan=plan.json", "video=false", "progress=false", "seed=3")
     assert proc.returncode == 0, proc.stderr

@@ -19,7 +19,9 @@ def _run(world, skills, goal: str, on_tick=None, max_seconds: float = 120.0) -> 
     events: list[dict] = []
     literals = parse_goal(goal, world)
     plan = SymbolicPlanner(skills).plan(literals, world)
-    result = Executor(world, skills, on_event=events.append, on_tick=on_tick, max_seconds=max_seconds).run(plan, literals)
+    result = Executor(world, skills, on_event=events.append, on_tick=on_tick, max_seconds=max_seconds).run(
+        plan, literals
+    )
     return result, events
 
 
@@ -73,7 +75,9 @@ def test_same_seed_same_trace(skills) -> None:  # type: ignore[no-untyped-def]
         with make_world(seed=15) as world:
             result, events = _run(world, skills, "put red in the tray")
             assert result.success
-            traces.append([(e["event"], e.get("skill"), e.get("status"), e["t"]) for e in events] + [world.scene.state_dict()])
+            traces.append(
+                [(e["event"], e.get("skill"), e.get("status"), e["t"]) for e in events] + [world.scene.state_dict()]
+            )
     assert traces[0] == traces[1]
 
 

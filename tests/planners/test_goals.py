@@ -28,7 +28,10 @@ def test_accepted_forms(world, goal: str, expected: list[str]) -> None:  # type:
 
 def test_clear_the_tray_moves_what_is_in_it_and_on_it() -> None:
     with make_world(seed=4, arrangement={"tray": ["red_cube", "blue_cube"]}) as w:
-        assert sorted(str(g) for g in parse_goal("clear the tray", w)) == ["on(blue_cube, table)", "on(red_cube, table)"]
+        assert sorted(str(g) for g in parse_goal("clear the tray", w)) == [
+            "on(blue_cube, table)",
+            "on(red_cube, table)",
+        ]
 
 
 @pytest.mark.parametrize("goal", ["make me a sandwich", "stack the cubes nicely", "put red somewhere"])
@@ -38,12 +41,15 @@ def test_free_text_is_refused_with_the_accepted_forms(world, goal: str) -> None:
     assert "put every cube in the tray" in str(err.value)
 
 
-@pytest.mark.parametrize(("goal", "needle"), [
-    ("put the purple cube in the tray", "purple"),
-    ("on(red_cube, shelf)", "shelf"),
-    ("on(red_cube tray)", "red_cube tray"),
-    ("", "non-empty"),
-])
+@pytest.mark.parametrize(
+    ("goal", "needle"),
+    [
+        ("put the purple cube in the tray", "purple"),
+        ("on(red_cube, shelf)", "shelf"),
+        ("on(red_cube tray)", "red_cube tray"),
+        ("", "non-empty"),
+    ],
+)
 def test_unknown_objects_and_bad_syntax_name_the_part(world, goal: str, needle: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(GoalError, match=needle):
         parse_goal(goal, world)

@@ -33,14 +33,17 @@ def test_plan_validates_and_dry_run_reaches_goal(skills, goal: str, arrangement)
         problems, final = dry_run(plan, skills, world)
         assert problems == []
         assert all(holds(g, final) for g in literals), [str(g) for g in literals if not holds(g, final)]
-        assert any(f"holding(panda, none)" == str(f) for f in final)
+        assert any("holding(panda, none)" == str(f) for f in final)
 
 
 def test_goal_that_already_holds_gives_a_tree_that_only_checks(skills) -> None:  # type: ignore[no-untyped-def]
     with make_world(seed=1, arrangement={"tower": ["red_cube", "green_cube"]}) as world:
         plan = SymbolicPlanner(skills).plan("stack green on red", world)
         root = plan["root"]["children"][0]
-        assert root["type"] == "fallback" and root["children"][0] == {"type": "condition", "predicate": "on(green_cube, red_cube)"}
+        assert root["type"] == "fallback" and root["children"][0] == {
+            "type": "condition",
+            "predicate": "on(green_cube, red_cube)",
+        }
 
 
 def test_stacks_are_built_bottom_up(skills) -> None:  # type: ignore[no-untyped-def]
@@ -50,15 +53,18 @@ def test_stacks_are_built_bottom_up(skills) -> None:  # type: ignore[no-untyped-
         assert firsts[:2] == ["on(green_cube, red_cube)", "on(blue_cube, green_cube)"]
 
 
-@pytest.mark.parametrize(("goal", "needle"), [
-    ("on(red_cube, red_cube)", "on(red_cube, red_cube)"),
-    ("on(red_cube, tray) & on(red_cube, blue_cube)", "on(red_cube, blue_cube)"),
-    ("on(red_cube, green_cube) & on(green_cube, red_cube)", "cycle"),
-    ("on(red_cube, blue_cube) & on(green_cube, blue_cube)", "on(green_cube, blue_cube)"),
-    ("on(tray, red_cube)", "tray cannot be moved"),
-    ("on(red_cube, tray) & not on(red_cube, tray)", "contradict"),
-    ("levitating(red_cube)", "levitating"),
-])
+@pytest.mark.parametrize(
+    ("goal", "needle"),
+    [
+        ("on(red_cube, red_cube)", "on(red_cube, red_cube)"),
+        ("on(red_cube, tray) & on(red_cube, blue_cube)", "on(red_cube, blue_cube)"),
+        ("on(red_cube, green_cube) & on(green_cube, red_cube)", "cycle"),
+        ("on(red_cube, blue_cube) & on(green_cube, blue_cube)", "on(green_cube, blue_cube)"),
+        ("on(tray, red_cube)", "tray cannot be moved"),
+        ("on(red_cube, tray) & not on(red_cube, tray)", "contradict"),
+        ("levitating(red_cube)", "levitating"),
+    ],
+)
 def test_contradictory_or_unknown_goals_name_the_predicate(world, skills, goal: str, needle: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(GoalError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         SymbolicPlanner(skills).plan(goal, world)

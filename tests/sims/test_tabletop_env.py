@@ -73,7 +73,7 @@ def test_reset_with_seed_is_deterministic() -> None:
 def test_asymmetric_groups_actor_sees_noisy_delayed_cube() -> None:
     env = _make_env(num_envs=1, obs_noise=0.01, obs_delay=2)
     obs, _ = env.reset(seed=0)
-    seen, true = obs["policy"][0, 18:21], obs["critic"][0, env.policy_dim:env.policy_dim + 3]
+    seen, true = obs["policy"][0, 18:21], obs["critic"][0, env.policy_dim : env.policy_dim + 3]
     assert 0 < torch.norm(seen - true) < 0.06
     env.close()
 

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import make_world
 
 from ember.sims.predicates import Atom
 from ember.sims.pybullet.scene import SceneConfigError
 from ember.sims.world import WorldError
-from helpers import make_world
 
 CUBES = ("red_cube", "green_cube", "blue_cube")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import jsonschema
 import numpy as np
@@ -55,10 +55,13 @@ class CountingSkill(Skill):
 
     name = "count"
     description = "counts"
-    params = (Param("obj", ("object",), "what", object_types=("cube",)), Param("n", ("number",), "ticks", default=3, required=False))
+    params = (
+        Param("obj", ("object",), "what", object_types=("cube",)),
+        Param("n", ("number",), "ticks", default=3, required=False),
+    )
     preconditions = ("holding(?agent, none)", "clear(?obj)")
     effects = ("holding(?agent, ?obj)",)
-    log: list[str] = []
+    log: ClassVar[list[str]] = []
 
     def _start(self) -> None:
         self.left = int(self.ctx.args["n"])  # type: ignore[union-attr]

@@ -53,12 +53,16 @@ def bench_templates(episodes: int, progress: Progress) -> dict[str, Any]:
         results = []
         for seed in range(episodes):
             goal, arrangement = make(seed)
-            metrics = run_episode({**task, "arrangement": arrangement}, {"name": "symbolic"}, goal, seed=1000 + seed,
-                                  max_replans=2)
+            metrics = run_episode(
+                {**task, "arrangement": arrangement}, {"name": "symbolic"}, goal, seed=1000 + seed, max_replans=2
+            )
             results.append(metrics)
             progress.update(bar, advance=1, description=f"{name} {sum(r['success'] for r in results)}/{len(results)}")
-        failures = [{"seed": 1000 + i, "goal": r["goal"], "reason": r["reason"]} for i, r in enumerate(results)
-                    if not r["success"]]
+        failures = [
+            {"seed": 1000 + i, "goal": r["goal"], "reason": r["reason"]}
+            for i, r in enumerate(results)
+            if not r["success"]
+        ]
         out[name] = {
             "success_rate": sum(r["success"] for r in results) / episodes,
             "episodes": episodes,
@@ -138,7 +142,11 @@ def main() -> None:
     result = {
         "templates": templates,
         "throughput": throughput,
-        "machine": {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": sys.version.split()[0]},
+        "machine": {
+            "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "python": sys.version.split()[0],
+        },
         "bench_wall_s": round(time.perf_counter() - t0, 1),
         "targets": targets,
     }

@@ -30,6 +30,7 @@ from ember.sims.pybullet.assets import (
     REACH_RADIUS,
     TABLE_TOP_Z,
     TRAY_FLOOR_Z,
+    TRAY_HALF_WIDTH,
     TRAY_POSITION,
     WORKSPACE_X,
     WORKSPACE_Y,
@@ -178,7 +179,16 @@ class TabletopWorld(World):
                 type="surface",
                 position=(*TRAY_POSITION, TRAY_FLOOR_Z),
                 movable=False,
-                attributes={"container": True, "free_area": self.scene.tray_bounds()},
+                attributes={
+                    "container": True,
+                    "free_area": self.scene.tray_bounds(),
+                    "footprint": (
+                        TRAY_POSITION[0] - TRAY_HALF_WIDTH,
+                        TRAY_POSITION[0] + TRAY_HALF_WIDTH,
+                        TRAY_POSITION[1] - TRAY_HALF_WIDTH,
+                        TRAY_POSITION[1] + TRAY_HALF_WIDTH,
+                    ),
+                },
             )
         out["table"] = ObjectInfo(
             id="table",

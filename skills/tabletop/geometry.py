@@ -55,3 +55,41 @@ def free_spot(
             if gap >= clearance and key > best_key:
                 best, best_key = (float(x), float(y)), key
     return best
+
+
+def _rect_edge_distance(point: np.ndarray, rect: Sequence[float]) -> float:
+    """Distance from ``point`` (x, y) to the boundary of the axis-aligned rectangle (x0, x1, y0, y1) [m]."""
+    x0, x1, y0, y1 = rect
+    x, y = point
+    if x0 <= x <= x1 and y0 <= y <= y1:
+        return float(min(x - x0, x1 - x, y - y0, y1 - y))
+    dx = max(x0 - x, 0.0, x - x1)
+    dy = max(y0 - y, 0.0, y - y1)
+    return float(math.hypot(dx, dy))
+
+
+def best_grasp_yaw(
+    obj: str, objects: Mapping[str, ObjectInfo], opening: float, finger_width: float = 0.02
+) -> float:
+    """Of the two face-aligned top-down grasps of a cube, the one whose open fingers keep farther from other cubes and
+    from walls (objects with a ``footprint`` rectangle) [rad]."""
+    info = objects[obj]
+    center = np.array(info.position[:2])
+    base = grasp_yaw(info.orientation)
+    best, best_gap = base, -math.inf
+    for yaw in (base, base + math.pi / 2):
+        # The fingers open along the hand's y axis, which is the world y axis turned by yaw.
+        axis = np.array([-math.sin(yaw), math.cos(yaw)])
+        fingers = [center + axis * (opening / 2 + finger_width / 2), center - axis * (opening / 2 + finger_width / 2)]
+        gap = math.inf
+        for key, other in objects.items():
+            if key == obj:
+                continue
+            if other.type == "cube":
+                gap = min(gap, *(float(np.linalg.norm(f - np.array(other.position[:2]))) for f in fingers))
+            footprint = other.attributes.get("footprint")
+            if footprint is not None:
+                gap = min(gap, *(_rect_edge_distance(f, footprint) for f in fingers))
+        if gap > best_gap + 1e-6:
+            best, best_gap = (yaw + math.pi / 2) % math.pi - math.pi / 2, gap
+    return best

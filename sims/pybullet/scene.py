@@ -330,7 +330,12 @@ class TabletopScene:
         """RGB ``(H, W, 3)`` uint8 from a fixed camera in front of the robot (TinyRenderer, CPU)."""
         w, h = width or self.render_size[0], height or self.render_size[1]
         view = self.bc.computeViewMatrixFromYawPitchRoll(
-            cameraTargetPosition=[0.45, 0.0, TABLE_TOP_Z], distance=1.0, yaw=60, pitch=-35, roll=0, upAxisIndex=2
+            cameraTargetPosition=[0.4, 0.05, TABLE_TOP_Z + 0.06],
+            distance=0.95,
+            yaw=65,
+            pitch=-38,
+            roll=0,
+            upAxisIndex=2,
         )
         proj = self.bc.computeProjectionMatrixFOV(fov=55, aspect=w / h, nearVal=0.05, farVal=3.0)
         _, _, rgba, _, _ = self.bc.getCameraImage(w, h, view, proj, renderer=p.ER_TINY_RENDERER)

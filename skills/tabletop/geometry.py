@@ -68,9 +68,7 @@ def _rect_edge_distance(point: np.ndarray, rect: Sequence[float]) -> float:
     return float(math.hypot(dx, dy))
 
 
-def best_grasp_yaw(
-    obj: str, objects: Mapping[str, ObjectInfo], opening: float, finger_width: float = 0.02
-) -> float:
+def best_grasp_yaw(obj: str, objects: Mapping[str, ObjectInfo], opening: float, finger_width: float = 0.02) -> float:
     """Of the two face-aligned top-down grasps of a cube, the one whose open fingers keep farther from other cubes and
     from walls (objects with a ``footprint`` rectangle) [rad]."""
     info = objects[obj]
@@ -93,3 +91,21 @@ def best_grasp_yaw(
         if gap > best_gap + 1e-6:
             best, best_gap = (yaw + math.pi / 2) % math.pi - math.pi / 2, gap
     return best
+
+
+def obstacle_near(
+    points: Sequence[Sequence[float]], objects: Mapping[str, ObjectInfo], exclude: Sequence[str], radius: float
+) -> str | None:
+    """Id of the first cube, or walled object (one with a ``footprint``), within ``radius`` [m] of any of ``points``
+    (x, y), or None."""
+    for point in points:
+        p = np.asarray(point[:2], dtype=np.float64)
+        for key, other in sorted(objects.items()):
+            if key in exclude:
+                continue
+            if other.type == "cube" and float(np.linalg.norm(p - np.array(other.position[:2]))) < radius:
+                return key
+            footprint = other.attributes.get("footprint")
+            if footprint is not None and _rect_edge_distance(p, footprint) < radius:
+                return key
+    return None

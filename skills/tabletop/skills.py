@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ember.skills.skill import Param
-from ember.skills.tabletop.geometry import CUBE_SIZE, best_grasp_yaw, free_spot, grasp_yaw
+from ember.skills.tabletop.geometry import CUBE_SIZE, best_grasp_yaw, free_spot, grasp_yaw, obstacle_near
 from ember.skills.tabletop.scripted import Check, Expand, Grip, Move, Phase, ScriptedSkill, Target
 
 OPEN = 0.08
@@ -17,6 +17,8 @@ PICK_OPEN = 0.068
 """Opening while approaching a 5 cm cube: 9 mm each side, a smaller footprint near walls and neighbours [m]."""
 CLOSED = 0.0
 """Gripper target when grasping; the finger force limit does the squeezing [m]."""
+HAND_HALF_SPAN = 0.1
+"""Half the width of the Panda hand across its fingers [m]."""
 SAFE_HEIGHT = 0.22
 """Carry height above the table top [m]."""
 APPROACH = 0.10
@@ -196,6 +198,18 @@ class Push(_TabletopSkill):
         yaw = float((np.arctan2(d[1], d[0]) + np.pi) % np.pi - np.pi / 2)
         low = self._table_z() + 0.015
         behind = cube - d * (CUBE_SIZE / 2 + 0.03)
+        # The fingertips go down behind the cube; the hand above them spans about 20 cm across the push direction.
+        across = np.array([-d[1], d[0]])
+        hand = [behind + across * t for t in np.linspace(-HAND_HALF_SPAN, HAND_HALF_SPAN, 7)]
+        objects = self.world.objects()
+        blocker = obstacle_near([behind], objects, (obj,), radius=0.045) or obstacle_near(hand, objects, (obj,), 0.025)
+        if blocker is not None:
+            return [
+                Check(
+                    lambda: False,
+                    f"no room behind {obj} to push it towards {goal.round(3).tolist()}: {blocker} is in the way",
+                )
+            ]
         # The finger pads sit ~1 cm behind the grasp point, so the stroke ends that far short of the goal.
         end = goal - d * (CUBE_SIZE / 2 + 0.01)
 

@@ -21,6 +21,10 @@ for layer in LAYERS:
 setup(
     packages=packages,
     package_dir=package_dir,
-    package_data={"ember.planners": ["*.json"], "ember.launch.conf": ["*.yaml", "*/*.yaml"]},
+    package_data={
+        "ember.planners": ["*.json"],
+        "ember.planners.llm": ["prompts/*.txt"],
+        "ember.launch.conf": ["*.yaml", "*/*.yaml"],
+    },
     include_package_data=True,
 )

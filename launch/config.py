@@ -46,6 +46,40 @@ class SymbolicPlannerConfig:
 
 
 @dataclass
+class LLMPlannerConfig:
+    name: str = "llm"
+    """Planner id."""
+    base_url: str = MISSING
+    """OpenAI-compatible endpoint root, e.g. http://127.0.0.1:8000/v1."""
+    model: str = MISSING
+    """Model name the endpoint serves."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding the API key (local servers need none)."""
+    structured: str = "json_schema"
+    """json_schema (strict structured outputs), json_object (JSON mode) or none (plain prompting)."""
+    critique_rounds: int = 3
+    """Repair rounds after the first reply."""
+    fallback: str = "none"
+    """symbolic: use the symbolic planner when the model never gives a valid plan."""
+    vlm: bool = False
+    """Send the rendered camera image with the request."""
+    timeout: float = 60.0
+    """Per-request timeout [s]."""
+    max_retries: int = 3
+    """Retries with backoff on 408/409/429/5xx and connection errors."""
+    temperature: float = 0.0
+    """Sampling temperature."""
+    max_tokens: int = 4096
+    """Completion token cap."""
+    stream: bool = False
+    """Stream the reply (server-sent events)."""
+    cache_dir: str | None = "runs/llm_cache"
+    """On-disk reply cache keyed by request; null disables it."""
+    max_reply_chars: int = 100000
+    """Longer replies are rejected unread [characters]."""
+
+
+@dataclass
 class RunConfig:
     task: Any = MISSING
     planner: Any = MISSING
@@ -70,3 +104,4 @@ def register() -> None:
     cs.store(name="run_schema", node=RunConfig)
     cs.store(group="task", name="tabletop_schema", node=TabletopTaskConfig)
     cs.store(group="planner", name="symbolic_schema", node=SymbolicPlannerConfig)
+    cs.store(group="planner", name="llm_schema", node=LLMPlannerConfig)

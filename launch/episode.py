@@ -14,7 +14,7 @@ from typing import Any
 from ember.launch.rundir import RunDir, VideoWriter
 from ember.planners import PLANNERS
 from ember.planners.executor import Executor
-from ember.planners.goals import parse_goal
+from ember.planners.goals import GoalError, parse_goal
 from ember.planners.validate import PlanError, Problem, validate
 from ember.sims import SKILL_DOMAINS, WORLDS, make_world
 from ember.sims.predicates import Literal, format_facts
@@ -48,7 +48,10 @@ def build_planner(planner: Mapping[str, Any], skills: SkillLibrary) -> Any:
     if name not in PLANNERS:
         raise ConfigError(f"planner.name={name!r} is unknown; choose one of {sorted(PLANNERS)}")
     kwargs = {k: v for k, v in planner.items() if k != "name"}
-    return load_class(PLANNERS[name])(skills, **kwargs)
+    try:
+        return load_class(PLANNERS[name])(skills, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"planner={name}: {err}") from err
 
 
 def load_plan_file(path: str) -> dict[str, Any]:
@@ -99,15 +102,23 @@ def run_episode(
         )
         literals: list[Literal] = []
         t_plan = time.perf_counter()
+        planner: Any = None
         if plan_file:
             plan = load_plan_file(plan_file)
             source = f"plan file {plan_file}"
             if isinstance(plan, dict) and isinstance(plan.get("goal"), str) and plan["goal"].strip():
                 literals = parse_goal(plan["goal"], world)
         else:
-            literals = parse_goal(goal, world)
             planner = build_planner(planner_cfg, skills)
-            plan = planner.plan(literals, world)
+            if hasattr(planner, "on_event"):
+                planner.on_event = trace
+            try:
+                literals = parse_goal(goal, world)
+            except GoalError:
+                if not getattr(planner, "accepts_free_text", False):
+                    raise
+                literals = []  # free text for a model; success is then the tree's own
+            plan = planner.plan(goal, world)
             plan["goal"] = goal
             source = f"{planner_cfg['name']} planner"
         plan_seconds = time.perf_counter() - t_plan
@@ -150,8 +161,12 @@ def run_episode(
         if video is not None:
             video.add(world.render())
 
-        def replan(reason: str) -> dict[str, Any]:
-            new = build_planner(planner_cfg, skills).plan(literals, world)
+        def replan(reason: str) -> dict[str, Any] | None:
+            try:
+                new = planner.plan(goal, world, feedback=reason)
+            except (PlanError, GoalError) as err:
+                trace({"event": "replan_failed", "reason": str(err)})
+                return None
             trace({"event": "plan", "source": f"replan after: {reason}", "plan": new})
             return new
 
@@ -176,6 +191,8 @@ def run_episode(
             "wall_time_s": round(time.perf_counter() - wall0, 3),
             "planning_s": round(plan_seconds, 4),
             "replans": result.replans,
+            "planner_calls": getattr(planner, "calls", None),
+            "planner_tokens": getattr(planner, "tokens", None),
             "skills_run": current["skills_run"],
             "skill_failures": current["skill_failures"],
             "video": video_path.name if video_path else None,

@@ -4,6 +4,7 @@ Planners are registered as ``"module:Class"`` strings and imported on first use.
 from __future__ import annotations
 
 PLANNERS: dict[str, str] = {
+    "llm": "ember.planners.llm.planner:LLMPlanner",
     "symbolic": "ember.planners.symbolic:SymbolicPlanner",
 }
 """Planner classes by name; each takes ``skills`` plus its config's fields as keyword arguments."""

@@ -1,8 +1,9 @@
 """Tick a plan's tree against a world: one tree tick, then one ``world.advance()``, until the tree ends.
 
 Feedback flows out as events (skill start/end with outcome and value, fact changes) through ``on_event``; when the
-tree fails and a ``replan`` callback is given, the planner is asked again from the current state (bounded by
-``max_replans``), which is where planners that repair or critique plug in.
+tree fails and a ``replan`` callback is given, the planner is asked again from the current state with the reason
+(bounded by ``max_replans``; the callback returns None when it has no valid plan), which is where planners that
+repair or critique plug in.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class Executor:
         self,
         plan: dict[str, Any],
         goal: Sequence[Literal] = (),
-        replan: Callable[[str], dict[str, Any]] | None = None,
+        replan: Callable[[str], dict[str, Any] | None] | None = None,
         max_replans: int = 0,
     ) -> ExecutionResult:
         ctx = TickContext(self.world, self.on_event)
@@ -93,11 +94,17 @@ class Executor:
             ctx.new_tick(refresh=False)
             root.tick_once()
             tick += 1
-            if root.status == BTStatus.SUCCESS:
+            unmet = [str(g) for g in goal if not holds(g, ctx.facts)] if root.status == BTStatus.SUCCESS else []
+            if root.status == BTStatus.SUCCESS and not unmet:
                 status = "success"
                 break
-            if root.status == BTStatus.FAILURE:
-                reason = _failure_reason(root)
+            if root.status == BTStatus.FAILURE or unmet:
+                # A tree that finished short of the goal (a plan without guards, a world that changed under it) is
+                # treated like a failed one: the planner is asked again when it can be.
+                reason = f"the tree finished but these goals do not hold: {unmet}" if unmet else _failure_reason(root)
+                if replan is None and unmet:
+                    status = "success"
+                    break
                 if replan is None or replans >= max_replans:
                     status = "failure"
                     break
@@ -105,7 +112,11 @@ class Executor:
                 self._emit(
                     {"event": "replan", "reason": reason, "attempt": replans, "facts": format_facts(self.world.facts())}
                 )
-                new_plan = ensure_valid(replan(reason), self.skills, self.world, source=f"replan {replans}")
+                fresh = replan(reason)
+                if fresh is None:
+                    status, reason = "failure", f"{reason}; replanning gave no valid plan"
+                    break
+                new_plan = ensure_valid(fresh, self.skills, self.world, source=f"replan {replans}")
                 root.stop(BTStatus.INVALID)
                 root = compile_plan(new_plan, self.skills, self.world, ctx)
                 continue

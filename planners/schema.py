@@ -229,6 +229,24 @@ def from_strict(plan: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def to_strict(plan: dict[str, Any]) -> dict[str, Any]:
+    """The strict-mode form of a valid plain plan (every field present, nulls for unused ones, args as pairs)."""
+    fields = sorted(strict_schema()["$defs"]["node"]["properties"])
+
+    def node(n: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = dict.fromkeys(fields)
+        out.update({k: v for k, v in n.items() if k not in ("children", "child", "args")})
+        if "children" in n:
+            out["children"] = [node(c) for c in n["children"]]
+        if "child" in n:
+            out["child"] = node(n["child"])
+        if "args" in n:
+            out["args"] = [{"name": k, "value": v} for k, v in n["args"].items()]
+        return out
+
+    return {"goal": plan.get("goal", ""), "root": node(plan["root"])}
+
+
 def load_schema_file() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text())
 

@@ -76,8 +76,9 @@ class SymbolicPlanner:
         self.shallow_depth = shallow_depth
 
     # ------------------------------------------------------------------ API
-    def plan(self, goal: str | Sequence[Literal], world: World) -> dict[str, Any]:
-        """A plan (contract 4) whose tree achieves ``goal`` from the world's current state."""
+    def plan(self, goal: str | Sequence[Literal], world: World, feedback: str | None = None) -> dict[str, Any]:
+        """A plan (contract 4) whose tree achieves ``goal`` from the world's current state. ``feedback`` (why an
+        earlier tree failed) needs no words here: the plan is rebuilt from the current facts."""
         literals = parse_goal(goal, world) if isinstance(goal, str) else list(goal)
         self.agent = world.agents()[0]
         self.objects = world.objects()

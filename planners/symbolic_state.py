@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from ember.sims.predicates import Atom, Literal, match
-from ember.sims.world import DerivedRule, World
+from ember.sims.world import DerivedRule, ObjectInfo, World, WorldError
 
 
 @dataclass(frozen=True)
@@ -55,3 +58,52 @@ class SymbolicState:
         facts = set(self.facts)
         (facts.add if present else facts.discard)(atom)
         return SymbolicState(self.derive(facts), self.types, self.rules)
+
+
+class SnapshotWorld(World):
+    """A frozen world built from data (facts, objects, derived rules): for planning away from any simulator.
+
+    It has no physics: ``advance`` only moves time, ``apply`` is refused, and ``render`` is a blank image.
+    """
+
+    control_dt = 0.1
+
+    def __init__(
+        self,
+        facts: Iterable[Atom],
+        objects: Mapping[str, ObjectInfo],
+        agents: Iterable[str],
+        rules: Iterable[DerivedRule] = (),
+    ) -> None:
+        self._facts = frozenset(facts)
+        self._objects = dict(objects)
+        self._agents = list(agents)
+        self._rules = tuple(rules)
+        self._t = 0.0
+
+    def facts(self) -> frozenset[Atom]:
+        return self._facts
+
+    def objects(self) -> dict[str, ObjectInfo]:
+        return dict(self._objects)
+
+    def agents(self) -> list[str]:
+        return list(self._agents)
+
+    def derived_rules(self) -> tuple[DerivedRule, ...]:
+        return self._rules
+
+    def render(self) -> np.ndarray:
+        return np.zeros((8, 8, 3), dtype=np.uint8)
+
+    def observe(self, agent: str) -> dict[str, np.ndarray]:
+        return {"policy": np.zeros(0, dtype=np.float32)}
+
+    def apply(self, agent: str, action: Mapping[str, Any]) -> None:
+        raise WorldError("a SnapshotWorld has no physics; it cannot take actions")
+
+    def advance(self) -> None:
+        self._t += self.control_dt
+
+    def time(self) -> float:
+        return self._t

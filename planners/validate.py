@@ -170,6 +170,7 @@ class _DryRun:
         self.agent = world.agents()[0]
         self.state = SymbolicState.from_world(world)
         self.problems: list[Problem] = []
+        self.actions: list[dict[str, Any]] = []
 
     def run(self, node: Any, parts: list[Any]) -> bool:
         """Returns whether the node succeeds in the dry run."""
@@ -196,6 +197,7 @@ class _DryRun:
                         )
                     )
             self.state = self.state.apply(cls.grounded(cls.parsed_effects(), agent, args))
+            self.actions.append(node)
             return True
         if kind in ("sequence", "parallel"):
             results = [self.run(c, [*parts, "children", i]) for i, c in enumerate(node["children"])]
@@ -233,6 +235,13 @@ def dry_run(plan: dict[str, Any], skills: SkillLibrary, world: World) -> tuple[l
     dry = _DryRun(skills, world)
     dry.run(plan["root"], ["root"])
     return dry.problems, dry.state.facts
+
+
+def linearize(plan: dict[str, Any], skills: SkillLibrary, world: World) -> list[dict[str, Any]]:
+    """The action nodes a symbolic dry run of ``plan`` executes, in order (a tree's intended path as a list)."""
+    dry = _DryRun(skills, world)
+    dry.run(plan["root"], ["root"])
+    return [dict(a) for a in dry.actions]
 
 
 def ensure_valid(plan: Any, skills: SkillLibrary, world: World | None = None, source: str = "plan") -> dict[str, Any]:

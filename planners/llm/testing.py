@@ -60,10 +60,10 @@ def _tokens(text: str) -> int:
 class _RequestHandler(BaseHTTPRequestHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+    def do_POST(self) -> None:
         length = int(self.headers.get("content-length", 0))
         try:
             body = json.loads(self.rfile.read(length) or b"{}")
@@ -81,32 +81,55 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         model = str(body.get("model", "stub"))
         prompt_text = json.dumps(body.get("messages", []))
-        usage = {"prompt_tokens": _tokens(prompt_text), "completion_tokens": _tokens(reply.content),
-                 "total_tokens": _tokens(prompt_text) + _tokens(reply.content)}
+        usage = {
+            "prompt_tokens": _tokens(prompt_text),
+            "completion_tokens": _tokens(reply.content),
+            "total_tokens": _tokens(prompt_text) + _tokens(reply.content),
+        }
         created = int(time.time())
         if body.get("stream"):
             self.send_response(200)
             self.send_header("content-type", "text/event-stream")
             self.end_headers()
-            pieces = [reply.content[i:i + 40] for i in range(0, len(reply.content), 40)] or [""]
+            pieces = [reply.content[i : i + 40] for i in range(0, len(reply.content), 40)] or [""]
             for i, piece in enumerate(pieces):
                 delta: dict[str, Any] = {"content": piece}
                 if i == 0:
                     delta["role"] = "assistant"
                 last = i == len(pieces) - 1
-                chunk = {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": created, "model": model,
-                         "choices": [{"index": 0, "delta": delta, "finish_reason": reply.finish_reason if last else None}]}
+                chunk = {
+                    "id": "chatcmpl-stub",
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": reply.finish_reason if last else None}],
+                }
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             if (body.get("stream_options") or {}).get("include_usage"):
-                chunk = {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": created, "model": model,
-                         "choices": [], "usage": usage}
+                chunk = {
+                    "id": "chatcmpl-stub",
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [],
+                    "usage": usage,
+                }
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.write(b"data: [DONE]\n\n")
             return
         payload = {
-            "id": "chatcmpl-stub", "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.content},
-                         "finish_reason": reply.finish_reason, "logprobs": None}],
+            "id": "chatcmpl-stub",
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": reply.content},
+                    "finish_reason": reply.finish_reason,
+                    "logprobs": None,
+                }
+            ],
             "usage": usage,
         }
         data = json.dumps(payload).encode()
@@ -145,7 +168,8 @@ class OpenAIStubServer:
     @property
     def base_url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"http://{name}:{port}/v1"
 
     def __enter__(self) -> OpenAIStubServer:
         self._thread.start()

@@ -80,10 +80,21 @@ def run_episode(
     max_replans: int = 2,
     video_every: int = 0,
     on_status: Callable[[dict[str, Any]], None] | None = None,
+    disturb: Callable[[World, int], None] | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Run one episode and return its metrics; ``run_dir`` (if given) receives trace, metrics and video."""
+    """Run one episode and return its metrics; ``run_dir`` (if given) receives trace, metrics and video.
+
+    ``disturb(world, tick)`` is called after every tick (benchmarks knock cubes over with it); ``on_event`` sees every
+    trace event."""
     wall0 = time.perf_counter()
-    trace = run_dir.trace if run_dir is not None else (lambda e: None)
+
+    def trace(event: dict[str, Any]) -> None:
+        if run_dir is not None:
+            run_dir.trace(event)
+        if on_event is not None:
+            on_event(event)
+
     world = build_world(task, seed)
     scene = getattr(world, "scene", None)
     steps0 = scene.steps if scene is not None else 0
@@ -144,7 +155,7 @@ def run_episode(
         )
         current: dict[str, Any] = {"skill": "", "skills_run": 0, "skill_failures": 0}
 
-        def on_event(event: dict[str, Any]) -> None:
+        def on_exec_event(event: dict[str, Any]) -> None:
             trace(event)
             if event["event"] == "skill_start":
                 current["skill"] = f"{event['skill']}({', '.join(str(v) for v in event['args'].values())})"
@@ -153,6 +164,8 @@ def run_episode(
                 current["skill_failures"] += 1
 
         def on_tick(tick: int) -> None:
+            if disturb is not None:
+                disturb(world, tick)
             if video is not None and tick % video_every == 0:
                 video.add(world.render())
             if on_status is not None:
@@ -171,11 +184,9 @@ def run_episode(
             return new
 
         executor = Executor(
-            world, skills, on_event=on_event, on_tick=on_tick, max_seconds=float(task.get("max_seconds", 150.0))
+            world, skills, on_event=on_exec_event, on_tick=on_tick, max_seconds=float(task.get("max_seconds", 150.0))
         )
-        result = executor.run(
-            plan, literals, replan=replan if literals and not plan_file else None, max_replans=max_replans
-        )
+        result = executor.run(plan, literals, replan=replan if planner is not None else None, max_replans=max_replans)
         video_path = video.close() if video is not None else None
         metrics = {
             "success": result.success,

@@ -265,6 +265,13 @@ class TabletopWorld(World):
                 self.scene.set_gripper(action["gripper"])
         self.scene.step(self.decimation)
 
+    def displace(self, cube: str, xy: Sequence[float], yaw: float = 0.0) -> None:
+        """Disturbance for tests and benchmarks: put ``cube`` at rest on the table at ``xy`` [m] (never used by
+        skills, which move objects only through contact)."""
+        if cube not in self.scene.cube_ids:
+            raise WorldError(f"cube {cube!r} is unknown; cubes are {self.cubes()}")
+        self.scene._place(cube, (float(xy[0]), float(xy[1]), TABLE_TOP_Z + CUBE_SIZE / 2 + 0.001), yaw)
+
     def ee_pose(self, agent: str) -> tuple[np.ndarray, float]:
         """Grasp-point position [m] and yaw [rad] of ``agent``'s gripper."""
         self._check_agent(agent)

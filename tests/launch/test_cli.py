@@ -113,3 +113,31 @@ def test_usage_and_unknown_subcommand(tmp_path: Path) -> None:
     assert "subcommands" in _ember(tmp_path).stdout
     proc = _ember(tmp_path, "fly")
     assert proc.returncode == 2 and "unknown subcommand" in proc.stderr
+
+
+def test_llm_planner_through_the_cli(tmp_path: Path) -> None:
+    from ember.planners.llm.standin import StandInModel
+    from ember.planners.llm.testing import OpenAIStubServer
+    from ember.skills.library import SkillLibrary
+
+    standin = StandInModel(SkillLibrary.for_domain("tabletop"), k=0.0)
+    with OpenAIStubServer(standin) as server:
+        common = [
+            "planner=llm",
+            f"planner.base_url={server.base_url}",
+            "planner.model=stand-in",
+            "video=false",
+            "progress=false",
+            f"planner.cache_dir={tmp_path / 'cache'}",
+        ]
+        proc = _ember(tmp_path, "run", *common, "goal=put red in the tray")
+        assert proc.returncode == 0, proc.stderr
+        (run,) = _run_dirs(tmp_path)
+        events = [json.loads(line) for line in (run / "trace.jsonl").read_text().splitlines()]
+        calls = [e for e in events if e["event"] == "llm_call"]
+        assert len(calls) == 1 and calls[0]["prompt_tokens"] > 0
+        assert json.loads((run / "metrics.json").read_text())["planner_calls"] == 1
+        proc = _ember(tmp_path, "run", *common, "planner.critique_rounds=1", "goal=make the table look nice")
+        assert proc.returncode == 2 and "LLM planner after 1 critique round" in proc.stderr
+    proc = _ember(tmp_path, "run", "planner=llm", "video=false", "progress=false")
+    assert proc.returncode != 0 and "base_url" in proc.stderr

@@ -58,7 +58,7 @@ def test_disturbance_is_repaired_by_reticking_not_replanning(skills) -> None:  #
             if not state["knocked"] and Atom("on", ("green_cube", "red_cube")) in world.facts() and tick > 5:
                 holding = next(f for f in world.facts() if f.name == "holding")
                 if holding.args[1] == "none":
-                    world.scene._place("green_cube", (0.6, -0.25, 0.651), 0.3)
+                    world.displace("green_cube", (0.6, -0.25), 0.3)
                     state["knocked"] = True
 
         result, events = _run(world, skills, "stack green on red and blue on green", on_tick=knock)

@@ -231,7 +231,7 @@ def test_rafa_replans_after_a_disturbance_with_one_more_call(skills) -> None:  #
         def knock(tick: int) -> None:
             facts = {str(f) for f in world.facts()}
             if not state["done"] and "on(green_cube, red_cube)" in facts and "holding(panda, blue_cube)" in facts:
-                world.scene._place("green_cube", (0.58, -0.25, 0.651), 0.0)  # knock green off red mid-run
+                world.displace("green_cube", (0.58, -0.25))  # knock green off red mid-run
                 state["done"] = True
 
         from ember.planners.goals import parse_goal

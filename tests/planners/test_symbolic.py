@@ -72,7 +72,7 @@ def test_contradictory_or_unknown_goals_name_the_predicate(world, skills, goal: 
 
 def test_unreachable_goal_names_the_missing_precondition(skills) -> None:  # type: ignore[no-untyped-def]
     with make_world(seed=0) as world:
-        world.scene._place("red_cube", (1.1, 0.45, 0.65), 0.0)  # far end of the table, out of the arm's reach
+        world.displace("red_cube", (1.1, 0.45))  # far end of the table, out of the arm's reach
         world.scene.step(60)
         with pytest.raises(GoalError, match=r"on\(red_cube, tray\).*reachable\(red_cube\)"):
             SymbolicPlanner(skills).plan("put red in the tray", world)

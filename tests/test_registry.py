@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 
@@ -9,6 +10,8 @@ import pytest
 import torch
 
 from ember.planners import PLANNERS
+from ember.planners.llm.standin import StandInModel
+from ember.planners.llm.testing import OpenAIStubServer
 from ember.sims import ENVS, SKILL_DOMAINS, WORLDS, make_env, make_world
 from ember.skills.library import REGISTRY, SkillLibrary, load_class
 
@@ -33,8 +36,14 @@ def test_env_entry(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(PLANNERS))
 def test_planner_entry(name: str) -> None:
-    planner = load_class(PLANNERS[name])(SkillLibrary.for_domain("tabletop"))
-    with make_world("tabletop", seed=0) as world:
+    skills = SkillLibrary.for_domain("tabletop")
+    with contextlib.ExitStack() as stack:
+        kwargs = {}
+        if name == "llm":  # model planners talk to the local stand-in endpoint
+            server = stack.enter_context(OpenAIStubServer(StandInModel(skills, k=0.0)))
+            kwargs = {"base_url": server.base_url, "model": "stand-in"}
+        planner = load_class(PLANNERS[name])(skills, **kwargs)
+        world = stack.enter_context(make_world("tabletop", seed=0))
         assert planner.plan("put red in the tray", world)["root"]
 
 

@@ -77,6 +77,10 @@ class LLMPlannerConfig:
     """On-disk reply cache keyed by request; null disables it."""
     max_reply_chars: int = 100000
     """Longer replies are rejected unread [characters]."""
+    critic_model: str | None = None
+    """A second model that reviews each valid plan (Critic-V); null: none."""
+    critic_base_url: str | None = None
+    """The critic's endpoint; null: the planner's."""
 
 
 @dataclass

@@ -22,6 +22,7 @@ from typing import Any
 
 from ember.planners.goals import GoalError, parse_goal
 from ember.planners.llm.client import ChatClient, LLMError, LLMReply
+from ember.planners.llm.critic import ModelCritic
 from ember.planners.llm.grounding import ground_names
 from ember.planners.schema import from_strict, strict_schema
 from ember.planners.validate import PlanError, Problem, dry_run, validate
@@ -50,6 +51,8 @@ class LLMPlanner:
     fallback: ``symbolic`` to hand the goal to the symbolic planner when the model never produces a valid plan.
     vlm: send the world's rendered RGB image with the request.
     max_reply_chars: replies longer than this are rejected unread [characters].
+    critic_model: a second model that reviews each valid plan (with the image in VLM mode); None: no model critic.
+    critic_base_url: the critic's endpoint (default: the planner's).
     on_event: receives trace events (``llm_call``, ``llm_error``, ``planner_fallback``).
     client: a ready client (tests); otherwise one is built from the arguments above.
     """
@@ -74,6 +77,8 @@ class LLMPlanner:
         stream: bool = False,
         cache_dir: str | None = None,
         max_reply_chars: int = 100_000,
+        critic_model: str | None = None,
+        critic_base_url: str | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
         client: ChatClient | None = None,
     ) -> None:
@@ -89,7 +94,6 @@ class LLMPlanner:
         self.fallback = fallback
         self.vlm = vlm
         self.max_reply_chars = max_reply_chars
-        self.on_event = on_event
         self.client = client or ChatClient(
             base_url,
             model,
@@ -101,8 +105,34 @@ class LLMPlanner:
             stream=stream,
             cache_dir=cache_dir,
         )
+        self.critic = (
+            ModelCritic(
+                ChatClient(
+                    critic_base_url or base_url,
+                    critic_model,
+                    api_key_env=api_key_env,
+                    timeout=timeout,
+                    max_retries=max_retries,
+                    cache_dir=cache_dir,
+                ),
+                vlm=vlm,
+            )
+            if critic_model
+            else None
+        )
+        self.on_event = on_event
         self.calls = 0
         self.tokens = 0
+
+    @property
+    def on_event(self) -> Callable[[dict[str, Any]], None] | None:
+        return self._on_event
+
+    @on_event.setter
+    def on_event(self, value: Callable[[dict[str, Any]], None] | None) -> None:
+        self._on_event = value
+        if getattr(self, "critic", None) is not None:
+            self.critic.on_event = value  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ prompt
     def _context(self, goal: str, world: World) -> dict[str, Any]:
@@ -128,15 +158,16 @@ class LLMPlanner:
             text += "\n\n" + _prompt("feedback").format(reason=feedback)
         if not self.vlm:
             return {"role": "user", "content": text}
+        return {"role": "user", "content": [{"type": "text", "text": text}, self._image_part(world)]}
+
+    @staticmethod
+    def _image_part(world: World) -> dict[str, Any]:
         import imageio.v2 as imageio
 
         buffer = io.BytesIO()
         imageio.imwrite(buffer, world.render(), format="png")
         url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-        return {
-            "role": "user",
-            "content": [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": url}}],
-        }
+        return {"type": "image_url", "image_url": {"url": url}}
 
     def _response_format(self) -> dict[str, Any] | None:
         if self.structured == "json_schema":
@@ -219,6 +250,7 @@ class LLMPlanner:
             self._user_message(text, world, feedback),
         ]
         problems: list[Problem] = []
+        critic_calls = self.critic.calls if self.critic is not None else 0
         for round_ in range(self.critique_rounds + 1):
             try:
                 reply = self.client.complete(messages, self._response_format())
@@ -244,6 +276,10 @@ class LLMPlanner:
                     "feedback": feedback,
                 }
             )
+            if plan is not None and not problems and self.critic is not None:
+                problems = self.critic.review(text, plan, world, self._image_part(world) if self.vlm else None)
+                self.calls += self.critic.calls - critic_calls
+                critic_calls = self.critic.calls
             if plan is not None and not problems:
                 plan["goal"] = text
                 return plan

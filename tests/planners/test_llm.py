@@ -246,3 +246,35 @@ def test_rafa_replans_after_a_disturbance_with_one_more_call(skills) -> None:  #
         assert state["done"] and result.success, result.reason
         assert result.replans >= 1 and planner.calls == 1 + result.replans
         assert any(e.get("feedback") for e in _calls(events))
+
+
+def test_second_model_critic_sends_the_plan_back(world, skills) -> None:  # type: ignore[no-untyped-def]
+    to_table = _plan(PICK, dict(PLACE, args={"obj": "red_cube", "target": "table"}))
+    planner_script = Scripted([StubReply(to_table), StubReply(GOOD)])
+    verdicts = [
+        {
+            "approve": False,
+            "problems": [{"path": "$.root.children[1].args.target", "message": "the goal says the tray"}],
+        },
+        {"approve": True, "problems": []},
+    ]
+    critic_script = Scripted([StubReply(json.dumps(v)) for v in verdicts])
+    events: list[dict] = []
+    with OpenAIStubServer(planner_script) as server, OpenAIStubServer(critic_script) as critic:
+        planner = _planner(server, skills, events, critic_model="critic", critic_base_url=critic.base_url, vlm=True)
+        planner.on_event = events.append
+        plan = planner.plan("put the red cube somewhere the robot can reach easily", world)
+    assert plan["root"]["children"][1]["args"]["target"] == "tray"
+    assert "the goal says the tray" in planner_script.requests[1]["messages"][-1]["content"]
+    assert critic_script.requests[0]["response_format"]["json_schema"]["strict"] is True
+    assert critic_script.requests[0]["messages"][1]["content"][1]["type"] == "image_url"
+    assert [e["approve"] for e in events if e["event"] == "critic_call"] == [False, True]
+    assert planner.calls == 4
+
+
+def test_broken_critic_does_not_block_a_valid_plan(world, skills) -> None:  # type: ignore[no-untyped-def]
+    events: list[dict] = []
+    with OpenAIStubServer(Scripted([StubReply(GOOD)])) as server, OpenAIStubServer(Scripted([StubReply("meh")])) as c:
+        plan = _planner(server, skills, events, critic_model="critic", critic_base_url=c.base_url).plan(GOAL, world)
+    assert plan["root"]["children"]
+    assert any(e["event"] == "critic_error" for e in events)

@@ -33,8 +33,10 @@ from rich.console import Console
 from rich.progress import Progress
 
 from ember.launch.episode import run_episode
+from ember.planners.goals import parse_goal
 from ember.planners.llm.standin import StandInModel
 from ember.planners.llm.testing import OpenAIStubServer
+from ember.sims.predicates import holds
 from ember.sims.world import World
 from ember.skills.library import SkillLibrary
 from ember.skills.tabletop.geometry import free_spot
@@ -90,10 +92,12 @@ def make_cases(n: int) -> list[Case]:
 
 
 class Knock:
-    """Disturbance: the first time a cube comes to rest on something other than the table while the hand is empty,
-    move it to a free table spot, once."""
+    """Disturbance mid-run: the first time a cube comes to rest on something other than the table while the hand is
+    empty and the goal is not yet reached, move that cube to a free table spot, once."""
 
-    def __init__(self) -> None:
+    def __init__(self, goal: str) -> None:
+        self.goal = goal
+        self.literals: list[Any] = []
         self.done = False
         self.start: set[str] | None = None
 
@@ -103,8 +107,9 @@ class Knock:
         facts = {str(f) for f in world.facts()}
         if self.start is None:
             self.start = facts
+            self.literals = parse_goal(self.goal, world)
             return
-        if "holding(panda, none)" not in facts:
+        if "holding(panda, none)" not in facts or all(holds(g, world.facts()) for g in self.literals):
             return
         for f in sorted(world.facts()):
             if f.name == "on" and f.args[1] != "table" and str(f) not in self.start:
@@ -154,7 +159,7 @@ def run_mode(
                     case.goal,
                     seed=case.seed,
                     max_replans=max_replans,
-                    disturb=Knock() if case.disturbed else None,
+                    disturb=Knock(case.goal) if case.disturbed else None,
                     on_event=events.append,
                 )
                 ok = bool(metrics["success"])
@@ -169,6 +174,8 @@ def run_mode(
             calls += len(llm_calls)
             tokens += sum(e["prompt_tokens"] + e["completion_tokens"] for e in llm_calls)
             solved += ok
+            if not ok and metrics:
+                errors.append({"goal": case.goal, "seed": case.seed, "reason": metrics.get("reason", "")[:300]})
             progress.update(bar, advance=1, description=f"{mode} k={k:.0%} {solved} solved")
     return {
         "mode": mode,

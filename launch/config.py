@@ -41,7 +41,7 @@ class SymbolicPlannerConfig:
     """Deepest chain of sub-goals [levels]."""
     max_expansions: int = 20000
     """Search budget [achiever attempts]."""
-    shallow_depth: int = 2
+    shallow_depth: int = 1
     """Levels of repair branches under conditions that already hold."""
 
 

@@ -68,7 +68,7 @@ class SymbolicPlanner:
     name = "symbolic"
 
     def __init__(
-        self, skills: SkillLibrary, max_depth: int = 8, max_expansions: int = 20000, shallow_depth: int = 2
+        self, skills: SkillLibrary, max_depth: int = 8, max_expansions: int = 20000, shallow_depth: int = 1
     ) -> None:
         self.skills = skills
         self.max_depth = max_depth

@@ -171,6 +171,7 @@ class _DryRun:
         self.state = SymbolicState.from_world(world)
         self.problems: list[Problem] = []
         self.actions: list[dict[str, Any]] = []
+        self.action_paths: list[str] = []
 
     def run(self, node: Any, parts: list[Any]) -> bool:
         """Returns whether the node succeeds in the dry run."""
@@ -198,6 +199,7 @@ class _DryRun:
                     )
             self.state = self.state.apply(cls.grounded(cls.parsed_effects(), agent, args))
             self.actions.append(node)
+            self.action_paths.append(_path(parts))
             return True
         if kind in ("sequence", "parallel"):
             results = [self.run(c, [*parts, "children", i]) for i, c in enumerate(node["children"])]
@@ -237,11 +239,12 @@ def dry_run(plan: dict[str, Any], skills: SkillLibrary, world: World) -> tuple[l
     return dry.problems, dry.state.facts
 
 
-def linearize(plan: dict[str, Any], skills: SkillLibrary, world: World) -> list[dict[str, Any]]:
-    """The action nodes a symbolic dry run of ``plan`` executes, in order (a tree's intended path as a list)."""
+def linearize(plan: dict[str, Any], skills: SkillLibrary, world: World) -> list[tuple[str, dict[str, Any]]]:
+    """The action nodes a symbolic dry run of ``plan`` executes, in order, with their JSON paths (a tree's intended
+    path as a list)."""
     dry = _DryRun(skills, world)
     dry.run(plan["root"], ["root"])
-    return [dict(a) for a in dry.actions]
+    return [(path, dict(a)) for path, a in zip(dry.action_paths, dry.actions, strict=True)]
 
 
 def ensure_valid(plan: Any, skills: SkillLibrary, world: World | None = None, source: str = "plan") -> dict[str, Any]:

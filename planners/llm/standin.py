@@ -3,14 +3,16 @@
 No model weights can be had on these machines, so :class:`StandInModel` answers chat-completion requests (behind
 :class:`~ember.planners.llm.testing.OpenAIStubServer`) the way a fallible planner model would: it reads the DATA
 block of the conversation's first user message (goal, facts, objects, derived predicates), computes the symbolic
-planner's plan, flattens it into a plain sequence of actions, and — with probability ``k``, drawn from a seed and the
-conversation — corrupts it in one of five ways: a hallucinated skill, a dropped step, swapped arguments, an unknown
+planner's plan (its behavior tree, or with ``style="linear"`` the actions of its intended path as a plain sequence),
+and — with probability ``k``, drawn from a seed and the conversation — corrupts one action on the intended path in
+one of five ways: a hallucinated skill, a dropped step, swapped arguments, an unknown
 object, or malformed JSON. When the conversation holds critiques, it fixes only a corruption whose JSON path (or
 kind, for malformed JSON and an unmet goal) a critique names; anything else it repeats unchanged.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import random
@@ -30,24 +32,39 @@ from ember.skills.library import SkillLibrary
 
 CORRUPTIONS = ("hallucinated_skill", "dropped_step", "swapped_argument", "unknown_object", "malformed_json")
 _DATA = re.compile(r"```json\n(.*?)\n```", re.DOTALL)
-_INDEX = re.compile(r"\$\.root\.children\[(\d+)\]")
 
 
 @dataclass
 class Corruption:
     kind: str
-    index: int
+    path: str
+    """JSON path of the corrupted action node."""
+
+
+def _parts(path: str) -> list[str | int]:
+    """``$.root.children[2].child`` -> ``["root", "children", 2, "child"]``."""
+    out: list[str | int] = []
+    for name, index in re.findall(r"\.(\w+)|\[(\d+)\]", path):
+        out.append(int(index) if index else name)
+    return out
 
 
 class StandInModel:
-    """Handler for :class:`OpenAIStubServer`: symbolic plans, corrupted at rate ``k``, repaired when critiqued."""
+    """Handler for :class:`OpenAIStubServer`: symbolic plans, corrupted at rate ``k``, repaired when critiqued.
 
-    def __init__(self, skills: SkillLibrary, k: float, seed: int = 0) -> None:
+    ``style="tree"`` answers with the symbolic planner's behavior tree; ``"linear"`` with the actions of its intended
+    path as a plain sequence (as many models write plans).
+    """
+
+    def __init__(self, skills: SkillLibrary, k: float, seed: int = 0, style: str = "tree") -> None:
         if not 0.0 <= k <= 1.0:
             raise ValueError(f"k must be a rate in [0, 1]; got {k}")
+        if style not in ("tree", "linear"):
+            raise ValueError(f"style must be one of ['tree', 'linear']. Got {style!r}.")
         self.skills = skills
         self.k = k
         self.seed = seed
+        self.style = style
         self.requests = 0
 
     def __call__(self, request: dict[str, Any]) -> StubReply:
@@ -57,25 +74,29 @@ class StandInModel:
         first = users[0]["content"] if users else ""
         if isinstance(first, list):
             first = next((part.get("text", "") for part in first if part.get("type") == "text"), "")
-        match = _DATA.search(first)
-        if not match:
+        found = _DATA.search(first)
+        if not found:
             return StubReply(content="I need the DATA block to plan.")
-        data = json.loads(match.group(1))
+        data = json.loads(found.group(1))
         world = self._world(data)
         try:
-            plan = SymbolicPlanner(self.skills).plan(parse_goal(data["goal"], world), world)
+            plan = SymbolicPlanner(self.skills, shallow_depth=0).plan(parse_goal(data["goal"], world), world)
         except GoalError as err:
             return StubReply(content=json.dumps({"goal": data["goal"], "error": str(err)}))
         actions = linearize(plan, self.skills, world)
-        linear = {"goal": data["goal"], "root": {"type": "sequence", "children": actions}}
+        if self.style == "linear":
+            children = [node for _, node in actions]
+            plan = {"goal": data["goal"], "root": {"type": "sequence", "children": children}}
+            actions = [(f"$.root.children[{i}]", node) for i, node in enumerate(children)]
+        plan["goal"] = data["goal"]
         rng = random.Random(int(hashlib.sha256(f"{self.seed}:{first}".encode()).hexdigest(), 16))
         corruption = None
         if actions and rng.random() < self.k:
-            corruption = Corruption(rng.choice(CORRUPTIONS), rng.randrange(len(actions)))
+            corruption = Corruption(rng.choice(CORRUPTIONS), actions[rng.randrange(len(actions))][0])
         critiques = " ".join(str(m.get("content", "")) for m in users[1:])
         if corruption is not None and self._named(corruption, critiques):
             corruption = None
-        return StubReply(content=self._render(linear, corruption, request))
+        return StubReply(content=self._render(plan, corruption, request))
 
     @staticmethod
     def _world(data: dict[str, Any]) -> SnapshotWorld:
@@ -95,24 +116,33 @@ class StandInModel:
             return False
         if c.kind == "malformed_json":
             return "not JSON" in critiques
-        indices = [int(i) for i in _INDEX.findall(critiques)]
+        named = re.findall(r"\$[\w.\[\]]*", critiques)
         if c.kind == "dropped_step":
-            return any(i >= c.index for i in indices) or "does not hold" in critiques
-        return c.index in indices
+            # The dry run reports the dropped step at a later action of an enclosing sequence, or the goal unmet.
+            parents = [re.sub(r"\.children\[\d+\]$", "", p) for p in named]
+            return (
+                any(c.path.startswith(p) for p in parents if p not in ("$", "$.root")) or "does not hold" in critiques
+            )
+        return any(p.startswith(c.path) for p in named)
 
     @staticmethod
     def _render(plan: dict[str, Any], c: Corruption | None, request: dict[str, Any]) -> str:
-        children = [dict(a, args=dict(a["args"])) for a in plan["root"]["children"]]
-        if c is not None:
-            action = children[c.index]
+        plan = copy.deepcopy(plan)
+        if c is not None and c.kind != "malformed_json":
+            parts = _parts(c.path)
+            parent: Any = plan
+            for key in parts[:-1]:
+                parent = parent[key]
+            action = parent[parts[-1]]
             if c.kind == "hallucinated_skill":
                 action["skill"] = f"{action['skill']}_carefully"
             elif c.kind == "dropped_step":
-                del children[c.index]
+                del parent[parts[-1]]
+                if not parent:
+                    parent.append({"type": "condition", "predicate": "clear(table)"})
             elif c.kind == "swapped_argument":
-                values = list(action["args"].values())
+                keys, values = list(action["args"]), list(action["args"].values())
                 if len(values) >= 2:
-                    keys = list(action["args"])
                     action["args"] = {
                         keys[0]: values[1],
                         keys[1]: values[0],
@@ -123,7 +153,6 @@ class StandInModel:
             elif c.kind == "unknown_object":
                 key = next(iter(action["args"]), "obj")
                 action["args"][key] = "purple_cube"
-        plan = {"goal": plan["goal"], "root": {"type": "sequence", "children": children}}
         fmt = (request.get("response_format") or {}).get("type")
         text = json.dumps(to_strict(plan) if fmt == "json_schema" else plan)
         if c is not None and c.kind == "malformed_json":

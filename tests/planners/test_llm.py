@@ -222,7 +222,7 @@ def test_bad_settings_are_refused(skills) -> None:  # type: ignore[no-untyped-de
 @pytest.mark.slow
 def test_rafa_replans_after_a_disturbance_with_one_more_call(skills) -> None:  # type: ignore[no-untyped-def]
     """A linear model plan breaks when the held cube is knocked away; the planner is asked again with the reason."""
-    with make_world(seed=6) as world, OpenAIStubServer(StandInModel(skills, k=0.0)) as server:
+    with make_world(seed=6) as world, OpenAIStubServer(StandInModel(skills, k=0.0, style="linear")) as server:
         events: list[dict] = []
         planner = _planner(server, skills, events, structured="json_schema")
         goal = "stack green on red and blue on green"

@@ -122,11 +122,13 @@ class Knock:
 
 
 @contextlib.contextmanager
-def endpoint(base_url: str | None, model: str | None, k: float, skills: SkillLibrary) -> Iterator[dict[str, Any]]:
+def endpoint(
+    base_url: str | None, model: str | None, k: float, skills: SkillLibrary, style: str
+) -> Iterator[dict[str, Any]]:
     if base_url:
         yield {"base_url": base_url, "model": model or "default", "structured": "json_schema", "cache_dir": None}
         return
-    with OpenAIStubServer(StandInModel(skills, k=k, seed=7)) as server:
+    with OpenAIStubServer(StandInModel(skills, k=k, seed=7, style=style)) as server:
         yield {
             "base_url": server.base_url,
             "model": "stand-in",
@@ -142,7 +144,7 @@ def run_mode(
     planner_cfg, max_replans = MODES[mode]
     bar = progress.add_task(f"{mode} k={k:.0%}", total=len(cases))
     solved, calls, tokens, invalid_ticked, refused, errors = 0, 0, 0, 0, 0, []
-    with endpoint(args.base_url, args.model, k, skills) as ep:
+    with endpoint(args.base_url, args.model, k, skills, args.style) as ep:
         for case in cases:
             cfg = dict(planner_cfg) if mode == "symbolic" else {**planner_cfg, **ep}
             events: list[dict[str, Any]] = []
@@ -198,6 +200,12 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--base-url", default=None, help="a real OpenAI-compatible endpoint instead of the stand-in")
     parser.add_argument("--model", default=None)
+    parser.add_argument(
+        "--style",
+        default="tree",
+        choices=["tree", "linear"],
+        help="stand-in answers: the symbolic behavior tree, or its actions as a plain sequence",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     skills = SkillLibrary.for_domain("tabletop")
@@ -234,7 +242,8 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "endpoint": args.base_url or "stand-in model (test instrument: symbolic plans corrupted at rate k)",
+                "endpoint": args.base_url
+                or f"stand-in model (test instrument: symbolic plans corrupted at rate k), {args.style}",
                 "goals": [c.__dict__ for c in cases],
                 "results": rows,
                 "machine": {

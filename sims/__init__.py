@@ -13,6 +13,7 @@ WORLDS: dict[str, str] = {
 """World backends (contract 2) by task name."""
 
 ENVS: dict[str, str] = {
+    "pendulum": "ember.sims.torch_envs.pendulum:PendulumVecEnv",
     "tabletop_push": "ember.sims.pybullet.tabletop_env:TabletopVecEnv",
     "tabletop_reach": "ember.sims.pybullet.tabletop_env:TabletopVecEnv",
 }

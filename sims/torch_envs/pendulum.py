@@ -31,18 +31,26 @@ class PendulumVecEnv(VecEnv):
     device: torch device.
     """
 
-    def __init__(self, num_envs: int = 64, max_episode_length: int = 200, obs_noise: float = 0.0, seed: int = 0,
-                 device: str = "cpu") -> None:
+    def __init__(
+        self,
+        num_envs: int = 64,
+        max_episode_length: int = 200,
+        obs_noise: float = 0.0,
+        seed: int = 0,
+        device: str = "cpu",
+    ) -> None:
         if num_envs < 1 or max_episode_length < 1:
             raise ValueError(f"num_envs and max_episode_length must be >= 1; got {num_envs}, {max_episode_length}")
         self.num_envs = num_envs
         self.device = torch.device(device)
         self.max_episode_length = max_episode_length
         self.obs_noise = obs_noise
-        self.single_observation_space = gym.spaces.Dict({
-            "policy": gym.spaces.Box(-np.inf, np.inf, (3,), np.float32),
-            "critic": gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
-        })
+        self.single_observation_space = gym.spaces.Dict(
+            {
+                "policy": gym.spaces.Box(-np.inf, np.inf, (3,), np.float32),
+                "critic": gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
+            }
+        )
         self.single_action_space = gym.spaces.Box(-MAX_TORQUE, MAX_TORQUE, (1,), np.float32)
         self.episode_length_buf = torch.zeros(num_envs, dtype=torch.long, device=self.device)
         self.theta = torch.zeros(num_envs, device=self.device)

@@ -55,8 +55,8 @@ class LLMPlannerConfig:
     """Model name the endpoint serves."""
     api_key_env: str = "OPENAI_API_KEY"
     """Environment variable holding the API key (local servers need none)."""
-    structured: str = "json_schema"
-    """json_schema (strict structured outputs), json_object (JSON mode) or none (plain prompting)."""
+    structured: str = "auto"
+    """auto (json_schema, stepping down when refused), json_schema, json_object (JSON mode) or none (plain)."""
     critique_rounds: int = 3
     """Repair rounds after the first reply."""
     fallback: str = "none"

@@ -31,7 +31,8 @@ from ember.sims.world import World
 from ember.skills.library import SkillLibrary
 
 PROMPTS = Path(__file__).with_name("prompts")
-STRUCTURED_MODES = ("json_schema", "json_object", "none")
+STRUCTURED_MODES = ("auto", "json_schema", "json_object", "none")
+_DOWNGRADE = {"json_schema": "json_object", "json_object": "none"}
 FALLBACKS = ("none", "symbolic")
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
@@ -45,7 +46,9 @@ class LLMPlanner:
     skills: the skill library the model may use.
     base_url, model, api_key_env, timeout, max_retries, temperature, max_tokens, stream, cache_dir: see
         :class:`~ember.planners.llm.client.ChatClient`.
-    structured: ``json_schema`` (strict structured outputs, the subset generated from the plan schema),
+    structured: ``auto`` (strict structured outputs, stepping down to JSON mode, then plain prompting, when the
+        endpoint refuses the request format), ``json_schema`` (strict structured outputs: the subset generated from
+        the plan schema),
         ``json_object`` (JSON mode) or ``none`` (plain prompting; code fences are stripped).
     critique_rounds: repair rounds after the first reply (0: no critique).
     fallback: ``symbolic`` to hand the goal to the symbolic planner when the model never produces a valid plan.
@@ -66,7 +69,7 @@ class LLMPlanner:
         base_url: str = "",
         model: str = "",
         api_key_env: str = "OPENAI_API_KEY",
-        structured: str = "json_schema",
+        structured: str = "auto",
         critique_rounds: int = 3,
         fallback: str = "none",
         vlm: bool = False,
@@ -90,6 +93,7 @@ class LLMPlanner:
             raise ValueError(f"planner.critique_rounds must be >= 0; got {critique_rounds}")
         self.skills = skills
         self.structured = structured
+        self._format = "json_schema" if structured == "auto" else structured
         self.critique_rounds = critique_rounds
         self.fallback = fallback
         self.vlm = vlm
@@ -170,14 +174,32 @@ class LLMPlanner:
         return {"type": "image_url", "image_url": {"url": url}}
 
     def _response_format(self) -> dict[str, Any] | None:
-        if self.structured == "json_schema":
+        if self._format == "json_schema":
             return {
                 "type": "json_schema",
                 "json_schema": {"name": "ember_plan", "strict": True, "schema": strict_schema()},
             }
-        if self.structured == "json_object":
+        if self._format == "json_object":
             return {"type": "json_object"}
         return None
+
+    def _complete(self, messages: list[dict[str, Any]]) -> LLMReply:
+        """One request; in ``auto`` mode a 400 for the response format steps down to the next weaker format."""
+        while True:
+            try:
+                return self.client.complete(messages, self._response_format())
+            except LLMError as err:
+                if self.structured != "auto" or err.kind != "bad_request" or self._format not in _DOWNGRADE:
+                    raise
+                self._emit(
+                    {
+                        "event": "llm_format_downgrade",
+                        "from": self._format,
+                        "to": _DOWNGRADE[self._format],
+                        "message": str(err),
+                    }
+                )
+                self._format = _DOWNGRADE[self._format]
 
     # ------------------------------------------------------------------ parse and check
     def _check(
@@ -253,7 +275,7 @@ class LLMPlanner:
         critic_calls = self.critic.calls if self.critic is not None else 0
         for round_ in range(self.critique_rounds + 1):
             try:
-                reply = self.client.complete(messages, self._response_format())
+                reply = self._complete(messages)
             except LLMError as err:
                 self._emit({"event": "llm_error", "round": round_, "kind": err.kind, "message": str(err)})
                 return self._give_up(

@@ -278,3 +278,15 @@ def test_broken_critic_does_not_block_a_valid_plan(world, skills) -> None:  # ty
         plan = _planner(server, skills, events, critic_model="critic", critic_base_url=c.base_url).plan(GOAL, world)
     assert plan["root"]["children"]
     assert any(e["event"] == "critic_error" for e in events)
+
+
+def test_auto_format_steps_down_when_the_endpoint_refuses_it(world, skills) -> None:  # type: ignore[no-untyped-def]
+    refuse = StubReply(status=400, error_message="response_format json_schema is not supported")
+    script = Scripted([refuse, refuse, StubReply(GOOD)])
+    events: list[dict] = []
+    with OpenAIStubServer(script) as server:
+        plan = _planner(server, skills, events, structured="auto").plan(GOAL, world)
+    assert plan["root"]["children"]
+    formats = [r.get("response_format", {}).get("type") for r in script.requests]
+    assert formats == ["json_schema", "json_object", None]
+    assert [e["to"] for e in events if e["event"] == "llm_format_downgrade"] == ["json_object", "none"]

@@ -8,6 +8,7 @@ import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("ember.launch.run:main", "plan a goal and execute it in simulation (default: stack green on red)"),
+    "train": ("ember.launch.train:main", "train a policy with asymmetric PPO or SAC (default: SAC on the pendulum)"),
 }
 
 

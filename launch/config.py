@@ -103,9 +103,90 @@ class RunConfig:
     """Live progress display."""
 
 
+@dataclass
+class PendulumTaskConfig:
+    name: str = "pendulum"
+    """Env id in ``ember.sims.ENVS``."""
+    num_envs: int = 8
+    """Parallel envs for training."""
+    eval_envs: int = 32
+    """Envs (one episode each) per evaluation."""
+    max_episode_length: int = 200
+    """Steps per episode."""
+    obs_noise: float = 0.0
+    """Std of the noise on the actor's observation."""
+    eval_target: float = -200.0
+    """Mean evaluation return that counts as solved."""
+
+
+@dataclass
+class SACConfig:
+    name: str = "sac"
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    """Hidden widths of actor and critics."""
+    activation: str = "relu"
+    lr: float = 3e-3
+    """Adam learning rate."""
+    gamma: float = 0.99
+    tau: float = 0.01
+    """Target network Polyak rate."""
+    batch_size: int = 256
+    buffer_size: int = 200000
+    """Replay capacity [transitions]."""
+    learning_starts: int = 500
+    """Random-action transitions before updates."""
+    utd_ratio: float = 0.5
+    """Gradient steps per collected transition."""
+    init_alpha: float = 0.5
+    """Initial entropy temperature."""
+
+
+@dataclass
+class PPOConfig:
+    name: str = "ppo"
+    num_steps: int = 64
+    """Steps per env per rollout."""
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    activation: str = "elu"
+    init_std: float = 1.0
+    lr: float = 1e-3
+    """Initial learning rate (adapted to desired_kl)."""
+    gamma: float = 0.99
+    lam: float = 0.95
+    clip: float = 0.2
+    epochs: int = 5
+    num_minibatches: int = 4
+    value_coef: float = 1.0
+    entropy_coef: float = 0.0
+    desired_kl: float = 0.01
+    max_grad_norm: float = 1.0
+    normalize_obs: bool = True
+
+
+@dataclass
+class TrainConfig:
+    task: Any = MISSING
+    algo: Any = MISSING
+    total_steps: int = 100000
+    """Env steps to train for (stops earlier at the task's eval_target when stop_at_target)."""
+    seed: int = 0
+    eval_every_steps: int = 2000
+    """Env steps between evaluations and checkpoints."""
+    stop_at_target: bool = True
+    resume: str | None = None
+    """Run directory of a killed run to continue from its last checkpoint."""
+    threads: int = 1
+    """torch intra-op threads (1 is fastest for small MLPs on 2 cores)."""
+    progress: bool = True
+
+
 def register() -> None:
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConfig)
     cs.store(group="task", name="tabletop_schema", node=TabletopTaskConfig)
     cs.store(group="planner", name="symbolic_schema", node=SymbolicPlannerConfig)
     cs.store(group="planner", name="llm_schema", node=LLMPlannerConfig)
+    cs.store(name="train_schema", node=TrainConfig)
+    cs.store(group="task", name="pendulum_schema", node=PendulumTaskConfig)
+    cs.store(group="algo", name="sac_schema", node=SACConfig)
+    cs.store(group="algo", name="ppo_schema", node=PPOConfig)

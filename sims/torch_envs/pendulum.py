@@ -69,6 +69,20 @@ class PendulumVecEnv(VecEnv):
         self.theta_dot[env_ids] = torch.rand(n, generator=self.generator, device=self.device) * 2 - 1
         self.episode_length_buf[env_ids] = 0
 
+    def save_state(self) -> dict[str, Any]:
+        """Everything needed to continue bit for bit (checkpoints)."""
+        return {
+            "theta": self.theta.clone(),
+            "theta_dot": self.theta_dot.clone(),
+            "episode_length_buf": self.episode_length_buf.clone(),
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.theta, self.theta_dot = state["theta"].clone(), state["theta_dot"].clone()
+        self.episode_length_buf = state["episode_length_buf"].clone()
+        self.generator.set_state(state["generator"])
+
     def _observe(self) -> Obs:
         clean = torch.stack([torch.cos(self.theta), torch.sin(self.theta), self.theta_dot], dim=-1)
         policy = clean

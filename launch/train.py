@@ -1,0 +1,136 @@
+"""``ember train``: train an asymmetric actor-critic policy on a batched env; checkpoints, TensorBoard, export.
+
+ember train                                   # SAC on the batched torch pendulum until mean return >= -200
+ember train algo=ppo task.num_envs=64
+ember train resume=runs/train_..._seed0        # continue a killed run from its last checkpoint
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ember.launch.config import register
+from ember.sims import ENVS, make_env
+from ember.sims.atomic import atomic_write_json, atomic_write_text
+from ember.skills.learning.export import export_policy
+from ember.skills.learning.ppo import PPO
+from ember.skills.learning.runner import train
+from ember.skills.learning.sac import SAC
+
+log = logging.getLogger("ember.train")
+register()
+
+
+class TrainConfigError(ValueError):
+    pass
+
+
+def build_algo(algo: dict[str, Any], env: Any, seed: int) -> SAC | PPO:
+    name = algo.pop("name")
+    policy_dim = env.single_observation_space["policy"].shape[0]
+    critic_space = env.single_observation_space.spaces.get("critic", env.single_observation_space["policy"])
+    act_dim = env.single_action_space.shape[0]
+    algo["hidden"] = tuple(algo.get("hidden", (64, 64)))
+    if name == "sac":
+        low = torch.as_tensor(env.single_action_space.low, dtype=torch.float32)
+        high = torch.as_tensor(env.single_action_space.high, dtype=torch.float32)
+        return SAC(policy_dim, critic_space.shape[0], act_dim, low, high, seed=seed, **algo)
+    if name == "ppo":
+        return PPO(policy_dim, critic_space.shape[0], act_dim, num_envs=env.num_envs, seed=seed, **algo)
+    raise TrainConfigError(f"algo.name={name!r} is unknown; choose one of ['ppo', 'sac']")
+
+
+@hydra.main(config_path="conf", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    console = Console(stderr=True)
+    run_dir = Path(cfg.resume) if cfg.resume else Path(HydraConfig.get().runtime.output_dir)
+    if cfg.resume and not (run_dir / "checkpoints" / "last.pt").is_file():
+        console.print(
+            f"[bold red]error:[/] resume={cfg.resume!r}: no checkpoints/last.pt there; give the run "
+            "directory of an earlier `ember train`",
+            soft_wrap=True,
+        )
+        sys.exit(2)
+    torch.set_num_threads(int(cfg.threads))
+    task: dict[str, Any] = OmegaConf.to_container(cfg.task, resolve=True)  # type: ignore[assignment]
+    algo_cfg: dict[str, Any] = OmegaConf.to_container(cfg.algo, resolve=True)  # type: ignore[assignment]
+    name = task.pop("name")
+    if name not in ENVS:
+        console.print(f"[bold red]error:[/] task.name={name!r} is unknown; choose one of {sorted(ENVS)}")
+        sys.exit(2)
+    eval_target, eval_envs = task.pop("eval_target", None), task.pop("eval_envs", 16)
+    try:
+        env = make_env(name, seed=cfg.seed, **task)
+        eval_env = make_env(name, **{**task, "num_envs": eval_envs, "seed": cfg.seed + 10_000})
+        algo = build_algo(dict(algo_cfg), env, cfg.seed)
+    except (TypeError, ValueError) as err:
+        console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
+        sys.exit(2)
+    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(run_dir / "tensorboard"))
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not cfg.progress,
+    )
+    with progress:
+        bar = progress.add_task(f"{algo_cfg['name']} on {name}", total=cfg.total_steps, status="")
+
+        def on_progress(p: dict[str, Any]) -> None:
+            progress.update(
+                bar,
+                completed=p["env_steps"],
+                status=(f"return {p['eval']:.1f} (best {p['best']:.1f})  {p['steps_per_s']:.0f} steps/s"),
+            )
+
+        result = train(
+            algo,
+            env,
+            eval_env,
+            cfg.total_steps,
+            run_dir=run_dir,
+            eval_every_steps=cfg.eval_every_steps,
+            eval_target=eval_target,
+            stop_at_target=cfg.stop_at_target,
+            resume=bool(cfg.resume),
+            seed=cfg.seed,
+            on_progress=on_progress,
+            on_log=writer.add_scalar,
+        )
+    writer.close()
+    policy_dim = env.single_observation_space["policy"].shape[0]
+    export_policy(algo, policy_dim, run_dir / "policy.pt2")
+    metrics = {
+        "task": name,
+        "algo": algo_cfg["name"],
+        "env_steps": result.env_steps,
+        "wall_s": round(result.wall_s, 2),
+        "best_eval_return": result.best_eval,
+        "last_eval_return": result.last_eval,
+        "eval_target": eval_target,
+        "solved_at_s": result.solved_at_s,
+        "solved_at_env_steps": result.solved_at_steps,
+        "torch_threads": torch.get_num_threads(),
+    }
+    atomic_write_json(run_dir / "metrics.json", metrics, indent=2)
+    console.print(json.dumps(metrics), soft_wrap=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Networks shared by the algorithms: MLPs, a Gaussian actor (PPO), a tanh-squashed Gaussian actor (SAC), critics."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.distributions import Normal
+
+ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+def mlp(in_dim: int, out_dim: int, hidden: tuple[int, ...], activation: str = "elu") -> nn.Sequential:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}. Got {activation!r}.")
+    layers: list[nn.Module] = []
+    last = in_dim
+    for width in hidden:
+        layers += [nn.Linear(last, width), ACTIVATIONS[activation]()]
+        last = width
+    layers.append(nn.Linear(last, out_dim))
+    return nn.Sequential(*layers)
+
+
+class GaussianActor(nn.Module):
+    """Diagonal Gaussian with a state-independent log std (PPO). Actions are unbounded; the env clips."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...], activation: str, init_std: float) -> None:
+        super().__init__()
+        self.mean = mlp(obs_dim, act_dim, hidden, activation)
+        self.log_std = nn.Parameter(torch.full((act_dim,), math.log(init_std)))
+
+    def distribution(self, obs: torch.Tensor) -> Normal:  # obs: (N, obs_dim)
+        return Normal(self.mean(obs), self.log_std.exp().expand(obs.shape[0], -1))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Deterministic action (the mean)."""
+        return self.mean(obs)
+
+
+class SquashedGaussianActor(nn.Module):
+    """tanh-squashed Gaussian scaled to the action box (SAC, Haarnoja et al. 2018, appendix C)."""
+
+    scale: torch.Tensor
+    bias: torch.Tensor
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: tuple[int, ...],
+        activation: str,
+        action_low: torch.Tensor,
+        action_high: torch.Tensor,
+    ) -> None:
+        super().__init__()
+        self.net = mlp(obs_dim, 2 * act_dim, hidden, activation)
+        self.register_buffer("scale", (action_high - action_low) / 2)
+        self.register_buffer("bias", (action_high + action_low) / 2)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reparameterized action ``(N, act_dim)`` and its log-probability ``(N,)``."""
+        mean, log_std = self.net(obs).chunk(2, dim=-1)
+        log_std = log_std.clamp(-5.0, 2.0)
+        std = log_std.exp()
+        pre = mean + std * torch.randn_like(mean)
+        squashed = torch.tanh(pre)
+        # log pi(a|s) = log N(u) - sum log(scale * (1 - tanh(u)^2))   (eq. 21)
+        log_prob = Normal(mean, std).log_prob(pre) - torch.log(self.scale * (1 - squashed.pow(2)) + 1e-6)
+        return squashed * self.scale + self.bias, log_prob.sum(-1)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Deterministic action: the squashed mean."""
+        mean, _ = self.net(obs).chunk(2, dim=-1)
+        return torch.tanh(mean) * self.scale + self.bias
+
+
+class TwinQ(nn.Module):
+    """Two Q networks (clipped double Q)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...], activation: str) -> None:
+        super().__init__()
+        self.q1 = mlp(obs_dim + act_dim, 1, hidden, activation)
+        self.q2 = mlp(obs_dim + act_dim, 1, hidden, activation)
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.cat([obs, act], dim=-1)
+        return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)

@@ -1,0 +1,214 @@
+"""Asymmetric PPO: clipped surrogate, GAE, adaptive-KL learning rate, observation normalization (Schulman et al.
+2017; the adaptive schedule as in rsl_rl), on batched envs.
+
+The actor (a diagonal Gaussian) reads the ``policy`` group, the value function the ``critic`` group (``policy`` when
+absent). Verbs as in rsl_rl: ``act``, ``process_env_step``, ``compute_returns``, ``update``, ``state_dict``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ember.skills.learning.networks import GaussianActor, mlp
+from ember.skills.learning.normalizer import RunningNorm
+from ember.skills.learning.storage import RolloutStorage
+
+Obs = dict[str, torch.Tensor]
+
+
+class PPO:
+    """Args:
+    policy_dim, critic_dim, act_dim: sizes of the actor input, critic input and action.
+    num_envs: batch size of the env.
+    num_steps: steps per env per rollout.
+    hidden, activation: actor and critic MLPs.
+    init_std: initial action std.
+    lr: initial Adam learning rate (then adapted to ``desired_kl``).
+    gamma, lam: discount and GAE lambda.
+    clip: surrogate clip range (eq. 7).
+    epochs, num_minibatches: passes and minibatches per update.
+    value_coef, entropy_coef: loss weights.
+    desired_kl: KL target of the adaptive learning rate (None: fixed lr).
+    max_grad_norm: gradient clipping.
+    normalize_obs: keep running normalizers of both groups.
+    seed: torch seed.
+    """
+
+    def __init__(
+        self,
+        policy_dim: int,
+        critic_dim: int,
+        act_dim: int,
+        num_envs: int,
+        num_steps: int = 32,
+        hidden: tuple[int, ...] = (64, 64),
+        activation: str = "elu",
+        init_std: float = 1.0,
+        lr: float = 1e-3,
+        gamma: float = 0.99,
+        lam: float = 0.95,
+        clip: float = 0.2,
+        epochs: int = 5,
+        num_minibatches: int = 4,
+        value_coef: float = 1.0,
+        entropy_coef: float = 0.0,
+        desired_kl: float | None = 0.01,
+        max_grad_norm: float = 1.0,
+        normalize_obs: bool = True,
+        seed: int = 0,
+    ) -> None:
+        torch.manual_seed(seed)
+        self.actor = GaussianActor(policy_dim, act_dim, tuple(hidden), activation, init_std)
+        self.critic = mlp(critic_dim, 1, tuple(hidden), activation)
+        self.optimizer = torch.optim.Adam([*self.actor.parameters(), *self.critic.parameters()], lr=lr)
+        self.storage = RolloutStorage(num_steps, num_envs, policy_dim, critic_dim, act_dim)
+        self.policy_norm = RunningNorm(policy_dim) if normalize_obs else None
+        self.critic_norm = RunningNorm(critic_dim) if normalize_obs else None
+        self.lr, self.gamma, self.lam, self.clip = lr, gamma, lam, clip
+        self.epochs, self.num_minibatches = epochs, num_minibatches
+        self.value_coef, self.entropy_coef = value_coef, entropy_coef
+        self.desired_kl, self.max_grad_norm = desired_kl, max_grad_norm
+        self.generator = torch.Generator().manual_seed(seed)
+        self.env_steps = 0
+        self._pending: dict[str, torch.Tensor] = {}
+
+    def _norm(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor]:
+        policy, critic = obs["policy"], obs.get("critic", obs["policy"])
+        if self.policy_norm is not None and self.critic_norm is not None:
+            return self.policy_norm(policy), self.critic_norm(critic)
+        return policy, critic
+
+    # ------------------------------------------------------------------ verbs
+    @torch.no_grad()
+    def act(self, obs: Obs, deterministic: bool = False) -> torch.Tensor:
+        if deterministic:
+            policy = self.policy_norm(obs["policy"]) if self.policy_norm is not None else obs["policy"]
+            return self.actor(policy)
+        policy, critic = self._norm(obs)
+        dist = self.actor.distribution(policy)
+        actions = dist.sample()
+        self._pending = {
+            "policy": policy,
+            "critic": critic,
+            "actions": actions,
+            "log_probs": dist.log_prob(actions).sum(-1),
+            "mu": dist.mean,
+            "sigma": dist.stddev,
+            "values": self.critic(critic).squeeze(-1),
+        }
+        return actions
+
+    @torch.no_grad()
+    def process_env_step(
+        self,
+        next_obs: Obs,
+        reward: torch.Tensor,
+        terminated: torch.Tensor,
+        truncated: torch.Tensor,
+        extras: dict[str, Any],
+    ) -> None:
+        reward = reward.clone().float()
+        if truncated.any():
+            # Bootstrap time-outs from the final observation's value (the episode did not really end).
+            final = extras.get("final_obs", next_obs)
+            _, final_critic = self._norm(final)
+            reward = reward + self.gamma * self.critic(final_critic).squeeze(-1) * truncated.float()
+        self.storage.add(**self._pending, rewards=reward, dones=(terminated | truncated).float())
+        if self.policy_norm is not None and self.critic_norm is not None:
+            self.policy_norm.update(next_obs["policy"])
+            self.critic_norm.update(next_obs.get("critic", next_obs["policy"]))
+        self.env_steps += reward.shape[0]
+
+    def rollout_full(self) -> bool:
+        return self.storage.step >= self.storage.num_steps
+
+    @torch.no_grad()
+    def compute_returns(self, last_obs: Obs) -> None:
+        _, critic = self._norm(last_obs)
+        self.storage.compute_returns(self.critic(critic).squeeze(-1), self.gamma, self.lam)
+
+    def update(self) -> dict[str, float]:
+        adv = self.storage.advantages
+        self.storage.advantages = (adv - adv.mean()) / (adv.std() + 1e-8)
+        stats = {"loss/surrogate": 0.0, "loss/value": 0.0, "kl": 0.0}
+        count = 0
+        for _ in range(self.epochs):
+            for b in self.storage.minibatches(self.num_minibatches, self.generator):
+                dist = self.actor.distribution(b["policy"])
+                log_probs = dist.log_prob(b["actions"]).sum(-1)
+                with torch.no_grad():
+                    # KL(old || new) of diagonal Gaussians, for the adaptive learning rate.
+                    kl = (
+                        (
+                            torch.log(dist.stddev / b["sigma"])
+                            + (b["sigma"].pow(2) + (b["mu"] - dist.mean).pow(2)) / (2 * dist.stddev.pow(2))
+                            - 0.5
+                        )
+                        .sum(-1)
+                        .mean()
+                    )
+                if self.desired_kl is not None:
+                    if kl > 2 * self.desired_kl:
+                        self.lr = max(1e-5, self.lr / 1.5)
+                    elif 0 < kl < self.desired_kl / 2:
+                        self.lr = min(1e-2, self.lr * 1.5)
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = self.lr
+                ratio = torch.exp(log_probs - b["log_probs"])
+                surrogate = -torch.min(
+                    ratio * b["advantages"], ratio.clamp(1 - self.clip, 1 + self.clip) * b["advantages"]
+                ).mean()
+                values = self.critic(b["critic"]).squeeze(-1)
+                value_loss = (b["returns"] - values).pow(2).mean()
+                loss = surrogate + self.value_coef * value_loss - self.entropy_coef * dist.entropy().sum(-1).mean()
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_([*self.actor.parameters(), *self.critic.parameters()], self.max_grad_norm)
+                self.optimizer.step()
+                stats["loss/surrogate"] += surrogate.item()
+                stats["loss/value"] += value_loss.item()
+                stats["kl"] += float(kl)
+                count += 1
+        self.storage.clear()
+        return {
+            **{k: v / count for k, v in stats.items()},
+            "lr": self.lr,
+            "std": self.actor.log_std.exp().mean().item(),
+        }
+
+    @torch.no_grad()
+    def value(self, obs: Obs) -> torch.Tensor:
+        """Critic's state value ``(N,)`` (reported in skill outcomes)."""
+        _, critic = self._norm(obs)
+        return self.critic(critic).squeeze(-1)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "policy_norm": self.policy_norm.state_dict() if self.policy_norm else None,
+            "critic_norm": self.critic_norm.state_dict() if self.critic_norm else None,
+            "lr": self.lr,
+            "env_steps": self.env_steps,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.policy_norm is not None and state["policy_norm"] is not None:
+            self.policy_norm.load_state_dict(state["policy_norm"])
+        if self.critic_norm is not None and state["critic_norm"] is not None:
+            self.critic_norm.load_state_dict(state["critic_norm"])
+        self.lr, self.env_steps = state["lr"], state["env_steps"]
+        self.generator.set_state(state["generator"])
+
+    def policy_module(self) -> nn.Module:
+        """The deterministic actor (mean), without the normalizer (export adds it)."""
+        return self.actor

@@ -1,0 +1,158 @@
+"""The training loop shared by PPO and SAC: collect, update, evaluate, log, checkpoint, resume.
+
+Checkpoints (``checkpoints/last.pt``, ``best.pt``) hold the algorithm's whole state (networks, optimizers,
+normalizers, replay buffer), the env's state and the torch RNG, and are written atomically, so a killed run resumes
+from its last checkpoint and never reads half a file.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ember.sims.atomic import atomic_write_bytes
+from ember.sims.env import VecEnv
+
+log = logging.getLogger(__name__)
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:
+        raise RuntimeError(
+            f"checkpoint {path} cannot be read ({type(err).__name__}: {err}); delete it or point resume at another run"
+        ) from err
+
+
+@dataclass
+class TrainResult:
+    env_steps: int
+    wall_s: float
+    best_eval: float
+    last_eval: float
+    solved_at_s: float | None
+    """Wall time when ``eval_target`` was first reached (evaluation time included) [s]."""
+    solved_at_steps: int | None
+
+
+def evaluate(algo: Any, env: VecEnv, episodes_seed: int = 12345) -> float:
+    """Mean undiscounted return of the deterministic policy over one episode of every env of ``env``."""
+    obs, _ = env.reset(seed=episodes_seed)
+    total = torch.zeros(env.num_envs)
+    done = torch.zeros(env.num_envs, dtype=torch.bool)
+    for _ in range(env.max_episode_length):
+        obs, reward, terminated, truncated, _ = env.step(algo.act(obs, deterministic=True))
+        total += reward * (~done).float()
+        done |= terminated | truncated
+        if done.all():
+            break
+    return float(total.mean())
+
+
+def train(
+    algo: Any,
+    env: VecEnv,
+    eval_env: VecEnv,
+    total_steps: int,
+    run_dir: Path | None = None,
+    eval_every_steps: int = 5000,
+    eval_target: float | None = None,
+    stop_at_target: bool = True,
+    resume: bool = False,
+    seed: int = 0,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    on_log: Callable[[str, float, int], None] | None = None,
+) -> TrainResult:
+    """Train ``algo`` (PPO or SAC verbs) on ``env`` for ``total_steps`` env steps.
+
+    ``on_log(tag, value, step)`` receives scalars (TensorBoard); ``on_progress`` a dict for live status.
+    """
+    ckpt_dir = run_dir / "checkpoints" if run_dir is not None else None
+    best, last_eval, solved_s, solved_steps, wall_offset = -float("inf"), -float("inf"), None, None, 0.0
+    torch.manual_seed(seed)
+    obs, _ = env.reset(seed=seed)
+    if resume and ckpt_dir is not None and (ckpt_dir / "last.pt").is_file():
+        state = load_checkpoint(ckpt_dir / "last.pt")
+        algo.load_state_dict(state["algo"])
+        torch.set_rng_state(state["torch_rng"])
+        obs = state["obs"]
+        env_state = state.get("env")
+        if env_state is not None and hasattr(env, "load_state"):
+            env.load_state(env_state)
+        best, last_eval = state["best"], state["last_eval"]
+        solved_s, solved_steps, wall_offset = state["solved_s"], state["solved_steps"], state["wall_s"]
+        log.info("resumed from %s at %d env steps", ckpt_dir / "last.pt", algo.env_steps)
+    t0 = time.perf_counter() - wall_offset
+    next_eval = (algo.env_steps // eval_every_steps + 1) * eval_every_steps
+    is_ppo = hasattr(algo, "rollout_full")
+    while algo.env_steps < total_steps:
+        actions = algo.act(obs)
+        next_obs, reward, terminated, truncated, extras = env.step(actions)
+        algo.process_env_step(next_obs, reward, terminated, truncated, extras)
+        obs = next_obs
+        logs: dict[str, float] = {}
+        at_boundary = True  # PPO evaluates and checkpoints only between rollouts, so a resume is exact
+        if is_ppo:
+            at_boundary = algo.rollout_full()
+            if at_boundary:
+                algo.compute_returns(obs)
+                logs = algo.update()
+        else:
+            logs = algo.update()
+        if on_log is not None:
+            for key, value in {**logs, **extras.get("log", {})}.items():
+                on_log(f"train/{key}", value, algo.env_steps)
+        if at_boundary and (algo.env_steps >= next_eval or algo.env_steps >= total_steps):
+            next_eval += eval_every_steps
+            last_eval = evaluate(algo, eval_env)
+            elapsed = time.perf_counter() - t0
+            if on_log is not None:
+                on_log("eval/return", last_eval, algo.env_steps)
+                on_log("perf/env_steps_per_s", algo.env_steps / max(elapsed, 1e-9), algo.env_steps)
+            improved = last_eval > best
+            best = max(best, last_eval)
+            if eval_target is not None and solved_s is None and last_eval >= eval_target:
+                solved_s, solved_steps = elapsed, algo.env_steps
+            if ckpt_dir is not None:
+                state = {
+                    "algo": algo.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "obs": obs,
+                    "env": env.save_state() if hasattr(env, "save_state") else None,
+                    "best": best,
+                    "last_eval": last_eval,
+                    "solved_s": solved_s,
+                    "solved_steps": solved_steps,
+                    "wall_s": elapsed,
+                }
+                save_checkpoint(ckpt_dir / "last.pt", state)
+                if improved:
+                    save_checkpoint(ckpt_dir / "best.pt", state)
+            if on_progress is not None:
+                on_progress(
+                    {
+                        "env_steps": algo.env_steps,
+                        "eval": last_eval,
+                        "best": best,
+                        "wall_s": elapsed,
+                        "steps_per_s": algo.env_steps / max(elapsed, 1e-9),
+                        **logs,
+                    }
+                )
+            if solved_s is not None and stop_at_target:
+                break
+    return TrainResult(algo.env_steps, time.perf_counter() - t0, best, last_eval, solved_s, solved_steps)

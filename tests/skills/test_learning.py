@@ -1,0 +1,214 @@
+"""Asymmetric PPO and SAC on the batched torch pendulum: math checks, learning, checkpoint/resume, export."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch.distributions import Normal, TanhTransform, TransformedDistribution
+from torch.distributions.transforms import AffineTransform
+
+from ember.sims.torch_envs.pendulum import PendulumVecEnv
+from ember.skills.learning.export import export_policy, load_policy
+from ember.skills.learning.networks import SquashedGaussianActor
+from ember.skills.learning.normalizer import RunningNorm
+from ember.skills.learning.ppo import PPO
+from ember.skills.learning.runner import evaluate, train
+from ember.skills.learning.sac import SAC
+
+NUM_ENVS = 8
+MARGIN = 300.0
+"""Mean return a trained policy must beat a random one by (pendulum returns span about -1500 to -120)."""
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def _env(num_envs: int = NUM_ENVS, seed: int = 0) -> PendulumVecEnv:
+    return PendulumVecEnv(num_envs=num_envs, seed=seed)
+
+
+def _sac(seed: int = 0) -> SAC:
+    return SAC(3, 4, 1, torch.tensor([-2.0]), torch.tensor([2.0]), seed=seed)
+
+
+def _random_return() -> float:
+    env = _env(32, seed=99)
+    env.reset(seed=12345)
+    total = torch.zeros(32)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        _, r, *_ = env.step(torch.rand(32, 1, generator=gen) * 4 - 2)
+        total += r
+    return float(total.mean())
+
+
+def test_squashed_gaussian_log_prob_matches_change_of_variables() -> None:
+    actor = SquashedGaussianActor(3, 1, (16,), "relu", torch.tensor([-2.0]), torch.tensor([2.0]))
+    obs = torch.randn(64, 3)
+    torch.manual_seed(1)
+    action, logp = actor.sample(obs)
+    mean, log_std = actor.net(obs).chunk(2, dim=-1)
+    mean, log_std = mean[(action.abs() < 1.99).squeeze(-1)], log_std[(action.abs() < 1.99).squeeze(-1)]
+    dist = TransformedDistribution(
+        Normal(mean, log_std.clamp(-5, 2).exp()), [TanhTransform(), AffineTransform(0.0, 2.0)]
+    )
+    inside = action.abs().squeeze(-1) < 1.99  # away from saturation, where inverting tanh is ill-conditioned
+    expected = dist.log_prob(action[inside]).sum(-1)
+    assert inside.sum() > 40 and torch.allclose(logp[inside], expected, atol=1e-3)
+    assert action.abs().max() <= 2.0
+
+
+def test_running_norm_matches_batch_statistics() -> None:
+    data = torch.randn(1000, 4) * torch.tensor([1.0, 2.0, 3.0, 4.0]) + 5
+    norm = RunningNorm(4)
+    for chunk in data.split(128):
+        norm.update(chunk)
+    assert torch.allclose(norm.mean, data.mean(0), atol=1e-4)
+    assert torch.allclose(norm.var, data.var(0, unbiased=False), rtol=1e-3)
+
+
+def test_gradients_reach_every_parameter() -> None:
+    algo = _sac()
+    env = _env()
+    obs, _ = env.reset(seed=0)
+    for _ in range(80):
+        actions = algo.act(obs)
+        nxt, r, te, tr, ex = env.step(actions)
+        algo.process_env_step(nxt, r, te, tr, ex)
+        obs = nxt
+    before = [p.clone() for p in [*algo.actor.parameters(), *algo.q.parameters()]]
+    algo.learning_starts = 0
+    algo._debt = 1.0
+    algo.update()
+    after = [*algo.actor.parameters(), *algo.q.parameters()]
+    assert all(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+@pytest.mark.slow
+def test_sac_learns_the_pendulum() -> None:
+    algo, env, eval_env = _sac(), _env(), _env(32, seed=7)
+    result = train(algo, env, eval_env, total_steps=6000, eval_every_steps=1000, eval_target=-250.0)
+    assert result.best_eval > _random_return() + MARGIN, result
+
+
+@pytest.mark.slow
+def test_ppo_learns_the_pendulum() -> None:
+    algo = PPO(3, 4, 1, num_envs=64, num_steps=64)
+    result = train(algo, _env(64), _env(32, seed=7), total_steps=200_000, eval_every_steps=20_000, eval_target=-400.0)
+    assert result.best_eval > _random_return() + MARGIN, result
+
+
+@pytest.mark.parametrize("algo_name", ["sac", "ppo"])
+def test_resume_continues_bit_for_bit(tmp_path: Path, algo_name: str) -> None:
+    def make() -> SAC | PPO:
+        return _sac(seed=3) if algo_name == "sac" else PPO(3, 4, 1, num_envs=NUM_ENVS, num_steps=16, seed=3)
+
+    total, half = (3000, 1500) if algo_name == "sac" else (2048, 1024)
+    every = 500 if algo_name == "sac" else 128
+    straight = make()
+    train(
+        straight, _env(), _env(4, seed=7), total, run_dir=tmp_path / "a", eval_every_steps=every, stop_at_target=False
+    )
+    first = make()
+    train(first, _env(), _env(4, seed=7), half, run_dir=tmp_path / "b", eval_every_steps=every, stop_at_target=False)
+    resumed = make()  # a fresh process would build exactly this, then load the checkpoint
+    train(
+        resumed,
+        _env(),
+        _env(4, seed=7),
+        total,
+        run_dir=tmp_path / "b",
+        eval_every_steps=every,
+        resume=True,
+        stop_at_target=False,
+    )
+    for a, b in zip(straight.actor.parameters(), resumed.actor.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_export_agrees_with_the_policy(tmp_path: Path) -> None:
+    algo = PPO(3, 4, 1, num_envs=NUM_ENVS, num_steps=8)
+    env = _env()
+    obs, _ = env.reset(seed=0)
+    for _ in range(8):
+        nxt, r, te, tr, ex = env.step(algo.act(obs))
+        algo.process_env_step(nxt, r, te, tr, ex)
+        obs = nxt
+    path = export_policy(algo, 3, tmp_path / "policy.pt2")
+    loaded = load_policy(path)
+    probe = {"policy": torch.randn(32, 3) * 3}
+    assert torch.allclose(loaded(probe["policy"]), algo.act(probe, deterministic=True), atol=1e-6)
+    assert evaluate(algo, _env(4)) == pytest.approx(evaluate(algo, _env(4)))
+
+
+@pytest.mark.slow
+def test_ember_train_is_killed_and_resumed(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "ember.launch.cli",
+        "train",
+        "progress=false",
+        "eval_every_steps=500",
+        "stop_at_target=false",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
+    proc = subprocess.Popen(
+        [*cmd, "total_steps=1000000"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    checkpoint = tmp_path / "run" / "checkpoints" / "last.pt"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not checkpoint.is_file():
+            time.sleep(0.2)
+        time.sleep(1.0)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert checkpoint.is_file()
+    state = torch.load(checkpoint, weights_only=False)  # the kill never leaves a half-written checkpoint
+    done = state["algo"]["env_steps"]
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ember.launch.cli",
+            "train",
+            "progress=false",
+            "eval_every_steps=500",
+            "stop_at_target=false",
+            f"total_steps={done + 1000}",
+            f"resume={tmp_path / 'run'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    metrics = (tmp_path / "run" / "metrics.json").read_text()
+    assert f'"env_steps": {done + 1000}' in metrics
+    assert (tmp_path / "run" / "policy.pt2").is_file() and any((tmp_path / "run" / "tensorboard").iterdir())
+
+
+def test_train_cli_refuses_bad_input(tmp_path: Path) -> None:
+    base = [sys.executable, "-m", "ember.launch.cli", "train", "progress=false"]
+    out = subprocess.run([*base, "resume=/nonexistent/run"], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 2 and "resume" in out.stderr
+    out = subprocess.run([*base, "algo.lr=fast"], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode != 0 and "lr" in out.stderr
+    assert math.isfinite(_random_return())

@@ -14,6 +14,7 @@ WORLDS: dict[str, str] = {
 
 ENVS: dict[str, str] = {
     "pendulum": "ember.sims.torch_envs.pendulum:PendulumVecEnv",
+    "quadrotor_hover": "ember.sims.torch_envs.quadrotor:QuadrotorVecEnv",
     "tabletop_push": "ember.sims.pybullet.tabletop_env:TabletopVecEnv",
     "tabletop_reach": "ember.sims.pybullet.tabletop_env:TabletopVecEnv",
 }

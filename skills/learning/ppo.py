@@ -112,10 +112,14 @@ class PPO:
     ) -> None:
         reward = reward.clone().float()
         if truncated.any():
-            # Bootstrap time-outs from the final observation's value (the episode did not really end).
-            final = extras.get("final_obs", next_obs)
-            _, final_critic = self._norm(final)
-            reward = reward + self.gamma * self.critic(final_critic).squeeze(-1) * truncated.float()
+            # Bootstrap time-outs (the episode did not really end) from the final observation's value, or, for envs
+            # that give none (Isaac Lab), from the value of the last observation, as rsl_rl does.
+            if "final_obs" in extras:
+                _, final_critic = self._norm(extras["final_obs"])
+                bootstrap = self.critic(final_critic).squeeze(-1)
+            else:
+                bootstrap = self._pending["values"]
+            reward = reward + self.gamma * bootstrap * truncated.float()
         self.storage.add(**self._pending, rewards=reward, dones=(terminated | truncated).float())
         if self.policy_norm is not None and self.critic_norm is not None:
             self.policy_norm.update(next_obs["policy"])

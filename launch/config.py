@@ -120,6 +120,26 @@ class PendulumTaskConfig:
 
 
 @dataclass
+class QuadrotorTaskConfig:
+    name: str = "quadrotor_hover"
+    """Env id in ``ember.sims.ENVS``."""
+    num_envs: int = 1024
+    """Parallel envs for training."""
+    eval_envs: int = 100
+    """Envs started from the task's initial distribution per evaluation."""
+    max_episode_length: int = 500
+    """Training episode length [100 Hz steps]."""
+    obs_noise: float = 1.0
+    """Scale of the published observation noise."""
+    obs_delay: int = 0
+    """Control steps of actor observation delay."""
+    disturbance: float = 1.0
+    """Scale of the published random force and torque."""
+    eval_target: float = 0.95
+    """Hover criterion: fraction of eval envs within 0.1 m of the target from t = 2 s to t = 12 s."""
+
+
+@dataclass
 class SACConfig:
     name: str = "sac"
     hidden: list[int] = field(default_factory=lambda: [64, 64])
@@ -188,5 +208,6 @@ def register() -> None:
     cs.store(group="planner", name="llm_schema", node=LLMPlannerConfig)
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="task", name="pendulum_schema", node=PendulumTaskConfig)
+    cs.store(group="task", name="quadrotor_hover_schema", node=QuadrotorTaskConfig)
     cs.store(group="algo", name="sac_schema", node=SACConfig)
     cs.store(group="algo", name="ppo_schema", node=PPOConfig)

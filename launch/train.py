@@ -51,6 +51,15 @@ def build_algo(algo: dict[str, Any], env: Any, seed: int) -> SAC | PPO:
     raise TrainConfigError(f"algo.name={name!r} is unknown; choose one of ['ppo', 'sac']")
 
 
+def task_eval_fn(name: str, eval_env: Any) -> Any:
+    """A task's own success criterion as the evaluation, where it has one (else the mean return)."""
+    if name == "quadrotor_hover":
+        from ember.sims.torch_envs.quadrotor import hover_success
+
+        return lambda algo: hover_success(eval_env, lambda obs: algo.act(obs, deterministic=True))
+    return None
+
+
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     console = Console(stderr=True)

@@ -76,10 +76,12 @@ def train(
     seed: int = 0,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     on_log: Callable[[str, float, int], None] | None = None,
+    eval_fn: Callable[[Any], float] | None = None,
 ) -> TrainResult:
     """Train ``algo`` (PPO or SAC verbs) on ``env`` for ``total_steps`` env steps.
 
-    ``on_log(tag, value, step)`` receives scalars (TensorBoard); ``on_progress`` a dict for live status.
+    ``on_log(tag, value, step)`` receives scalars (TensorBoard); ``on_progress`` a dict for live status;
+    ``eval_fn(algo)`` replaces the mean evaluation return (a task's own success criterion, for instance).
     """
     ckpt_dir = run_dir / "checkpoints" if run_dir is not None else None
     best, last_eval, solved_s, solved_steps, wall_offset = -float("inf"), -float("inf"), None, None, 0.0
@@ -118,7 +120,7 @@ def train(
                 on_log(f"train/{key}", value, algo.env_steps)
         if at_boundary and (algo.env_steps >= next_eval or algo.env_steps >= total_steps):
             next_eval += eval_every_steps
-            last_eval = evaluate(algo, eval_env)
+            last_eval = eval_fn(algo) if eval_fn is not None else evaluate(algo, eval_env)
             elapsed = time.perf_counter() - t0
             if on_log is not None:
                 on_log("eval/return", last_eval, algo.env_steps)

@@ -75,7 +75,11 @@ def main(cfg: DictConfig) -> None:
                 video_every=cfg.video_every if cfg.video else 0,
                 on_status=on_status,
             )
-            progress.update(bar, status="done" if metrics["success"] else f"failed: {metrics['status']}")
+            progress.update(
+                bar,
+                completed=float(task.get("max_seconds", 150.0)),
+                status="done" if metrics["success"] else f"failed: {metrics['status']}",
+            )
     except USER_ERRORS as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         run_dir.trace({"event": "error", "type": type(err).__name__, "message": message})

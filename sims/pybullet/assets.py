@@ -61,3 +61,17 @@ TRAY_POSITION = (0.5, 0.3)
 """Tray center on the table, x y [m]."""
 REACH_RADIUS = 0.82
 """Horizontal distance from the robot base beyond which a cube counts as unreachable [m]."""
+
+
+def scene_hash(physics_hz: int = 240, decimation: int = 8) -> str:
+    """Short hash of what a learned tabletop policy depends on: robot model file, cube and table geometry, friction,
+    control rates. A policy trained on another hash is refused by its skill."""
+    import hashlib
+    from pathlib import Path
+
+    from ember.sims.pybullet.scene import CUBE_FRICTION
+
+    digest = hashlib.sha256()
+    digest.update((Path(DATA_PATH) / PANDA.urdf).read_bytes())
+    digest.update(repr((PANDA, CUBE_SIZE, TABLE_TOP_Z, CUBE_FRICTION, physics_hz, decimation)).encode())
+    return digest.hexdigest()[:16]

@@ -39,6 +39,35 @@ _TASK_DIMS = {"reach": (3, 3), "push": (5, 12)}
 """Task-specific (policy, privileged) observation sizes."""
 
 
+def apply_policy_action(scene: TabletopScene, a: np.ndarray, control: str, ee_step: float, joint_step: float) -> None:
+    """Map a normalized action (see the module docstring) onto the scene's motor targets."""
+    opening = float((a[-1] + 1.0) / 2.0 * PANDA.max_opening)
+    if control == "ee_delta":
+        ee, _ = scene.ee_pose()
+        target = ee + a[:3] * ee_step
+        target[2] = max(target[2], TABLE_TOP_Z + 0.008)
+        scene.arm_target = scene.ik(target, 0.0)
+    else:
+        scene.arm_target = np.clip(scene.arm_target + a[:7] * joint_step, PANDA.lower, PANDA.upper)
+    scene.gripper_target = opening
+    scene.hold_arm()
+
+
+def push_observation(
+    scene: TabletopScene, cube: str, goal_xy: np.ndarray, seen_cube: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One env's ``policy`` and ``critic`` rows for the push task; ``seen_cube`` is the (noisy, delayed) cube
+    position the actor gets. Shared by the env and by :meth:`TabletopWorld.observe_task`, so a learned skill sees in
+    the world exactly what it was trained on."""
+    q, qd = scene.joint_state()
+    ee, _ = scene.ee_pose()
+    pos, quat = scene.cube_pose(cube)
+    lin, _ = scene.cube_velocity(cube)
+    policy = np.concatenate([q[:7], qd[:7], [q[7] + q[8]], ee, seen_cube, goal_xy[:2]])
+    critic = np.concatenate([policy, pos, quat, lin, np.array(scene.finger_contacts(cube), dtype=np.float64)])
+    return policy, critic
+
+
 class TabletopVecEnv(VecEnv):
     """Args:
     task: ``reach`` or ``push``.
@@ -179,16 +208,7 @@ class TabletopVecEnv(VecEnv):
         )
 
     def _apply(self, scene: TabletopScene, a: np.ndarray) -> None:
-        opening = float((a[-1] + 1.0) / 2.0 * PANDA.max_opening)
-        if self.control == "ee_delta":
-            ee, _ = scene.ee_pose()
-            target = ee + a[:3] * self.ee_step
-            target[2] = max(target[2], TABLE_TOP_Z + 0.008)
-            scene.arm_target = scene.ik(target, 0.0)
-        else:
-            scene.arm_target = np.clip(scene.arm_target + a[:7] * self.joint_step, PANDA.lower, PANDA.upper)
-        scene.gripper_target = opening
-        scene.hold_arm()
+        apply_policy_action(scene, a, self.control, self.ee_step, self.joint_step)
 
     # ------------------------------------------------------------------ observations and reward
     def _observe(self, env_ids: np.ndarray | None = None) -> Obs:
@@ -204,13 +224,11 @@ class TabletopVecEnv(VecEnv):
                 p = np.concatenate([*base, self._targets[i]])
                 c = np.concatenate([p, self._targets[i] - ee])
             else:
-                pos, quat = scene.cube_pose("red_cube")
+                pos, _ = scene.cube_pose("red_cube")
                 self._cube[i] = pos
-                lin, _ = scene.cube_velocity("red_cube")
                 seen = pos + self._rngs[i].normal(0.0, self.obs_noise, 3) if self.obs_noise > 0 else pos
                 self._delayed[i].append(seen)
-                p = np.concatenate([*base, self._delayed[i][0], self._targets[i][:2]])
-                c = np.concatenate([p, pos, quat, lin, np.array(scene.finger_contacts("red_cube"), dtype=np.float64)])
+                p, c = push_observation(scene, "red_cube", self._targets[i][:2], self._delayed[i][0])
             policy.append(p)
             critic.append(c)
         return {

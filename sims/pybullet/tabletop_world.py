@@ -12,6 +12,8 @@ Actions for ``apply("panda", action)`` (SI units, world frame), exactly one moti
 - ``{"ee_pos": [x, y, z], "ee_yaw": yaw}`` — grasp point target [m], gripper pointing down, turned by yaw [rad]
 - ``{"joint_pos": [q0..q6]}`` — arm joint targets [rad]
 - ``{"ee_delta": [dx, dy, dz]}`` — grasp point displacement from its current position [m]
+- ``{"policy_action": [...], "control": "ee_delta" | "joint_delta"}`` — a learned policy's normalized action, mapped
+  exactly as the vectorized env maps it (``tabletop_env.apply_policy_action``)
 - optional ``"gripper"``: finger opening target [m], 0 to 0.08.
 """
 
@@ -39,8 +41,8 @@ from ember.sims.pybullet.scene import TabletopScene
 from ember.sims.world import DerivedRule, ObjectInfo, World, WorldError
 
 AGENT = "panda"
-_MOTION_KEYS = ("ee_pos", "joint_pos", "ee_delta")
-_ALL_KEYS = (*_MOTION_KEYS, "ee_yaw", "gripper")
+_MOTION_KEYS = ("ee_pos", "joint_pos", "ee_delta", "policy_action")
+_ALL_KEYS = (*_MOTION_KEYS, "ee_yaw", "gripper", "control", "ee_step", "joint_step")
 Z_TOL = 0.015
 """Tolerance on resting height when deciding ``on`` [m]."""
 XY_TOL = 0.7 * CUBE_SIZE
@@ -242,6 +244,15 @@ class TabletopWorld(World):
             checked["ee_yaw"] = float(action.get("ee_yaw", self.scene.ee_yaw()))
         elif "joint_pos" in action:
             checked["joint_pos"] = _vector(action, "joint_pos", 7)
+        elif "policy_action" in action:
+            control = action.get("control", "ee_delta")
+            if control not in ("ee_delta", "joint_delta"):
+                raise WorldError(f"action['control'] must be 'ee_delta' or 'joint_delta'; got {control!r}")
+            size = 4 if control == "ee_delta" else 8
+            checked["policy_action"] = np.clip(_vector(action, "policy_action", size), -1.0, 1.0)
+            checked["control"] = control
+            checked["ee_step"] = float(action.get("ee_step", 0.02))
+            checked["joint_step"] = float(action.get("joint_step", 0.05))
         if "gripper" in action:
             opening = float(action["gripper"])
             if not math.isfinite(opening) or not 0.0 <= opening <= PANDA.max_opening:
@@ -261,9 +272,30 @@ class TabletopWorld(World):
                 self.scene.set_arm_target(self.scene.ik(ee + action["ee_delta"], action["ee_yaw"]))
             elif "joint_pos" in action:
                 self.scene.set_arm_target(action["joint_pos"])
+            elif "policy_action" in action:
+                from ember.sims.pybullet.tabletop_env import apply_policy_action
+
+                apply_policy_action(
+                    self.scene, action["policy_action"], action["control"], action["ee_step"], action["joint_step"]
+                )
             if "gripper" in action:
                 self.scene.set_gripper(action["gripper"])
         self.scene.step(self.decimation)
+
+    def observe_task(self, agent: str, task: str, obj: str, goal: Sequence[float]) -> dict[str, np.ndarray]:
+        """The observation groups of a learned task as its env lays them out (``push``: see ``tabletop_env``), for
+        ``obj`` and a goal [x, y] [m]; the actor's cube position carries ``obs_noise``."""
+        self._check_agent(agent)
+        if task != "push":
+            raise WorldError(f"task {task!r} has no observation layout here; tasks with one: ['push']")
+        if obj not in self.scene.cube_ids:
+            raise WorldError(f"cube {obj!r} is unknown; cubes are {self.cubes()}")
+        from ember.sims.pybullet.tabletop_env import push_observation
+
+        pos, _ = self.scene.cube_pose(obj)
+        seen = pos + (self.rng.normal(0.0, self.obs_noise, 3) if self.obs_noise > 0 else 0.0)
+        policy, critic = push_observation(self.scene, obj, np.asarray(goal, dtype=np.float64), seen)
+        return {"policy": policy.astype(np.float32), "critic": critic.astype(np.float32)}
 
     def displace(self, cube: str, xy: Sequence[float], yaw: float = 0.0) -> None:
         """Disturbance for tests and benchmarks: put ``cube`` at rest on the table at ``xy`` [m] (never used by

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
+from machine import machine
 
 from ember.sims.env import GymnasiumEnv
 from ember.sims.torch_envs.quadrotor import QuadrotorVecEnv, hover_success
@@ -169,11 +168,7 @@ def main() -> None:
             {
                 "runs": runs,
                 "env_steps_per_s": rates,
-                "machine": {
-                    "cores": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads(),
-                    "python": sys.version.split()[0],
-                },
+                "machine": machine(),
                 "targets": targets,
             }
         )

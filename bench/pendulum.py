@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import sys
 import time
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
+from machine import machine
 
 from ember.launch.config import PendulumTaskConfig, SACConfig
 from ember.sims.torch_envs.pendulum import PendulumVecEnv
@@ -100,11 +99,7 @@ def main() -> None:
                 "sb3_sac": sb3,
                 "speedup": round(ratio, 2),
                 "speedup_is_lower_bound": not sb3["solved"],
-                "machine": {
-                    "cores": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads(),
-                    "python": sys.version.split()[0],
-                },
+                "machine": machine(),
                 "targets": {
                     "ember_5x_faster_than_sb3": {
                         "target": ">= 5",

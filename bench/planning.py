@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from machine import machine
 from rich.console import Console
 from rich.progress import Progress
 
@@ -246,11 +245,7 @@ def main() -> None:
                 or f"stand-in model (test instrument: symbolic plans corrupted at rate k), {args.style}",
                 "goals": [c.__dict__ for c in cases],
                 "results": rows,
-                "machine": {
-                    "cores": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads(),
-                    "python": sys.version.split()[0],
-                },
+                "machine": machine(),
                 "bench_wall_s": round(time.perf_counter() - t0, 1),
                 "targets": targets,
             }

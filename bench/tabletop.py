@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
+from machine import machine
 from rich.console import Console
 from rich.progress import Progress
 
@@ -142,11 +141,7 @@ def main() -> None:
     result = {
         "templates": templates,
         "throughput": throughput,
-        "machine": {
-            "cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "python": sys.version.split()[0],
-        },
+        "machine": machine(),
         "bench_wall_s": round(time.perf_counter() - t0, 1),
         "targets": targets,
     }

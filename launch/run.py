@@ -17,11 +17,11 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ember.launch.config import register
 from ember.launch.episode import ConfigError, run_episode
 from ember.launch.rundir import RunDir
+from ember.launch.status import status_progress
 from ember.planners.goals import GoalError
 from ember.planners.validate import PlanError
 from ember.sims.pybullet.scene import SceneConfigError
@@ -45,15 +45,7 @@ def main(cfg: DictConfig) -> None:
     run_dir.write_text("config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     console = Console(stderr=True)
     task = _container(cfg, "task")
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not cfg.progress,
-        transient=False,
-    )
+    progress = status_progress(console, bool(cfg.progress))
     try:
         with progress:
             bar = progress.add_task(

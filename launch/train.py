@@ -18,9 +18,9 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ember.launch.config import register
+from ember.launch.status import status_progress
 from ember.sims import ENVS, make_env
 from ember.sims.atomic import atomic_write_json, atomic_write_text
 from ember.skills.learning.export import export_policy
@@ -90,14 +90,7 @@ def main(cfg: DictConfig) -> None:
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(run_dir / "tensorboard"))
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not cfg.progress,
-    )
+    progress = status_progress(console, bool(cfg.progress))
     with progress:
         bar = progress.add_task(f"{algo_cfg['name']} on {name}", total=cfg.total_steps, status="")
 

@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from ember.planners.schema import from_strict, load_schema_file, plan_schema, strict_schema
+from ember.planners.schema import from_strict, load_schema_file, plan_schema, strict_schema, to_strict
 from ember.planners.validate import PlanError, ensure_valid, validate
 
 GOOD: dict[str, Any] = {
@@ -185,18 +185,7 @@ def test_strict_schema_is_derived_and_round_trips() -> None:
     node = strict["$defs"]["node"]
     assert node["additionalProperties"] is False and set(node["required"]) == set(node["properties"])
 
-    def to_strict(n: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = dict.fromkeys(node["properties"])
-        out.update({k: v for k, v in n.items() if k not in ("children", "child", "args")})
-        if "children" in n:
-            out["children"] = [to_strict(c) for c in n["children"]]
-        if "child" in n:
-            out["child"] = to_strict(n["child"])
-        if "args" in n:
-            out["args"] = [{"name": k, "value": v} for k, v in n["args"].items()]
-        return out
-
-    strict_plan = {"goal": GOOD["goal"], "root": to_strict(GOOD["root"])}
+    strict_plan = to_strict(GOOD)
     assert jsonschema.Draft202012Validator(strict).is_valid(strict_plan)
     back = from_strict(strict_plan)
     assert back["root"] == GOOD["root"]

@@ -22,6 +22,7 @@ Observation groups (per env row):
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
@@ -135,6 +136,7 @@ class TabletopVecEnv(VecEnv):
         self._targets = np.zeros((num_envs, 3))
         self._ee = np.zeros((num_envs, 3))
         self._cube = np.zeros((num_envs, 3))
+        self._prev: list[tuple[float, float]] = [(0.0, 0.0)] * num_envs
         self._delayed: list[deque[np.ndarray]] = [deque(maxlen=obs_delay + 1) for _ in range(num_envs)]
         self._seed = seed
         self._rngs = [np.random.default_rng([seed, i]) for i in range(num_envs)]
@@ -168,8 +170,38 @@ class TabletopVecEnv(VecEnv):
                     ):
                         break
                 self._targets[i] = [goal[0], goal[1], TABLE_TOP_Z + CUBE_SIZE / 2]
+                # Start the closed gripper low, behind the cube with respect to the goal (spread +-60 degrees and
+                # 5-10 cm back): the start a pushing skill hands over from (LearnedPush approaches it by IK).
+                away = cube[:2] - goal
+                angle = math.atan2(away[1], away[0]) + rng.uniform(-math.pi / 3, math.pi / 3)
+                start = cube[:2] + rng.uniform(0.05, 0.1) * np.array([math.cos(angle), math.sin(angle)])
+                self._place_arm(scene, np.array([start[0], start[1], TABLE_TOP_Z + rng.uniform(0.02, 0.06)]))
+                self._prev[i] = self._progress_terms(scene, i)
             self._delayed[i].clear()
         self.episode_length_buf[torch.as_tensor(env_ids, dtype=torch.long)] = 0
+
+    @staticmethod
+    def _place_arm(scene: TabletopScene, ee_target: np.ndarray) -> None:
+        """Put the arm at the IK solution for ``ee_target`` [m] with the gripper closed (no physics stepping)."""
+        for _ in range(4):  # IK starts from the current joints; a few passes converge from the home pose
+            q = scene.ik(ee_target, 0.0)
+            for joint, value in zip(PANDA.arm_joints, q, strict=True):
+                scene.bc.resetJointState(scene.robot, joint, float(value), 0.0)
+        for joint in PANDA.finger_joints:
+            scene.bc.resetJointState(scene.robot, joint, 0.0, 0.0)
+        scene.arm_target = q
+        scene.gripper_target = 0.0
+        scene.hold_arm()
+
+    def _progress_terms(self, scene: TabletopScene, i: int) -> tuple[float, float]:
+        """(cube-to-goal distance, grasp-point-to-push-point distance) [m] for the potential-based shaping."""
+        cube, _ = scene.cube_pose("red_cube")
+        ee, _ = scene.ee_pose()
+        goal = self._targets[i][:2]
+        rest = goal - cube[:2]
+        direction = rest / max(float(np.linalg.norm(rest)), 1e-6)
+        push_point = np.array([*(cube[:2] - direction * (CUBE_SIZE / 2 + 0.015)), TABLE_TOP_Z + 0.015])
+        return float(np.linalg.norm(rest)), float(np.linalg.norm(ee - push_point))
 
     # ------------------------------------------------------------------ step
     def step(self, actions: torch.Tensor) -> StepResult:
@@ -248,12 +280,16 @@ class TabletopVecEnv(VecEnv):
                 success[i] = dist < 0.02
                 reward[i] = -dist + (1.0 if success[i] else 0.0)
             else:
+                # Potential-based shaping (Ng et al. 1999): progress of the cube towards the goal, and of the grasp
+                # point towards the push point behind the cube; a bonus on success, a penalty for toppling it.
+                dist, reach = self._progress_terms(self.scenes[i], i)
+                prev_dist, prev_reach = self._prev[i]
+                self._prev[i] = (dist, reach)
                 cube = self._cube[i]
-                dist = float(np.linalg.norm(cube[:2] - self._targets[i][:2]))
-                reach = float(np.linalg.norm(ee - cube))
                 success[i] = dist < 0.025
-                failed[i] = cube[2] < TABLE_TOP_Z - 0.05
-                reward[i] = -2.0 * dist - 0.5 * reach + (10.0 if success[i] else 0.0) - (10.0 if failed[i] else 0.0)
+                failed[i] = cube[2] < TABLE_TOP_Z - 0.05 or cube[2] > TABLE_TOP_Z + CUBE_SIZE / 2 + 0.02
+                reward[i] = (20.0 * (prev_dist - dist) + 5.0 * (prev_reach - reach) - 0.01
+                             + (5.0 if success[i] else 0.0) - (5.0 if failed[i] else 0.0))
         return reward, success, failed
 
     def close(self) -> None:

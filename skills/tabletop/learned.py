@@ -8,8 +8,34 @@ import numpy as np
 
 from ember.sims.pybullet.assets import scene_hash
 from ember.skills.learned import PolicySkill
-from ember.skills.skill import Param
-from ember.skills.tabletop.skills import OBJ, Push
+from ember.skills.skill import Outcome, Param, Status
+from ember.skills.tabletop.scripted import Move, Phase, Target
+from ember.skills.tabletop.skills import CLOSED, OBJ, Push, _TabletopSkill
+
+
+class PushApproach(_TabletopSkill):
+    """Scripted hand-over: bring the closed gripper low behind the cube (7 cm back from it, away from the goal),
+    inside the start distribution the push policy was trained from."""
+
+    name = "push_approach"
+    description = "Move the closed gripper behind a cube, low, ready to push it towards a position."
+    params = Push.params
+
+    def phases(self) -> list[Phase]:
+        obj, goal = self.args["obj"], np.asarray(self.args["position"][:2], dtype=np.float64)
+        cube = np.array(self.world.objects()[obj].position)
+        away = cube[:2] - goal
+        start = cube[:2] + away / max(float(np.linalg.norm(away)), 1e-6) * 0.07
+        low = self._table_z() + 0.04
+
+        def at(z: float) -> Target:
+            return lambda: (np.array([start[0], start[1], z]), 0.0)
+
+        return [
+            self._lift(CLOSED, height=0.12),
+            Move(at(low + 0.1), CLOSED, speed=0.5, label="go behind the cube"),
+            Move(at(low), CLOSED, speed=0.25, label="lower behind the cube"),
+        ]
 
 
 class LearnedPush(PolicySkill):
@@ -27,6 +53,24 @@ class LearnedPush(PolicySkill):
     artifact = "tabletop/checkpoints/push"
     tolerance = 0.025
     """Distance from the goal at which the push counts as done [m] (the env's success radius)."""
+
+    def _start(self) -> None:
+        super()._start()
+        assert self.ctx is not None
+        self._approach: PushApproach | None = PushApproach()
+        self._approach.start(self.ctx.world, self.ctx.agent, **self.ctx.args)
+
+    def tick(self) -> Outcome:
+        if self._approach is not None and not self.done():
+            outcome = self._approach.tick()
+            if outcome.status == Status.RUNNING:
+                return outcome
+            if outcome.status == Status.FAILURE:
+                return Outcome(Status.FAILURE, f"{self.name}: approach failed: {outcome.reason}")
+            self._approach = None
+            assert self.ctx is not None
+            self._t0 = self.ctx.world.time()  # the policy's time budget starts at the hand-over
+        return super().tick()
 
     def observation(self) -> dict[str, np.ndarray]:
         assert self.ctx is not None

@@ -61,12 +61,21 @@ def main() -> None:
     learned = [ok for ok, _ in learned_runs]
     rate_s, rate_l = float(np.mean(scripted)), float(np.mean(learned))
     ratio = rate_l / rate_s if rate_s else 0.0
-    print(json.dumps({
-        "episodes": args.episodes, "scripted_success_rate": rate_s, "learned_success_rate": rate_l,
-        "ratio": round(ratio, 3), "mean_first_value": float(np.mean([v[0] for _, v in learned_runs if v] or [0.0])),
-        "machine": machine(),
-        "targets": {"learned_ge_90pct_of_scripted": {"target": ">= 0.9", "value": round(ratio, 3), "met": ratio >= 0.9}},
-    }))
+    print(
+        json.dumps(
+            {
+                "episodes": args.episodes,
+                "scripted_success_rate": rate_s,
+                "learned_success_rate": rate_l,
+                "ratio": round(ratio, 3),
+                "mean_first_value": float(np.mean([v[0] for _, v in learned_runs if v] or [0.0])),
+                "machine": machine(),
+                "targets": {
+                    "learned_ge_90pct_of_scripted": {"target": ">= 0.9", "value": round(ratio, 3), "met": ratio >= 0.9}
+                },
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

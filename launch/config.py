@@ -140,6 +140,24 @@ class QuadrotorTaskConfig:
 
 
 @dataclass
+class TabletopPushTaskConfig:
+    name: str = "tabletop_push"
+    """Env id in ``ember.sims.ENVS``: push one cube to a goal with the Panda (PyBullet)."""
+    num_envs: int = 8
+    """Parallel PyBullet clients for training."""
+    eval_envs: int = 16
+    """Envs (one episode each) per evaluation."""
+    max_episode_length: int = 80
+    """Control steps per episode (30 Hz)."""
+    obs_noise: float = 0.005
+    """Std of the noise on the actor's cube position [m]."""
+    obs_delay: int = 0
+    """Control steps by which the actor's cube position lags."""
+    eval_target: float = 0.9
+    """Success rate that counts as solved."""
+
+
+@dataclass
 class SACConfig:
     name: str = "sac"
     hidden: list[int] = field(default_factory=lambda: [64, 64])
@@ -159,6 +177,8 @@ class SACConfig:
     """Gradient steps per collected transition."""
     init_alpha: float = 0.5
     """Initial entropy temperature."""
+    target_entropy: float | None = None
+    """Entropy target of the temperature tuning; null: minus the action size."""
 
 
 @dataclass
@@ -209,5 +229,6 @@ def register() -> None:
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="task", name="pendulum_schema", node=PendulumTaskConfig)
     cs.store(group="task", name="quadrotor_hover_schema", node=QuadrotorTaskConfig)
+    cs.store(group="task", name="tabletop_push_schema", node=TabletopPushTaskConfig)
     cs.store(group="algo", name="sac_schema", node=SACConfig)
     cs.store(group="algo", name="ppo_schema", node=PPOConfig)

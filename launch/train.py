@@ -23,9 +23,9 @@ from ember.launch.config import register
 from ember.launch.status import status_progress
 from ember.sims import ENVS, make_env
 from ember.sims.atomic import atomic_write_json, atomic_write_text
-from ember.skills.learning.export import export_policy
+from ember.skills.learning.export import export_policy, save_skill_artifact
 from ember.skills.learning.ppo import PPO
-from ember.skills.learning.runner import train
+from ember.skills.learning.runner import load_checkpoint, train
 from ember.skills.learning.sac import SAC
 
 log = logging.getLogger("ember.train")
@@ -51,13 +51,33 @@ def build_algo(algo: dict[str, Any], env: Any, seed: int) -> SAC | PPO:
     raise TrainConfigError(f"algo.name={name!r} is unknown; choose one of ['ppo', 'sac']")
 
 
+def success_rate(algo: Any, env: Any, seed: int = 5) -> float:
+    """Fraction of ``env``'s envs whose first episode ends in success (terminated with the success bonus)."""
+    obs, _ = env.reset(seed=seed)
+    done = torch.zeros(env.num_envs, dtype=torch.bool)
+    ok = torch.zeros(env.num_envs, dtype=torch.bool)
+    for _ in range(env.max_episode_length):
+        obs, reward, terminated, truncated, _ = env.step(algo.act(obs, deterministic=True))
+        ok |= terminated & ~done & (reward > 0)
+        done |= terminated | truncated
+        if done.all():
+            break
+    return float(ok.float().mean())
+
+
 def task_eval_fn(name: str, eval_env: Any) -> Any:
     """A task's own success criterion as the evaluation, where it has one (else the mean return)."""
     if name == "quadrotor_hover":
         from ember.sims.torch_envs.quadrotor import hover_success
 
         return lambda algo: hover_success(eval_env, lambda obs: algo.act(obs, deterministic=True))
+    if name == "tabletop_push":
+        return lambda algo: success_rate(algo, eval_env)
     return None
+
+
+SKILL_ARTIFACTS = {"tabletop_push": {"task": "push", "control": "ee_delta", "ee_step": 0.02}}
+"""Tasks whose policies become skills: their runs also write ``artifact/`` (see ``ember.skills.learned``)."""
 
 
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
@@ -114,10 +134,26 @@ def main(cfg: DictConfig) -> None:
             seed=cfg.seed,
             on_progress=on_progress,
             on_log=writer.add_scalar,
+            eval_fn=task_eval_fn(name, eval_env),
         )
     writer.close()
+    best = run_dir / "checkpoints" / "best.pt"
+    if best.is_file():  # export the best evaluated policy, not the last one
+        algo.load_state_dict(load_checkpoint(best)["algo"])
     policy_dim = env.single_observation_space["policy"].shape[0]
     export_policy(algo, policy_dim, run_dir / "policy.pt2")
+    if name in SKILL_ARTIFACTS:
+        from ember.sims.pybullet.assets import scene_hash
+
+        critic_dim = env.single_observation_space["critic"].shape[0]
+        meta = {
+            **SKILL_ARTIFACTS[name],
+            "scene_hash": scene_hash(),
+            "train_command": "ember train " + " ".join(HydraConfig.get().overrides.task),
+            "best_eval": result.best_eval,
+            "env_steps": result.env_steps,
+        }
+        save_skill_artifact(algo, policy_dim, critic_dim, run_dir / "artifact", meta)
     metrics = {
         "task": name,
         "algo": algo_cfg["name"],

@@ -288,8 +288,13 @@ class TabletopVecEnv(VecEnv):
                 cube = self._cube[i]
                 success[i] = dist < 0.025
                 failed[i] = cube[2] < TABLE_TOP_Z - 0.05 or cube[2] > TABLE_TOP_Z + CUBE_SIZE / 2 + 0.02
-                reward[i] = (20.0 * (prev_dist - dist) + 5.0 * (prev_reach - reach) - 0.01
-                             + (5.0 if success[i] else 0.0) - (5.0 if failed[i] else 0.0))
+                reward[i] = (
+                    20.0 * (prev_dist - dist)
+                    + 5.0 * (prev_reach - reach)
+                    - 0.01
+                    + (5.0 if success[i] else 0.0)
+                    - (5.0 if failed[i] else 0.0)
+                )
         return reward, success, failed
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -212,3 +213,33 @@ def test_train_cli_refuses_bad_input(tmp_path: Path) -> None:
     out = subprocess.run([*base, "algo.lr=fast"], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode != 0 and "lr" in out.stderr
     assert math.isfinite(_random_return())
+
+
+def test_ember_train_uses_the_task_criterion_and_writes_a_skill_artifact(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ember.launch.cli",
+            "train",
+            "task=tabletop_push",
+            "task.num_envs=2",
+            "task.eval_envs=2",
+            "task.max_episode_length=10",
+            "algo.learning_starts=20",
+            "algo.batch_size=16",
+            "total_steps=40",
+            "eval_every_steps=20",
+            "progress=false",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert 0.0 <= metrics["best_eval_return"] <= 1.0  # the success rate, not a return
+    meta = json.loads((tmp_path / "run" / "artifact" / "meta.json").read_text())
+    assert meta["task"] == "push" and meta["scene_hash"] and "task=tabletop_push" in meta["train_command"]

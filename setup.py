@@ -24,6 +24,7 @@ setup(
     package_data={
         "ember.planners": ["*.json"],
         "ember.planners.llm": ["prompts/*.txt"],
+        "ember.skills.tabletop": ["checkpoints/*/*"],
         "ember.launch.conf": ["*.yaml", "*/*.yaml"],
     },
     include_package_data=True,

@@ -86,6 +86,7 @@ class PolicySkill(Skill):
             )
         assert self.ctx is not None
         self._t0 = self.ctx.world.time()
+        self._last_value: float | None = None
 
     def tick(self) -> Outcome:
         failed = self.unmet_preconditions_outcome()
@@ -94,9 +95,11 @@ class PolicySkill(Skill):
         assert self.ctx is not None
         world = self.ctx.world
         if self.done():
-            return Outcome(Status.SUCCESS)
+            return Outcome(Status.SUCCESS, "", self._last_value)
         if world.time() - self._t0 > self.max_seconds:
-            return Outcome(Status.FAILURE, f"{self.name}: not done after {self.max_seconds} s of world time")
+            return Outcome(
+                Status.FAILURE, f"{self.name}: not done after {self.max_seconds} s of world time", self._last_value
+            )
         obs = self.observation()
         with torch.no_grad():
             policy = torch.as_tensor(obs["policy"], dtype=torch.float32)[None]
@@ -106,4 +109,5 @@ class PolicySkill(Skill):
                 critic = torch.as_tensor(obs["critic"], dtype=torch.float32)[None]
                 value = float(self.value_fn(policy, critic)[0])
         world.apply(self.ctx.agent, self.action(action))
+        self._last_value = value
         return Outcome(RUNNING.status, "", value)

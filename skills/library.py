@@ -16,6 +16,7 @@ REGISTRY: dict[str, dict[str, str]] = {
         "pick": "ember.skills.tabletop.skills:Pick",
         "place": "ember.skills.tabletop.skills:Place",
         "push": "ember.skills.tabletop.skills:Push",
+        "push_learned": "ember.skills.tabletop.learned:LearnedPush",
     },
 }
 """Skill sets by domain: skill name -> ``"module:Class"``, imported on first use."""

@@ -92,3 +92,40 @@ def test_artifact_for_another_scene_is_refused(artifact: Path) -> None:
     load_artifact.cache_clear()
     with pytest.raises(ArtifactError, match=r"no meta\.json"):
         load_artifact(str(artifact.parent / "missing"))
+
+
+@pytest.mark.slow
+def test_committed_learned_push_runs_in_a_behavior_tree_next_to_scripted_skills() -> None:
+    """Pick and place (scripted), then the learned push with the scripted push as its fallback; the learned skill's
+    critic values reach the trace."""
+    from ember.planners.executor import Executor
+    from ember.skills.library import SkillLibrary
+
+    skills = SkillLibrary.for_domain("tabletop")
+    with make_world(seed=8, cubes=("red", "green")) as world:
+        spot = [0.45, -0.15]
+        goal = [0.55, -0.12]
+        plan = {
+            "root": {
+                "type": "sequence",
+                "children": [
+                    {"type": "action", "skill": "pick", "args": {"obj": "red_cube"}},
+                    {"type": "action", "skill": "place", "args": {"obj": "red_cube", "target": spot}},
+                    {
+                        "type": "fallback",
+                        "children": [
+                            {"type": "action", "skill": "push_learned", "args": {"obj": "red_cube", "position": goal}},
+                            {"type": "action", "skill": "push", "args": {"obj": "red_cube", "position": goal}},
+                        ],
+                    },
+                ],
+            }
+        }
+        events: list[dict] = []
+        result = Executor(world, skills, on_event=events.append, max_seconds=60).run(plan)
+        ends = {e["skill"]: e for e in events if e["event"] == "skill_end"}
+        assert ends["pick"]["status"] == "success" and ends["place"]["status"] == "success"
+        learned = ends["push_learned"]
+        assert isinstance(learned["value"], float)
+        assert learned["status"] == "success" or learned["reason"]
+        assert result.status == "success"

@@ -145,7 +145,15 @@ def test_check_args_reports_every_problem() -> None:
 def test_library_self_description_is_valid_json_schema() -> None:
     library = SkillLibrary.for_domain("tabletop")
     described = library.json_schema()["skills"]
-    assert {s["name"] for s in described} == {"pick", "place", "push", "move_to", "open_gripper", "close_gripper"}
+    assert {s["name"] for s in described} == {
+        "pick",
+        "place",
+        "push",
+        "push_learned",
+        "move_to",
+        "open_gripper",
+        "close_gripper",
+    }
     for skill in described:
         jsonschema.Draft202012Validator.check_schema(skill["parameters"])
         for pred in skill["preconditions"] + skill["effects"]:

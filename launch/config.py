@@ -153,6 +153,8 @@ class TabletopPushTaskConfig:
     """Std of the noise on the actor's cube position [m]."""
     obs_delay: int = 0
     """Control steps by which the actor's cube position lags."""
+    domain_randomization: bool = False
+    """Draw the cube's friction (0.35-0.65) and mass (0.07-0.13 kg) per episode."""
     eval_target: float = 0.9
     """Success rate that counts as solved."""
 

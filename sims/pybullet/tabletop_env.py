@@ -81,6 +81,9 @@ class TabletopVecEnv(VecEnv):
     joint_step: joint target change at action 1 [rad].
     obs_noise: std of the noise on the actor's cube position [m].
     obs_delay: control steps by which the actor's cube position lags.
+    domain_randomization: draw the cube's friction and mass per episode (push task).
+    friction_range: lateral friction coefficient range of the cube.
+    mass_range: cube mass range [kg].
     seed: seed of the first reset.
     device: torch device of the returned tensors.
     """
@@ -97,6 +100,9 @@ class TabletopVecEnv(VecEnv):
         joint_step: float = 0.05,
         obs_noise: float = 0.005,
         obs_delay: int = 0,
+        domain_randomization: bool = False,
+        friction_range: tuple[float, float] = (0.35, 0.65),
+        mass_range: tuple[float, float] = (0.07, 0.13),
         seed: int = 0,
         device: str = "cpu",
     ) -> None:
@@ -116,6 +122,8 @@ class TabletopVecEnv(VecEnv):
         self.max_episode_length = max_episode_length
         self.ee_step, self.joint_step = ee_step, joint_step
         self.obs_noise, self.obs_delay = obs_noise, obs_delay
+        self.domain_randomization = domain_randomization
+        self.friction_range, self.mass_range = tuple(friction_range), tuple(mass_range)
         self.scenes = [
             TabletopScene(cubes=("red",) if task == "push" else (), physics_hz=physics_hz, tray=False)
             for _ in range(num_envs)
@@ -160,6 +168,13 @@ class TabletopVecEnv(VecEnv):
                 self._targets[i] = [rng.uniform(*WORKSPACE_X), rng.uniform(-0.25, 0.25), rng.uniform(0.7, 0.95)]
             else:
                 scene.reset(rng, "scattered", settle_seconds=0.0, home=home)
+                if self.domain_randomization:
+                    scene.bc.changeDynamics(
+                        scene.cube_ids["red_cube"],
+                        -1,
+                        lateralFriction=float(rng.uniform(*self.friction_range)),
+                        mass=float(rng.uniform(*self.mass_range)),
+                    )
                 cube, _ = scene.cube_pose("red_cube")
                 for _ in range(100):
                     angle, dist = rng.uniform(-np.pi, np.pi), rng.uniform(0.08, 0.18)

@@ -86,3 +86,16 @@ def test_bad_arguments_and_actions_are_refused() -> None:
     with pytest.raises(ValueError, match="shape"):
         env.step(torch.zeros(3, 4))
     env.close()
+
+
+def test_domain_randomization_draws_friction_and_mass_per_episode() -> None:
+    env = _make_env(num_envs=2, domain_randomization=True)
+    draws = set()
+    for seed in range(3):
+        env.reset(seed=seed)
+        for scene in env.scenes:
+            info = scene.bc.getDynamicsInfo(scene.cube_ids["red_cube"], -1)
+            assert 0.07 <= info[0] <= 0.13 and 0.35 <= info[1] <= 0.65
+            draws.add((round(info[0], 5), round(info[1], 5)))
+    assert len(draws) == 6
+    env.close()

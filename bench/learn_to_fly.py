@@ -22,6 +22,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from machine import machine
+from rich.console import Console
 
 from ember.sims.env import GymnasiumEnv
 from ember.sims.torch_envs.quadrotor import QuadrotorVecEnv, hover_success
@@ -70,6 +71,15 @@ def run_ember(name: str, cap_s: float, seed: int) -> dict[str, Any]:
             raise TimeoutError
         return value
 
+    console = Console(stderr=True)
+
+    def status(p: dict[str, Any]) -> None:
+        console.print(
+            f"ember {name}: {p['env_steps']:>10,} steps  {p['wall_s']:6.1f} s  success {p['eval']:.2f} "
+            f"(best {p['best']:.2f})",
+            highlight=False,
+        )
+
     try:
         result = train(
             algo,
@@ -79,6 +89,7 @@ def run_ember(name: str, cap_s: float, seed: int) -> dict[str, Any]:
             eval_every_steps=settings["eval_every"],
             eval_target=0.95,
             eval_fn=criterion,
+            on_progress=status,
         )
         return {
             "algo": f"ember_{name}",

@@ -16,6 +16,8 @@ import math
 import numpy as np
 import torch
 from machine import machine
+from rich.console import Console
+from rich.progress import Progress
 
 from ember.sims.pybullet.assets import WORKSPACE_X, WORKSPACE_Y
 from ember.sims.pybullet.tabletop_world import TabletopWorld
@@ -56,8 +58,17 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=100)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    scripted = [run(Push(), seed)[0] for seed in range(args.episodes)]
-    learned_runs = [run(LearnedPush(artifact=args.artifact), seed) for seed in range(args.episodes)]
+    with Progress(console=Console(stderr=True)) as progress:
+        bar = progress.add_task("scripted push", total=args.episodes)
+        scripted = []
+        for seed in range(args.episodes):
+            scripted.append(run(Push(), seed)[0])
+            progress.update(bar, advance=1, description=f"scripted push {sum(scripted)}/{len(scripted)}")
+        bar = progress.add_task("learned push", total=args.episodes)
+        learned_runs = []
+        for seed in range(args.episodes):
+            learned_runs.append(run(LearnedPush(artifact=args.artifact), seed))
+            progress.update(bar, advance=1, description=f"learned push {sum(ok for ok, _ in learned_runs)}/{seed + 1}")
     learned = [ok for ok, _ in learned_runs]
     rate_s, rate_l = float(np.mean(scripted)), float(np.mean(learned))
     ratio = rate_l / rate_s if rate_s else 0.0

@@ -16,7 +16,7 @@ import py_trees
 from py_trees.common import Status as BTStatus
 
 from ember.planners.compile import compile_plan
-from ember.planners.validate import ensure_valid
+from ember.planners.validate import PlanError, ensure_valid
 from ember.sims.predicates import Atom, Literal, format_facts, holds
 from ember.sims.world import World
 from ember.skills.bt import Event, SkillBehaviour, TickContext
@@ -116,7 +116,11 @@ class Executor:
                 if fresh is None:
                     status, reason = "failure", f"{reason}; replanning gave no valid plan"
                     break
-                new_plan = ensure_valid(fresh, self.skills, self.world, source=f"replan {replans}")
+                try:
+                    new_plan = ensure_valid(fresh, self.skills, self.world, source=f"replan {replans}")
+                except PlanError as err:  # never tick an invalid plan, never crash the run
+                    status, reason = "failure", f"{reason}; the new plan is invalid: {err}"
+                    break
                 root.stop(BTStatus.INVALID)
                 root = compile_plan(new_plan, self.skills, self.world, ctx)
                 continue

@@ -94,3 +94,16 @@ def test_failure_reports_reason_and_replans(skills) -> None:  # type: ignore[no-
         # A world-time budget far too short to finish: the run ends as a timeout with its reason.
         result = Executor(world, skills, max_seconds=1.0).run(plan, literals, replan=replan, max_replans=1)
         assert not result.success and result.status == "timeout" and "1.0 s" in result.reason
+
+
+def test_an_invalid_replan_ends_the_run_with_a_reason_and_never_ticks(skills) -> None:  # type: ignore[no-untyped-def]
+    with make_world(seed=17) as world:
+        literals = parse_goal("put red in the tray", world)
+        bad_first = {"root": {"type": "condition", "predicate": "on(red_cube, tray)"}}  # valid, fails at once
+        invalid = {"root": {"type": "action", "skill": "levitate", "args": {}}}
+        events: list[dict] = []
+        result = Executor(world, skills, on_event=events.append, max_seconds=5.0).run(
+            bad_first, literals, replan=lambda reason: invalid, max_replans=1
+        )
+        assert result.status == "failure" and "the new plan is invalid" in result.reason
+        assert not [e for e in events if e["event"] == "skill_start" and e["skill"] == "levitate"]

@@ -16,10 +16,10 @@ from ember.planners import PLANNERS
 from ember.planners.executor import Executor
 from ember.planners.goals import GoalError, parse_goal
 from ember.planners.validate import PlanError, Problem, validate
-from ember.sims import SKILL_DOMAINS, WORLDS, make_world
+from ember.sims import SKILL_DOMAINS, WORLDS, load_class, make_world
 from ember.sims.predicates import Literal, format_facts
 from ember.sims.world import World
-from ember.skills.library import SkillLibrary, load_class
+from ember.skills.library import SkillLibrary
 
 
 class ConfigError(ValueError):

@@ -18,17 +18,30 @@ ENVS: dict[str, str] = {
     "tabletop_push": "ember.sims.pybullet.tabletop_env:TabletopVecEnv",
     "tabletop_reach": "ember.sims.pybullet.tabletop_env:TabletopVecEnv",
 }
-"""Vectorized env backends (contract 1) by task name; the task name is passed on as ``task=``."""
+"""Vectorized env backends (contract 1) by task name."""
+
+ENV_DEFAULTS: dict[str, dict[str, Any]] = {
+    "tabletop_push": {"task": "push"},
+    "tabletop_reach": {"task": "reach"},
+}
+"""Constructor arguments a registered env name implies (one class can serve several tasks)."""
 
 SKILL_DOMAINS: dict[str, str] = {"tabletop": "tabletop"}
 """Which skill set (``ember.skills.library.REGISTRY``) each world uses."""
 
 
+def load_class(path: str) -> Any:
+    """Import ``"package.module:Name"`` (every registry of Ember stores classes this way)."""
+    module, _, name = path.partition(":")
+    if not module or not name:
+        raise ValueError(f"class path must look like 'package.module:Name'; got {path!r}")
+    return getattr(importlib.import_module(module), name)
+
+
 def _load(table: dict[str, str], name: str, kind: str) -> Any:
     if name not in table:
         raise KeyError(f"{kind} {name!r} is unknown; registered: {sorted(table)}")
-    module, _, attr = table[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return load_class(table[name])
 
 
 def make_world(name: str, **kwargs: Any) -> Any:
@@ -37,6 +50,5 @@ def make_world(name: str, **kwargs: Any) -> Any:
 
 
 def make_env(name: str, **kwargs: Any) -> Any:
-    """Build the vectorized env registered as ``name``."""
-    cls = _load(ENVS, name, "env")
-    return cls(task=name.split("_", 1)[1], **kwargs) if name.startswith("tabletop_") else cls(**kwargs)
+    """Build the vectorized env registered as ``name`` (with the arguments its name implies)."""
+    return _load(ENVS, name, "env")(**{**ENV_DEFAULTS.get(name, {}), **kwargs})

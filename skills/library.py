@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ember.sims import load_class
 from ember.skills.skill import Skill
 
 REGISTRY: dict[str, dict[str, str]] = {
@@ -20,14 +20,6 @@ REGISTRY: dict[str, dict[str, str]] = {
     },
 }
 """Skill sets by domain: skill name -> ``"module:Class"``, imported on first use."""
-
-
-def load_class(path: str) -> Any:
-    """Import ``"package.module:Name"``."""
-    module, _, name = path.partition(":")
-    if not module or not name:
-        raise ValueError(f"class path must look like 'package.module:Name'; got {path!r}")
-    return getattr(importlib.import_module(module), name)
 
 
 class SkillLibrary:

@@ -12,8 +12,8 @@ import torch
 from ember.planners import PLANNERS
 from ember.planners.llm.standin import StandInModel
 from ember.planners.llm.testing import OpenAIStubServer
-from ember.sims import ENVS, SKILL_DOMAINS, WORLDS, make_env, make_world
-from ember.skills.library import REGISTRY, SkillLibrary, load_class
+from ember.sims import ENVS, SKILL_DOMAINS, WORLDS, load_class, make_env, make_world
+from ember.skills.library import REGISTRY, SkillLibrary
 
 
 @pytest.mark.parametrize("name", sorted(WORLDS))

@@ -79,6 +79,14 @@ class ChatClient:
             base_url=base_url, api_key=key or "not-needed", timeout=timeout, max_retries=max_retries
         )
         self._openai = openai
+        self._error_kinds = (
+            (openai.APITimeoutError, "timeout"),
+            (openai.RateLimitError, "rate_limit"),
+            (openai.InternalServerError, "server"),
+            (openai.APIConnectionError, "connection"),
+            (openai.AuthenticationError, "auth"),
+            (openai.BadRequestError, "bad_request"),
+        )
         self.model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
@@ -107,20 +115,10 @@ class ChatClient:
         t0 = time.perf_counter()
         try:
             reply = self._stream(request) if self.stream else self._once(request)
-        except self._openai.APITimeoutError as err:
-            raise LLMError("timeout", str(err)) from err
-        except self._openai.RateLimitError as err:
-            raise LLMError("rate_limit", str(err)) from err
-        except self._openai.InternalServerError as err:
-            raise LLMError("server", str(err)) from err
-        except self._openai.APIConnectionError as err:
-            raise LLMError("connection", str(err)) from err
-        except self._openai.AuthenticationError as err:
-            raise LLMError("auth", str(err)) from err
-        except self._openai.BadRequestError as err:
-            raise LLMError("bad_request", str(err)) from err
-        except self._openai.APIStatusError as err:
-            raise LLMError("other", str(err)) from err
+        except self._openai.APIError as err:
+            # Most specific class first: RateLimitError and the others subclass APIStatusError.
+            kind = next((k for cls, k in self._error_kinds if isinstance(err, cls)), "other")
+            raise LLMError(kind, str(err)) from err
         text, finish, usage = reply
         result = LLMReply(
             text=text,

@@ -86,8 +86,8 @@ class SAC:
         """Actions ``(N, act_dim)``; uniform random until ``learning_starts`` transitions are stored."""
         policy = obs["policy"]
         if deterministic:
-            actions = self.actor(policy)
-        elif self.env_steps < self.learning_starts:
+            return self.actor(policy)  # evaluation: no transition to store
+        if self.env_steps < self.learning_starts:
             actions = self.low + torch.rand(policy.shape[0], self.low.shape[0]) * (self.high - self.low)
         else:
             actions, _ = self.actor.sample(policy)

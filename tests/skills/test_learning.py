@@ -29,6 +29,11 @@ MARGIN = 300.0
 """Mean return a trained policy must beat a random one by (pendulum returns span about -1500 to -120)."""
 
 
+def _ember_train(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "ember.launch.cli", "train", "progress=false", *args]
+    return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+
 @pytest.fixture(autouse=True)
 def _one_thread() -> None:
     torch.set_num_threads(1)
@@ -183,22 +188,12 @@ def test_ember_train_is_killed_and_resumed(tmp_path: Path) -> None:
     assert checkpoint.is_file()
     state = torch.load(checkpoint, weights_only=False)  # the kill never leaves a half-written checkpoint
     done = state["algo"]["env_steps"]
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ember.launch.cli",
-            "train",
-            "progress=false",
-            "eval_every_steps=500",
-            "stop_at_target=false",
-            f"total_steps={done + 1000}",
-            f"resume={tmp_path / 'run'}",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    out = _ember_train(
+        tmp_path,
+        "eval_every_steps=500",
+        "stop_at_target=false",
+        f"total_steps={done + 1000}",
+        f"resume={tmp_path / 'run'}",
     )
     assert out.returncode == 0, out.stderr
     metrics = (tmp_path / "run" / "metrics.json").read_text()
@@ -207,36 +202,25 @@ def test_ember_train_is_killed_and_resumed(tmp_path: Path) -> None:
 
 
 def test_train_cli_refuses_bad_input(tmp_path: Path) -> None:
-    base = [sys.executable, "-m", "ember.launch.cli", "train", "progress=false"]
-    out = subprocess.run([*base, "resume=/nonexistent/run"], cwd=tmp_path, capture_output=True, text=True)
+    out = _ember_train(tmp_path, "resume=/nonexistent/run")
     assert out.returncode == 2 and "resume" in out.stderr
-    out = subprocess.run([*base, "algo.lr=fast"], cwd=tmp_path, capture_output=True, text=True)
+    out = _ember_train(tmp_path, "algo.lr=fast")
     assert out.returncode != 0 and "lr" in out.stderr
     assert math.isfinite(_random_return())
 
 
 def test_ember_train_uses_the_task_criterion_and_writes_a_skill_artifact(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ember.launch.cli",
-            "train",
-            "task=tabletop_push",
-            "task.num_envs=2",
-            "task.eval_envs=2",
-            "task.max_episode_length=10",
-            "algo.learning_starts=20",
-            "algo.batch_size=16",
-            "total_steps=40",
-            "eval_every_steps=20",
-            "progress=false",
-            f"hydra.run.dir={tmp_path / 'run'}",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    out = _ember_train(
+        tmp_path,
+        "task=tabletop_push",
+        "task.num_envs=2",
+        "task.eval_envs=2",
+        "task.max_episode_length=10",
+        "algo.learning_starts=20",
+        "algo.batch_size=16",
+        "total_steps=40",
+        "eval_every_steps=20",
+        f"hydra.run.dir={tmp_path / 'run'}",
     )
     assert out.returncode == 0, out.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -22,8 +22,10 @@ Observation groups (per env row):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -55,18 +57,19 @@ def apply_policy_action(scene: TabletopScene, a: np.ndarray, control: str, ee_st
 
 
 def push_observation(
-    scene: TabletopScene, cube: str, goal_xy: np.ndarray, seen_cube: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """One env's ``policy`` and ``critic`` rows for the push task; ``seen_cube`` is the (noisy, delayed) cube
-    position the actor gets. Shared by the env and by :meth:`TabletopWorld.observe_task`, so a learned skill sees in
-    the world exactly what it was trained on."""
+    scene: TabletopScene, cube: str, goal_xy: np.ndarray, seen: Callable[[np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One env's ``policy`` and ``critic`` rows for the push task, plus the grasp point and true cube position [m]
+    (each engine query made once). ``seen`` maps the true cube position to the one the actor gets (noise, delay).
+    Shared by the env and by :meth:`TabletopWorld.observe_task`, so a learned skill sees in the world exactly what it
+    was trained on."""
     q, qd = scene.joint_state()
     ee, _ = scene.ee_pose()
     pos, quat = scene.cube_pose(cube)
     lin, _ = scene.cube_velocity(cube)
-    policy = np.concatenate([q[:7], qd[:7], [q[7] + q[8]], ee, seen_cube, goal_xy[:2]])
+    policy = np.concatenate([q[:7], qd[:7], [q[7] + q[8]], ee, seen(pos), goal_xy[:2]])
     critic = np.concatenate([policy, pos, quat, lin, np.array(scene.finger_contacts(cube), dtype=np.float64)])
-    return policy, critic
+    return policy, critic, ee, pos
 
 
 class TabletopVecEnv(VecEnv):
@@ -191,7 +194,7 @@ class TabletopVecEnv(VecEnv):
                 angle = math.atan2(away[1], away[0]) + rng.uniform(-math.pi / 3, math.pi / 3)
                 start = cube[:2] + rng.uniform(0.05, 0.1) * np.array([math.cos(angle), math.sin(angle)])
                 self._place_arm(scene, np.array([start[0], start[1], TABLE_TOP_Z + rng.uniform(0.02, 0.06)]))
-                self._prev[i] = self._progress_terms(scene, i)
+                self._prev[i] = self._progress_terms(i, scene.ee_pose()[0], scene.cube_pose("red_cube")[0])
             self._delayed[i].clear()
         self.episode_length_buf[torch.as_tensor(env_ids, dtype=torch.long)] = 0
 
@@ -208,10 +211,8 @@ class TabletopVecEnv(VecEnv):
         scene.gripper_target = 0.0
         scene.hold_arm()
 
-    def _progress_terms(self, scene: TabletopScene, i: int) -> tuple[float, float]:
+    def _progress_terms(self, i: int, ee: np.ndarray, cube: np.ndarray) -> tuple[float, float]:
         """(cube-to-goal distance, grasp-point-to-push-point distance) [m] for the potential-based shaping."""
-        cube, _ = scene.cube_pose("red_cube")
-        ee, _ = scene.ee_pose()
         goal = self._targets[i][:2]
         rest = goal - cube[:2]
         direction = rest / max(float(np.linalg.norm(rest)), 1e-6)
@@ -263,25 +264,28 @@ class TabletopVecEnv(VecEnv):
         policy, critic = [], []
         for i in ids:
             scene = self.scenes[i]
-            q, qd = scene.joint_state()
-            ee, _ = scene.ee_pose()
-            self._ee[i] = ee
-            base = [q[:7], qd[:7], [q[7] + q[8]], ee]
             if self.task == "reach":
-                p = np.concatenate([*base, self._targets[i]])
+                q, qd = scene.joint_state()
+                ee, _ = scene.ee_pose()
+                self._ee[i] = ee
+                p = np.concatenate([q[:7], qd[:7], [q[7] + q[8]], ee, self._targets[i]])
                 c = np.concatenate([p, self._targets[i] - ee])
             else:
-                pos, _ = scene.cube_pose("red_cube")
-                self._cube[i] = pos
-                seen = pos + self._rngs[i].normal(0.0, self.obs_noise, 3) if self.obs_noise > 0 else pos
-                self._delayed[i].append(seen)
-                p, c = push_observation(scene, "red_cube", self._targets[i][:2], self._delayed[i][0])
+                p, c, self._ee[i], self._cube[i] = push_observation(
+                    scene, "red_cube", self._targets[i][:2], functools.partial(self._seen, i)
+                )
             policy.append(p)
             critic.append(c)
         return {
             "policy": torch.as_tensor(np.asarray(policy, dtype=np.float32), device=self.device),
             "critic": torch.as_tensor(np.asarray(critic, dtype=np.float32), device=self.device),
         }
+
+    def _seen(self, i: int, pos: np.ndarray) -> np.ndarray:
+        """The actor's cube position for env ``i``: noisy, and ``obs_delay`` steps old."""
+        noisy = pos + self._rngs[i].normal(0.0, self.obs_noise, 3) if self.obs_noise > 0 else pos
+        self._delayed[i].append(noisy)
+        return self._delayed[i][0]
 
     def _reward(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         reward = np.zeros(self.num_envs)
@@ -297,7 +301,7 @@ class TabletopVecEnv(VecEnv):
             else:
                 # Potential-based shaping (Ng et al. 1999): progress of the cube towards the goal, and of the grasp
                 # point towards the push point behind the cube; a bonus on success, a penalty for toppling it.
-                dist, reach = self._progress_terms(self.scenes[i], i)
+                dist, reach = self._progress_terms(i, ee, self._cube[i])
                 prev_dist, prev_reach = self._prev[i]
                 self._prev[i] = (dist, reach)
                 cube = self._cube[i]

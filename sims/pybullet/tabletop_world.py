@@ -292,9 +292,10 @@ class TabletopWorld(World):
             raise WorldError(f"cube {obj!r} is unknown; cubes are {self.cubes()}")
         from ember.sims.pybullet.tabletop_env import push_observation
 
-        pos, _ = self.scene.cube_pose(obj)
-        seen = pos + (self.rng.normal(0.0, self.obs_noise, 3) if self.obs_noise > 0 else 0.0)
-        policy, critic = push_observation(self.scene, obj, np.asarray(goal, dtype=np.float64), seen)
+        def seen(pos: np.ndarray) -> np.ndarray:
+            return pos + self.rng.normal(0.0, self.obs_noise, 3) if self.obs_noise > 0 else pos
+
+        policy, critic, _, _ = push_observation(self.scene, obj, np.asarray(goal, dtype=np.float64), seen)
         return {"policy": policy.astype(np.float32), "critic": critic.astype(np.float32)}
 
     def displace(self, cube: str, xy: Sequence[float], yaw: float = 0.0) -> None:

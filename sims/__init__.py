@@ -16,12 +16,14 @@ ENVS: dict[str, str] = {
     "pendulum": "ember.sims.torch_envs.pendulum:PendulumVecEnv",
     "quadrotor_hover": "ember.sims.torch_envs.quadrotor:QuadrotorVecEnv",
     "tabletop_push": "ember.sims.pybullet.tabletop_env:TabletopVecEnv",
+    "tabletop_push_obstacle": "ember.sims.pybullet.tabletop_env:TabletopVecEnv",
     "tabletop_reach": "ember.sims.pybullet.tabletop_env:TabletopVecEnv",
 }
 """Vectorized env backends (contract 1) by task name."""
 
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
     "tabletop_push": {"task": "push"},
+    "tabletop_push_obstacle": {"task": "push_obstacle", "max_episode_length": 200},
     "tabletop_reach": {"task": "reach"},
 }
 """Constructor arguments a registered env name implies (one class can serve several tasks)."""

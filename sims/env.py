@@ -7,7 +7,9 @@ Shapes, for ``N = num_envs``:
 - ``reward``, ``terminated``, ``truncated``: ``(N,)`` float32 / bool / bool.
 - ``extras["log"]``: ``dict[str, float]`` of scalar metrics; ``extras["time_outs"]``: ``(N,)`` bool, truncation;
   ``extras["final_obs"]``: ``dict[str, Tensor]`` indexed like ``obs``, the last observation of each env that just
-  finished (rows of envs that did not finish repeat their current observation), for bootstrapping.
+  finished (rows of envs that did not finish repeat their current observation), for bootstrapping; optionally
+  ``extras["success"]``: ``(N,)`` bool, episodes that just ended by reaching the task's goal (recorders and
+  evaluations read it where an env has a success criterion).
 
 Finished envs reset themselves inside :meth:`VecEnv.step`, through ``_reset_idx(env_ids)`` as in Isaac Lab.
 """

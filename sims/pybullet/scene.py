@@ -40,6 +40,10 @@ ARRANGEMENTS = ("scattered", "tower", "tray", "mixed")
 
 CUBE_FRICTION = 0.5
 """Lateral friction coefficient of the cubes."""
+OBSTACLE_RADIUS = 0.025
+"""Radius of the fixed post that obstacle tasks place on the table [m]."""
+OBSTACLE_HEIGHT = 0.045
+"""Height of that post above the table [m]: blocks a 5 cm cube, and the hand above pushing fingers clears it."""
 
 
 @contextlib.contextmanager
@@ -126,6 +130,8 @@ class TabletopScene:
         physics_hz: physics rate [Hz].
         tray: whether to load the tray.
         render_size: ``(width, height)`` of :meth:`render` [px].
+        obstacle: whether to load a fixed gray post (see :meth:`place_obstacle`); it waits under the floor until
+            placed.
     """
 
     def __init__(
@@ -134,6 +140,7 @@ class TabletopScene:
         physics_hz: int = 240,
         tray: bool = True,
         render_size: tuple[int, int] = (160, 120),
+        obstacle: bool = False,
     ) -> None:
         for color in cubes:
             if color not in COLORS:
@@ -169,6 +176,13 @@ class TabletopScene:
             self.cube_ids[f"{color}_cube"] = body
         for joint in PANDA.finger_joints:
             self.bc.changeDynamics(self.robot, joint, lateralFriction=1.2, spinningFriction=0.002)
+        self.obstacle: int | None = None
+        if obstacle:
+            shape = self.bc.createCollisionShape(p.GEOM_CYLINDER, radius=OBSTACLE_RADIUS, height=OBSTACLE_HEIGHT)
+            visual = self.bc.createVisualShape(
+                p.GEOM_CYLINDER, radius=OBSTACLE_RADIUS, length=OBSTACLE_HEIGHT, rgbaColor=(0.45, 0.45, 0.45, 1.0)
+            )
+            self.obstacle = self.bc.createMultiBody(0.0, shape, visual, [0.0, 0.0, -1.0])
         num_joints = self.bc.getNumJoints(self.robot)
         self._movable_joints = [j for j in range(num_joints) if self.bc.getJointInfo(self.robot, j)[2] != p.JOINT_FIXED]
         self._ik_lower = [*PANDA.lower, 0.0, 0.0]
@@ -258,6 +272,25 @@ class TabletopScene:
             residualThreshold=1e-4,
         )
         return np.clip(np.asarray(q[:7], dtype=np.float64), PANDA.lower, PANDA.upper)
+
+    def place_obstacle(self, xy: ArrayLike) -> None:
+        """Stand the fixed post on the table at ``xy`` [m]."""
+        if self.obstacle is None:
+            raise SceneConfigError("this scene has no obstacle; build it with obstacle=True")
+        x, y = (float(v) for v in np.asarray(xy).reshape(2))
+        self.bc.resetBasePositionAndOrientation(self.obstacle, [x, y, TABLE_TOP_Z + OBSTACLE_HEIGHT / 2], [0, 0, 0, 1])
+
+    def obstacle_xy(self) -> np.ndarray:
+        """Where the post stands, x y [m]."""
+        if self.obstacle is None:
+            raise SceneConfigError("this scene has no obstacle; build it with obstacle=True")
+        return np.array(self.bc.getBasePositionAndOrientation(self.obstacle)[0][:2])
+
+    def obstacle_contact(self) -> bool:
+        """Whether the robot or a cube touches the post."""
+        if self.obstacle is None:
+            return False
+        return bool(self.bc.getContactPoints(bodyA=self.obstacle))
 
     def set_arm_target(self, q: ArrayLike) -> None:
         """Joint position targets for the 7 arm joints [rad]; held until changed."""

@@ -5,6 +5,9 @@ Tasks:
 - ``reach``: move the grasp point to a random target; success within 2 cm.
 - ``push``: push a cube to a goal on the table; success within 2.5 cm. The actor sees a noisy, optionally delayed
   cube position; the critic the true cube pose, velocity and finger contacts.
+- ``push_obstacle``: push a cube 22-26 cm to a goal with a fixed post (5 cm across, 4.5 cm tall) half-way between
+  them, so the cube must pass it on one side or the other; success within 3 cm. Start and goal lie on a line within
+  45 degrees of the y axis (either direction); the arm starts 10-15 cm above the cube with the gripper closed.
 
 Control modes (actions in [-1, 1]):
 
@@ -15,9 +18,13 @@ Control modes (actions in [-1, 1]):
 Observation groups (per env row):
 
 - ``policy``: arm joints q (7) [rad], qd (7) [rad/s], gripper opening (1) [m], grasp point (3) [m], then for reach
-  the target (3) [m]; for push the observed cube position (3) [m] and the goal (2) [m].
+  the target (3) [m]; for push the observed cube position (3) [m] and the goal (2) [m]; push_obstacle adds the
+  post's position (2) [m].
 - ``critic``: ``policy`` followed by privileged state: for reach the target offset (3); for push the true cube
-  position (3), quaternion (4), linear velocity (3) and finger contacts (2).
+  position (3), quaternion (4), linear velocity (3) and finger contacts (2); push_obstacle adds whether anything
+  touches the post (1).
+
+``goal_slice`` marks where the goal sits in the ``policy`` row (goal-conditioned imitation takes it out).
 """
 
 from __future__ import annotations
@@ -36,9 +43,12 @@ from ember.sims.env import Obs, StepResult, VecEnv
 from ember.sims.pybullet.assets import CUBE_SIZE, PANDA, TABLE_TOP_Z, WORKSPACE_X, WORKSPACE_Y
 from ember.sims.pybullet.scene import TabletopScene
 
-TASKS = ("reach", "push")
+SUCCESS_RADIUS = {"reach": 0.02, "push": 0.025, "push_obstacle": 0.03}
+"""Distance to the target at which a task's episode succeeds [m]."""
+
+TASKS = ("reach", "push", "push_obstacle")
 CONTROLS = ("ee_delta", "joint_delta")
-_TASK_DIMS = {"reach": (3, 3), "push": (5, 12)}
+_TASK_DIMS = {"reach": (3, 3), "push": (5, 12), "push_obstacle": (7, 13)}
 """Task-specific (policy, privileged) observation sizes."""
 
 
@@ -70,6 +80,12 @@ def push_observation(
     policy = np.concatenate([q[:7], qd[:7], [q[7] + q[8]], ee, seen(pos), goal_xy[:2]])
     critic = np.concatenate([policy, pos, quat, lin, np.array(scene.finger_contacts(cube), dtype=np.float64)])
     return policy, critic, ee, pos
+
+
+def with_obstacle(scene: TabletopScene, policy: np.ndarray, critic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Extend ``push`` rows to ``push_obstacle`` rows: the post's position for the actor, its contact for the critic."""
+    extended = np.concatenate([policy, scene.obstacle_xy()])
+    return extended, np.concatenate([extended, critic[len(policy) :], [float(scene.obstacle_contact())]])
 
 
 class TabletopVecEnv(VecEnv):
@@ -128,13 +144,19 @@ class TabletopVecEnv(VecEnv):
         self.domain_randomization = domain_randomization
         self.friction_range, self.mass_range = tuple(friction_range), tuple(mass_range)
         self.scenes = [
-            TabletopScene(cubes=("red",) if task == "push" else (), physics_hz=physics_hz, tray=False)
+            TabletopScene(
+                cubes=() if task == "reach" else ("red",),
+                physics_hz=physics_hz,
+                tray=False,
+                obstacle=task == "push_obstacle",
+            )
             for _ in range(num_envs)
         ]
         self.step_dt = decimation / physics_hz
         policy_extra, critic_extra = _TASK_DIMS[task]
         self.policy_dim = 18 + policy_extra
         self.critic_dim = self.policy_dim + critic_extra
+        self.goal_slice = slice(18, 21) if task == "reach" else slice(21, 23)
         self.single_observation_space = gym.spaces.Dict(
             {
                 "policy": gym.spaces.Box(-np.inf, np.inf, (self.policy_dim,), np.float32),
@@ -169,15 +191,12 @@ class TabletopVecEnv(VecEnv):
             if self.task == "reach":
                 scene.reset(rng, {"scattered": []}, settle_seconds=0.0, home=home)
                 self._targets[i] = [rng.uniform(*WORKSPACE_X), rng.uniform(-0.25, 0.25), rng.uniform(0.7, 0.95)]
+            elif self.task == "push_obstacle":
+                self._reset_obstacle(i, rng, scene, home)
             else:
                 scene.reset(rng, "scattered", settle_seconds=0.0, home=home)
                 if self.domain_randomization:
-                    scene.bc.changeDynamics(
-                        scene.cube_ids["red_cube"],
-                        -1,
-                        lateralFriction=float(rng.uniform(*self.friction_range)),
-                        mass=float(rng.uniform(*self.mass_range)),
-                    )
+                    self._randomize_cube(rng, scene)
                 cube, _ = scene.cube_pose("red_cube")
                 for _ in range(100):
                     angle, dist = rng.uniform(-np.pi, np.pi), rng.uniform(0.08, 0.18)
@@ -197,6 +216,30 @@ class TabletopVecEnv(VecEnv):
                 self._prev[i] = self._progress_terms(i, scene.ee_pose()[0], scene.cube_pose("red_cube")[0])
             self._delayed[i].clear()
         self.episode_length_buf[torch.as_tensor(env_ids, dtype=torch.long)] = 0
+
+    def _reset_obstacle(self, i: int, rng: np.random.Generator, scene: TabletopScene, home: np.ndarray) -> None:
+        scene.reset(rng, {"scattered": []}, settle_seconds=0.0, home=home)
+        center = np.array([rng.uniform(0.44, 0.54), rng.uniform(-0.12, 0.0)])
+        heading = math.pi / 2 + rng.uniform(-math.pi / 4, math.pi / 4) + (math.pi if rng.random() < 0.5 else 0.0)
+        u = np.array([math.cos(heading), math.sin(heading)])
+        half = rng.uniform(0.11, 0.13)
+        start, goal = center - half * u, center + half * u
+        scene._place("red_cube", (start[0], start[1], TABLE_TOP_Z + CUBE_SIZE / 2 + 0.001), rng.uniform(-0.4, 0.4))
+        scene.place_obstacle(center + rng.uniform(-0.01, 0.01) * np.array([-u[1], u[0]]))
+        if self.domain_randomization:
+            self._randomize_cube(rng, scene)
+        self._targets[i] = [goal[0], goal[1], TABLE_TOP_Z + CUBE_SIZE / 2]
+        above = start + rng.uniform(-0.04, 0.04, size=2)
+        self._place_arm(scene, np.array([above[0], above[1], TABLE_TOP_Z + rng.uniform(0.1, 0.15)]))
+        self._prev[i] = self._progress_terms(i, scene.ee_pose()[0], scene.cube_pose("red_cube")[0])
+
+    def _randomize_cube(self, rng: np.random.Generator, scene: TabletopScene) -> None:
+        scene.bc.changeDynamics(
+            scene.cube_ids["red_cube"],
+            -1,
+            lateralFriction=float(rng.uniform(*self.friction_range)),
+            mass=float(rng.uniform(*self.mass_range)),
+        )
 
     @staticmethod
     def _place_arm(scene: TabletopScene, ee_target: np.ndarray) -> None:
@@ -246,7 +289,12 @@ class TabletopVecEnv(VecEnv):
             for k in obs:
                 obs[k][torch.as_tensor(ids)] = fresh[k]
         self._obs = obs
-        extras = {"log": log, "time_outs": torch.as_tensor(truncated, device=self.device), "final_obs": final_obs}
+        extras = {
+            "log": log,
+            "time_outs": torch.as_tensor(truncated, device=self.device),
+            "final_obs": final_obs,
+            "success": torch.as_tensor(success, device=self.device),
+        }
         return (
             obs,
             torch.as_tensor(reward, dtype=torch.float32, device=self.device),
@@ -274,6 +322,8 @@ class TabletopVecEnv(VecEnv):
                 p, c, self._ee[i], self._cube[i] = push_observation(
                     scene, "red_cube", self._targets[i][:2], functools.partial(self._seen, i)
                 )
+                if self.task == "push_obstacle":
+                    p, c = with_obstacle(scene, p, c)
             policy.append(p)
             critic.append(c)
         return {
@@ -296,7 +346,7 @@ class TabletopVecEnv(VecEnv):
             ee = self._ee[i]
             if self.task == "reach":
                 dist = float(np.linalg.norm(ee - self._targets[i]))
-                success[i] = dist < 0.02
+                success[i] = dist < SUCCESS_RADIUS["reach"]
                 reward[i] = -dist + (1.0 if success[i] else 0.0)
             else:
                 # Potential-based shaping (Ng et al. 1999): progress of the cube towards the goal, and of the grasp
@@ -305,7 +355,7 @@ class TabletopVecEnv(VecEnv):
                 prev_dist, prev_reach = self._prev[i]
                 self._prev[i] = (dist, reach)
                 cube = self._cube[i]
-                success[i] = dist < 0.025
+                success[i] = dist < SUCCESS_RADIUS[self.task]
                 failed[i] = cube[2] < TABLE_TOP_Z - 0.05 or cube[2] > TABLE_TOP_Z + CUBE_SIZE / 2 + 0.02
                 reward[i] = (
                     20.0 * (prev_dist - dist)

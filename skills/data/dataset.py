@@ -1,0 +1,187 @@
+"""Episode datasets for imitation learning: a zarr v3 directory, one group per episode, chunked along time.
+
+Layout::
+
+    PATH/                      zarr group; attrs: format, version, fields {name: {shape, dtype}}, meta {...}
+      episodes/episode_000000/ zarr group; attrs: length, success, plus what the recorder adds (seed, side, ...)
+        <field>                array (length, *shape), chunks of ``chunk_steps`` steps
+      _staging/                episodes being written (not part of the dataset)
+
+An episode is written whole into ``_staging/`` and then renamed into ``episodes/`` (one atomic directory rename), so a
+recording killed at any moment loses at most the episode it was writing; opening the dataset sweeps stale staging
+directories. Every field, shape and dtype is checked on the way in, and a damaged or foreign directory is refused
+with what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "ember-episodes"
+VERSION = 1
+_EPISODE = re.compile(r"^episode_(\d{6})$")
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be read or an episode that does not fit it; the message says which field and why."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One per-step array of every episode: its shape per step and dtype."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"shape": list(self.shape), "dtype": self.dtype}
+
+
+def _zarr() -> Any:
+    import zarr
+
+    return zarr
+
+
+class EpisodeWriter:
+    """Append episodes to a dataset, creating it when absent (and refusing one whose fields differ).
+
+    Args:
+        path: dataset directory.
+        fields: per-step arrays every episode has.
+        meta: what the dataset is (task, env config, controller, ...); stored in the root attributes.
+        chunk_steps: time steps per chunk.
+    """
+
+    def __init__(
+        self, path: str | Path, fields: Mapping[str, Field], meta: Mapping[str, Any] | None = None, chunk_steps: int = 64
+    ) -> None:
+        zarr = _zarr()
+        self.path = Path(path)
+        self.fields = dict(fields)
+        self.chunk_steps = chunk_steps
+        wanted = {name: f.to_json() for name, f in self.fields.items()}
+        if (self.path / "zarr.json").is_file():
+            existing = EpisodeDataset(self.path)
+            if existing.field_specs != wanted:
+                raise DatasetError(
+                    f"{self.path} already holds episodes with fields {existing.field_specs}, not {wanted}; "
+                    "record into a new path or delete it"
+                )
+        else:
+            root = zarr.open_group(str(self.path), mode="a")
+            root.attrs.update({"format": FORMAT, "version": VERSION, "fields": wanted, "meta": dict(meta or {})})
+            root.require_group("episodes")
+        self._next = 1 + max(EpisodeDataset(self.path).indices(), default=-1)
+
+    def add(self, steps: Mapping[str, np.ndarray], **attrs: Any) -> int:
+        """Write one episode (``steps[name]`` of shape ``(length, *field.shape)``); returns its index."""
+        missing = sorted(set(self.fields) - set(steps))
+        extra = sorted(set(steps) - set(self.fields))
+        if missing or extra:
+            raise DatasetError(f"episode fields do not match the dataset: missing {missing}, unknown {extra}")
+        lengths = {name: len(np.asarray(v)) for name, v in steps.items()}
+        length = next(iter(lengths.values()))
+        if len(set(lengths.values())) != 1 or length == 0:
+            raise DatasetError(f"every field needs the same number of steps (> 0); got {lengths}")
+        for name, f in self.fields.items():
+            arr = np.asarray(steps[name])
+            if arr.shape[1:] != f.shape:
+                raise DatasetError(f"field {name!r}: steps have shape {arr.shape[1:]}, the dataset's is {f.shape}")
+            if not np.all(np.isfinite(arr)):
+                raise DatasetError(f"field {name!r} holds NaN or inf; such an episode is not written")
+        zarr = _zarr()
+        index = self._next
+        name = f"episode_{index:06d}"
+        staging = self.path / "_staging" / name
+        shutil.rmtree(staging, ignore_errors=True)
+        group = zarr.open_group(str(staging), mode="w")
+        for field, f in self.fields.items():
+            arr = np.asarray(steps[field], dtype=f.dtype)
+            out = group.create_array(field, shape=arr.shape, chunks=(self.chunk_steps, *f.shape), dtype=f.dtype)
+            out[...] = arr
+        group.attrs.update({"length": length, **attrs})
+        os.replace(staging, self.path / "episodes" / name)
+        self._next += 1
+        return index
+
+
+class EpisodeDataset:
+    """Read a dataset written by :class:`EpisodeWriter`."""
+
+    def __init__(self, path: str | Path) -> None:
+        zarr = _zarr()
+        self.path = Path(path)
+        if not (self.path / "zarr.json").is_file():
+            raise DatasetError(f"{self.path} is not a dataset (no zarr.json); record one with `ember data record`")
+        try:
+            root = zarr.open_group(str(self.path), mode="r")
+            attrs = dict(root.attrs)
+        except Exception as err:
+            raise DatasetError(f"{self.path}: the root metadata cannot be read ({err}); the dataset is damaged") from err
+        if attrs.get("format") != FORMAT:
+            raise DatasetError(f"{self.path}: format is {attrs.get('format')!r}, expected {FORMAT!r}")
+        if attrs.get("version") != VERSION:
+            raise DatasetError(f"{self.path}: version {attrs.get('version')!r} is not readable here (reads {VERSION})")
+        self.field_specs: dict[str, Any] = attrs["fields"]
+        self.meta: dict[str, Any] = attrs.get("meta", {})
+        staging = self.path / "_staging"
+        if staging.is_dir() and os.access(self.path, os.W_OK):
+            shutil.rmtree(staging, ignore_errors=True)  # episodes a killed recording never finished
+
+    def indices(self) -> list[int]:
+        folder = self.path / "episodes"
+        if not folder.is_dir():
+            return []
+        found = (_EPISODE.match(p.name) for p in folder.iterdir() if (p / "zarr.json").is_file())
+        return sorted(int(m.group(1)) for m in found if m)
+
+    def __len__(self) -> int:
+        return len(self.indices())
+
+    def episode(self, index: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """``(arrays by field, attributes)`` of one episode."""
+        zarr = _zarr()
+        where = self.path / "episodes" / f"episode_{index:06d}"
+        try:
+            group = zarr.open_group(str(where), mode="r")
+            arrays = {name: np.asarray(group[name][...]) for name in self.field_specs}
+        except Exception as err:
+            raise DatasetError(f"{where} cannot be read ({type(err).__name__}: {err}); delete that episode") from err
+        return arrays, dict(group.attrs)
+
+    def __iter__(self) -> Iterator[tuple[dict[str, np.ndarray], dict[str, Any]]]:
+        for index in self.indices():
+            yield self.episode(index)
+
+    def info(self) -> dict[str, Any]:
+        """A summary: episodes, steps, success rate, fields, what the recorder stored about the data."""
+        lengths, successes, extra = [], [], {}
+        for _, attrs in self:
+            lengths.append(int(attrs["length"]))
+            successes.append(bool(attrs.get("success", False)))
+            for key, value in attrs.items():
+                if key not in ("length", "success") and isinstance(value, str | int | float | bool):
+                    if isinstance(value, str | bool) or key == "side":
+                        counts = extra.setdefault(key, {})
+                        counts[str(value)] = counts.get(str(value), 0) + 1
+        size = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        return {
+            "path": str(self.path),
+            "episodes": len(lengths),
+            "steps": int(sum(lengths)),
+            "length": {"min": min(lengths), "mean": float(np.mean(lengths)), "max": max(lengths)} if lengths else None,
+            "success_rate": float(np.mean(successes)) if successes else None,
+            "fields": self.field_specs,
+            "counts": extra,
+            "meta": self.meta,
+            "bytes": size,
+        }

@@ -8,7 +8,9 @@ import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("ember.launch.run:main", "plan a goal and execute it in simulation (default: stack green on red)"),
-    "train": ("ember.launch.train:main", "train a policy with asymmetric PPO or SAC (default: SAC on the pendulum)"),
+    "train": ("ember.launch.train:main", "train a policy: PPO/SAC (algo=...) or from demonstrations (policy=beso|bc)"),
+    "eval": ("ember.launch.eval:main", "evaluate a trained chunk policy (BESO or BC) over seeded episodes"),
+    "data": ("ember.launch.data:main", "record demonstrations (data record) and summarize datasets (data info PATH)"),
 }
 
 
@@ -22,6 +24,9 @@ def usage() -> str:
         '  ember run goal="put every cube in the tray" seed=3',
         "  ember run plan=my_plan.json",
         "  ember run -m seed=0,1,2",
+        "  ember data record --task tabletop_push_obstacle --episodes 400 --out data/push_obstacle.zarr",
+        "  ember train policy=beso task=tabletop_push_obstacle policy.dataset=data/push_obstacle.zarr",
+        "  ember eval checkpoint=runs/<train run>/policy.pt steps=3",
     ]
     return "\n".join(lines)
 

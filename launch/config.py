@@ -160,6 +160,92 @@ class TabletopPushTaskConfig:
 
 
 @dataclass
+class TabletopPushObstacleTaskConfig:
+    name: str = "tabletop_push_obstacle"
+    """Env id in ``ember.sims.ENVS``: push a cube around a post to a goal with the Panda (PyBullet)."""
+    num_envs: int = 2
+    """Parallel PyBullet clients (recording, evaluation)."""
+    max_episode_length: int = 200
+    """Control steps per episode (30 Hz)."""
+    obs_noise: float = 0.005
+    """Std of the noise on the actor's cube position [m]."""
+    obs_delay: int = 0
+    """Control steps by which the actor's cube position lags."""
+    domain_randomization: bool = False
+    """Draw the cube's friction (0.35-0.65) and mass (0.07-0.13 kg) per episode."""
+    eval_envs: int = 2
+    """Envs per evaluation."""
+    eval_target: float = 0.8
+    """Success rate that counts as solved."""
+
+
+@dataclass
+class ImitationConfig:
+    kind: str = "beso"
+    """beso (score-based diffusion policy) or bc (MLP behavior cloning, same inputs and outputs)."""
+    dataset: str | None = None
+    """Episode dataset to train on; null: record ``demos`` demonstrations into the run directory first."""
+    demos: int = 400
+    """Demonstrations to record when ``dataset`` is null."""
+    demo_seed: int = 0
+    """Seed of that recording."""
+    success_only: bool = True
+    """Train on successful demonstrations only."""
+    steps: int = 20000
+    """Gradient steps."""
+    batch_size: int = 256
+    lr: float = 3e-4
+    """AdamW learning rate (500-step warm-up, cosine decay)."""
+    ema_decay: float = 0.999
+    """Decay of the EMA weights that are evaluated and exported."""
+    checkpoint_every: int = 1000
+    """Gradient steps between checkpoints."""
+    obs_history: int = 2
+    """Observation rows the policy sees."""
+    horizon: int = 8
+    """Actions per predicted chunk."""
+    action_steps: int = 4
+    """Actions executed per chunk before planning again."""
+    hidden: int = 256
+    blocks: int = 3
+    goal_dropout: float = 0.1
+    """Probability of dropping the goal in training (classifier-free guidance)."""
+    sigma_data: float = 0.5
+    sigma_min: float = 0.001
+    sigma_max: float = 1.0
+    rho: float = 3.0
+    sampler: str = "euler"
+    """euler (= DDIM here), heun or ancestral."""
+    sample_steps: int = 3
+    """Denoising steps at run time."""
+    guidance: float = 1.0
+    """Classifier-free guidance scale at run time (1: goal-conditioned model only)."""
+    eval_episodes: int = 20
+    """Episodes of the evaluation after training (0: none)."""
+
+
+@dataclass
+class EvalConfig:
+    checkpoint: str = MISSING
+    """A policy.pt written by ``ember train policy=beso|bc``."""
+    episodes: int = 100
+    """Seeded episodes."""
+    seed: int = 1000
+    """Seed of the first episode."""
+    steps: int | None = None
+    """Denoising steps (null: the policy's own)."""
+    sampler: str | None = None
+    """Sampler (null: the policy's own)."""
+    guidance: float | None = None
+    """Guidance scale (null: the policy's own)."""
+    num_envs: int = 1
+    """Parallel envs."""
+    threads: int = 1
+    """torch intra-op threads."""
+    progress: bool = True
+
+
+@dataclass
 class SACConfig:
     name: str = "sac"
     hidden: list[int] = field(default_factory=lambda: [64, 64])
@@ -209,6 +295,8 @@ class PPOConfig:
 class TrainConfig:
     task: Any = MISSING
     algo: Any = MISSING
+    policy: Any = None
+    """Set (policy=beso or policy=bc) to train from demonstrations instead of with ``algo``."""
     total_steps: int = 100000
     """Env steps to train for (stops earlier at the task's eval_target when stop_at_target)."""
     seed: int = 0
@@ -232,5 +320,8 @@ def register() -> None:
     cs.store(group="task", name="pendulum_schema", node=PendulumTaskConfig)
     cs.store(group="task", name="quadrotor_hover_schema", node=QuadrotorTaskConfig)
     cs.store(group="task", name="tabletop_push_schema", node=TabletopPushTaskConfig)
+    cs.store(group="task", name="tabletop_push_obstacle_schema", node=TabletopPushObstacleTaskConfig)
+    cs.store(group="policy", name="imitation_schema", node=ImitationConfig)
+    cs.store(name="eval_schema", node=EvalConfig)
     cs.store(group="algo", name="sac_schema", node=SACConfig)
     cs.store(group="algo", name="ppo_schema", node=PPOConfig)

@@ -3,6 +3,7 @@
 ember train                                   # SAC on the batched torch pendulum until mean return >= -200
 ember train algo=ppo task.num_envs=64
 ember train resume=runs/train_..._seed0        # continue a killed run from its last checkpoint
+ember train policy=beso task=tabletop_push_obstacle   # diffusion policy from (recorded) demonstrations
 """
 
 from __future__ import annotations
@@ -92,6 +93,11 @@ def main(cfg: DictConfig) -> None:
         )
         sys.exit(2)
     torch.set_num_threads(int(cfg.threads))
+    if cfg.get("policy") is not None:  # policy=beso|bc: imitation from demonstrations
+        from ember.launch.imitation import run
+
+        run(cfg, run_dir, console)
+        return
     task: dict[str, Any] = OmegaConf.to_container(cfg.task, resolve=True)  # type: ignore[assignment]
     algo_cfg: dict[str, Any] = OmegaConf.to_container(cfg.algo, resolve=True)  # type: ignore[assignment]
     name = task.pop("name")

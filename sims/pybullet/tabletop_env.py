@@ -369,3 +369,19 @@ class TabletopVecEnv(VecEnv):
     def close(self) -> None:
         for scene in self.scenes:
             scene.close()
+
+
+def obstacle_side(policy_rows: np.ndarray, band: float = 0.03) -> str:
+    """Which side of the post an episode of the ``push_obstacle`` task passed it on, judged by the grasp point's
+    path: ``left`` / ``right`` of the line from the cube's start to the goal, ``none`` when the hand never came
+    abreast of the post (within ``band`` [m] along that line). ``policy_rows``: the episode's ``policy`` rows."""
+    rows = np.asarray(policy_rows, dtype=np.float64)
+    start, goal, post = rows[0, 18:20], rows[0, 21:23], rows[0, 23:25]
+    track = (goal - start) / max(float(np.linalg.norm(goal - start)), 1e-6)
+    normal = np.array([-track[1], track[0]])
+    rel = rows[:, 15:17] - post
+    along, lateral = rel @ track, rel @ normal
+    abreast = np.abs(along) < band
+    if not abreast.any():
+        return "none"
+    return "left" if float(np.mean(lateral[abreast])) > 0 else "right"

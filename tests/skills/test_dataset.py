@@ -1,0 +1,99 @@
+"""Episode datasets: round trip, refusals with the field named, and crash safety under SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ember.skills.data.dataset import DatasetError, EpisodeDataset, EpisodeWriter, Field
+
+FIELDS = {"obs": Field((3,)), "action": Field((2,)), "reward": Field(())}
+
+
+def _episode(rng: np.random.Generator, length: int) -> dict[str, np.ndarray]:
+    return {
+        "obs": rng.normal(size=(length, 3)).astype(np.float32),
+        "action": rng.uniform(-1, 1, size=(length, 2)).astype(np.float32),
+        "reward": rng.normal(size=length).astype(np.float32),
+    }
+
+
+def test_round_trip_and_append(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    path = tmp_path / "d.zarr"
+    writer = EpisodeWriter(path, FIELDS, {"task": "unit"}, chunk_steps=4)
+    written = [_episode(rng, n) for n in (5, 9, 1)]
+    for k, ep in enumerate(written):
+        assert writer.add(ep, success=k != 1, side="left") == k
+    more = _episode(rng, 7)
+    assert EpisodeWriter(path, FIELDS).add(more, success=True) == 3  # reopening appends
+    data = EpisodeDataset(path)
+    assert len(data) == 4 and data.meta == {"task": "unit"}
+    for k, ep in enumerate([*written, more]):
+        arrays, attrs = data.episode(k)
+        for name in FIELDS:
+            np.testing.assert_array_equal(arrays[name], ep[name])
+        assert attrs["length"] == len(ep["obs"])
+    info = data.info()
+    assert info["episodes"] == 4 and info["steps"] == 22 and info["success_rate"] == 0.75
+    assert info["counts"]["side"] == {"left": 3}
+
+
+def test_bad_episodes_are_refused_with_the_field_named(tmp_path: Path) -> None:
+    writer = EpisodeWriter(tmp_path / "d.zarr", FIELDS)
+    ep = _episode(np.random.default_rng(0), 4)
+    with pytest.raises(DatasetError, match="missing \\['reward'\\]"):
+        writer.add({k: v for k, v in ep.items() if k != "reward"})
+    with pytest.raises(DatasetError, match="field 'obs'"):
+        writer.add({**ep, "obs": np.zeros((4, 5))})
+    with pytest.raises(DatasetError, match="NaN"):
+        writer.add({**ep, "action": np.full((4, 2), np.nan)})
+    with pytest.raises(DatasetError, match="same number of steps"):
+        writer.add({**ep, "reward": np.zeros(3)})
+    with pytest.raises(DatasetError, match="already holds episodes with fields"):
+        EpisodeWriter(tmp_path / "d.zarr", {"obs": Field((4,))})
+    assert len(EpisodeDataset(tmp_path / "d.zarr")) == 0
+    with pytest.raises(DatasetError, match="not a dataset"):
+        EpisodeDataset(tmp_path / "nothing")
+
+
+def test_a_killed_recording_loses_at_most_the_current_episode(tmp_path: Path) -> None:
+    path = tmp_path / "d.zarr"
+    script = textwrap.dedent(
+        f"""
+        import numpy as np
+        from ember.skills.data.dataset import EpisodeWriter, Field
+        w = EpisodeWriter({str(path)!r}, {{"obs": Field((64,)), "action": Field((8,))}}, chunk_steps=16)
+        rng = np.random.default_rng(0)
+        for k in range(100000):
+            n = 200 + k % 50
+            w.add({{"obs": np.full((n, 64), k, np.float32), "action": np.full((n, 8), k, np.float32)}}, success=True)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list((path / "episodes").glob("episode_*"))) < 5:
+            time.sleep(0.05)
+        time.sleep(0.137)  # land somewhere inside an episode's write
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    data = EpisodeDataset(path)
+    indices = data.indices()
+    assert len(indices) >= 5 and indices == list(range(len(indices)))
+    for k in indices:
+        arrays, attrs = data.episode(k)
+        assert attrs["length"] == 200 + k % 50 and arrays["obs"].shape == (attrs["length"], 64)
+        assert np.all(arrays["obs"] == k) and np.all(arrays["action"] == k)
+    assert not (path / "_staging").exists() or not any((path / "_staging").iterdir())
+    writer = EpisodeWriter(path, {"obs": Field((64,)), "action": Field((8,))})
+    assert writer.add({"obs": np.zeros((2, 64)), "action": np.zeros((2, 8))}) == len(indices)

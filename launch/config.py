@@ -189,6 +189,8 @@ class ImitationConfig:
     """Demonstrations to record when ``dataset`` is null."""
     demo_seed: int = 0
     """Seed of that recording."""
+    demo_action_noise: float = 0.1
+    """Std of the noise on the demonstrator's executed actions while recording (DART; the clean ones are stored)."""
     success_only: bool = True
     """Train on successful demonstrations only."""
     steps: int = 20000
@@ -210,6 +212,8 @@ class ImitationConfig:
     blocks: int = 3
     goal_dropout: float = 0.1
     """Probability of dropping the goal in training (classifier-free guidance)."""
+    features: str = "raw"
+    """Policy inputs: raw (the env's policy row without the goal, and the goal) or a task's registered features."""
     sigma_data: float = 0.5
     sigma_min: float = 0.001
     sigma_max: float = 1.0

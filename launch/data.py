@@ -2,6 +2,7 @@
 
 ember data info PATH
 ember data record --task tabletop_push_obstacle --episodes 400 --out data/push_obstacle.zarr [--seed 0] [--num-envs 2]
+    [--action-noise 0.1]
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ DEMONSTRATORS: dict[str, str] = {
 
 
 def record_demos(
-    task: str, episodes: int, out: str, seed: int = 0, num_envs: int = 2, progress: bool = True, **env_kwargs: Any
+    task: str,
+    episodes: int,
+    out: str,
+    seed: int = 0,
+    num_envs: int = 2,
+    progress: bool = True,
+    action_noise: float = 0.0,
+    **env_kwargs: Any,
 ) -> dict[str, Any]:
     """Record ``episodes`` demonstrations of ``task`` into the dataset at ``out`` (appending); returns its summary."""
     from ember.launch.status import status_progress
@@ -32,7 +40,13 @@ def record_demos(
         raise ValueError(f"task={task!r} has no demonstrator; tasks with one: {sorted(DEMONSTRATORS)}")
     env = make_env(task, num_envs=num_envs, seed=seed, **env_kwargs)
     try:
-        meta = {"task": task, "env": {"num_envs": num_envs, **env_kwargs}, "controller": DEMONSTRATORS[task]}
+        meta = {
+            "task": task,
+            "env": {"num_envs": num_envs, **env_kwargs},
+            "controller": DEMONSTRATORS[task],
+            "seed": seed,
+            "action_noise": action_noise,
+        }
         meta["goal_slice"] = [env.goal_slice.start, env.goal_slice.stop]
         writer = EpisodeWriter(out, episode_fields(env), meta)
         controller = load_class(DEMONSTRATORS[task])(num_envs, seed=seed)
@@ -44,7 +58,7 @@ def record_demos(
                 ok[0] += success
                 bar.update(job, completed=done, status=f"{ok[0]}/{done} successful")
 
-            record(env, controller, writer, episodes, seed=seed, on_episode=on_episode)
+            record(env, controller, writer, episodes, seed=seed, on_episode=on_episode, action_noise=action_noise)
     finally:
         env.close()
     return EpisodeDataset(out).info()
@@ -61,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     rec.add_argument("--out", required=True, help="dataset directory (created, or appended to)")
     rec.add_argument("--seed", type=int, default=0)
     rec.add_argument("--num-envs", type=int, default=2)
+    rec.add_argument("--action-noise", type=float, default=0.0, help="std of noise on executed actions (DART)")
     rec.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     console = Console(stderr=True)
@@ -70,10 +85,19 @@ def main(argv: list[str] | None = None) -> None:
         if args.command == "info":
             summary = EpisodeDataset(args.path).info()
         else:
-            if args.episodes < 1:
-                raise ValueError(f"--episodes must be >= 1; got {args.episodes}")
+            if args.episodes < 1 or args.num_envs < 1 or args.action_noise < 0:
+                raise ValueError(
+                    f"--episodes and --num-envs must be >= 1 and --action-noise >= 0; got {args.episodes}, "
+                    f"{args.num_envs}, {args.action_noise}"
+                )
             summary = record_demos(
-                args.task, args.episodes, args.out, args.seed, args.num_envs, progress=not args.no_progress
+                args.task,
+                args.episodes,
+                args.out,
+                args.seed,
+                args.num_envs,
+                progress=not args.no_progress,
+                action_noise=args.action_noise,
             )
     except (DatasetError, ValueError) as err:
         console.print(f"[bold red]error:[/] {err}", soft_wrap=True)

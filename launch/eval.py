@@ -38,9 +38,7 @@ def main(cfg: DictConfig) -> None:
             raise ValueError(f"episodes and num_envs must be >= 1; got {cfg.episodes} and {cfg.num_envs}")
         policy, meta = load_policy(cfg.checkpoint)
         env = make_env(meta["task"], num_envs=cfg.num_envs, seed=cfg.seed, **meta.get("env", {}))
-        controller = ChunkController(
-            policy, env.num_envs, slice(*meta["goal_slice"]), cfg.steps, cfg.sampler, cfg.guidance, seed=cfg.seed
-        )
+        controller = ChunkController(policy, env.num_envs, cfg.steps, cfg.sampler, cfg.guidance, seed=cfg.seed)
     except (FileNotFoundError, ValueError, KeyError, TypeError) as err:
         console.print(f"[bold red]error:[/] checkpoint={cfg.checkpoint!r}: {err}", soft_wrap=True)
         sys.exit(2)

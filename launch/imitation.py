@@ -36,6 +36,7 @@ def policy_config(p: dict[str, Any]) -> Any:
         steps=p["sample_steps"],
         sampler=p["sampler"],
         guidance=p["guidance"],
+        features=p["features"],
     )
 
 
@@ -72,13 +73,23 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> None:
         atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         dataset_path = p["dataset"] or str(run_dir / "demos.zarr")
         if p["dataset"] is None and not (run_dir / "demos.zarr" / "zarr.json").is_file():
-            record_demos(name, p["demos"], dataset_path, p["demo_seed"], num_envs, bool(cfg.progress), **task)
+            record_demos(
+                name,
+                p["demos"],
+                dataset_path,
+                p["demo_seed"],
+                num_envs,
+                bool(cfg.progress),
+                action_noise=p["demo_action_noise"],
+                **task,
+            )
         dataset = EpisodeDataset(dataset_path)
         recorded = dataset.meta.get("task")
         if recorded not in (None, name):
             raise ValueError(f"policy.dataset={dataset_path!r} holds {recorded!r} episodes, but task.name={name!r}")
         env = make_env(name, num_envs=num_envs, seed=cfg.seed, **task)
-        windows = make_windows(dataset, env.goal_slice, pcfg.obs_history, pcfg.horizon, p["success_only"])
+        pcfg.goal_slice = [env.goal_slice.start, env.goal_slice.stop]
+        windows = make_windows(dataset, pcfg.obs_history, pcfg.horizon, p["success_only"])
     except (DatasetError, ValueError, TypeError) as err:
         console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
         sys.exit(2)
@@ -127,9 +138,13 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> None:
     if p["eval_episodes"] > 0:
         with status_progress(console, bool(cfg.progress)) as bar:
             job = bar.add_task("evaluating", total=p["eval_episodes"], status="")
-            controller = ChunkController(policy, env.num_envs, env.goal_slice, seed=cfg.seed)
+            controller = ChunkController(policy, env.num_envs, seed=cfg.seed)
             metrics["eval"] = rollout(
-                env, controller, p["eval_episodes"], seed=cfg.seed + 10_000, on_episode=lambda n, _: bar.update(job, completed=n)
+                env,
+                controller,
+                p["eval_episodes"],
+                seed=cfg.seed + 10_000,
+                on_episode=lambda n, _: bar.update(job, completed=n),
             )
         writer.add_scalar("eval/success_rate", metrics["eval"]["success_rate"], result.steps)
     writer.close()

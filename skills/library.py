@@ -16,6 +16,7 @@ REGISTRY: dict[str, dict[str, str]] = {
         "pick": "ember.skills.tabletop.skills:Pick",
         "place": "ember.skills.tabletop.skills:Place",
         "push": "ember.skills.tabletop.skills:Push",
+        "push_around": "ember.skills.tabletop.diffusion:PushAround",
         "push_learned": "ember.skills.tabletop.learned:LearnedPush",
     },
 }

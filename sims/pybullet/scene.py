@@ -214,6 +214,8 @@ class TabletopScene:
         if placement.tray and self.tray is None:
             raise SceneConfigError("arrangement puts cubes in the tray, but the scene has tray=false; set tray=true")
         taken: list[tuple[float, float]] = []
+        if self.obstacle is not None:  # a placed post is a taken spot (one under the floor is far from all)
+            taken.append(tuple(self.obstacle_xy()))  # type: ignore[arg-type]
         if placement.tower:
             x, y = self._free_xy(rng, taken, margin=0.1)
             taken.append((x, y))

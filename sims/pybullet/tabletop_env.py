@@ -7,7 +7,8 @@ Tasks:
   cube position; the critic the true cube pose, velocity and finger contacts.
 - ``push_obstacle``: push a cube 22-26 cm to a goal with a fixed post (5 cm across, 4.5 cm tall) half-way between
   them, so the cube must pass it on one side or the other; success within 3 cm. Start and goal lie on a line within
-  45 degrees of the y axis (either direction); the arm starts 10-15 cm above the cube with the gripper closed.
+  45 degrees of the y axis (either direction); the closed gripper starts low (2.5-4 cm up), 7-10 cm from the cube
+  in any direction but the post's.
 
 Control modes (actions in [-1, 1]):
 
@@ -217,7 +218,7 @@ class TabletopVecEnv(VecEnv):
             self._delayed[i].clear()
         self.episode_length_buf[torch.as_tensor(env_ids, dtype=torch.long)] = 0
 
-    def _reset_obstacle(self, i: int, rng: np.random.Generator, scene: TabletopScene, home: np.ndarray) -> None:
+    def _reset_obstacle(self, i: int, rng: np.random.Generator, scene: TabletopScene, home: Any) -> None:
         scene.reset(rng, {"scattered": []}, settle_seconds=0.0, home=home)
         center = np.array([rng.uniform(0.44, 0.54), rng.uniform(-0.12, 0.0)])
         heading = math.pi / 2 + rng.uniform(-math.pi / 4, math.pi / 4) + (math.pi if rng.random() < 0.5 else 0.0)
@@ -229,16 +230,19 @@ class TabletopVecEnv(VecEnv):
         if self.domain_randomization:
             self._randomize_cube(rng, scene)
         self._targets[i] = [goal[0], goal[1], TABLE_TOP_Z + CUBE_SIZE / 2]
-        above = start + rng.uniform(-0.04, 0.04, size=2)
-        self._place_arm(scene, np.array([above[0], above[1], TABLE_TOP_Z + rng.uniform(0.1, 0.15)]))
+        # Any direction but the post's (within 60 degrees of it the hand would start against the post).
+        to_post = center - start
+        side = math.atan2(to_post[1], to_post[0]) + math.pi + rng.uniform(-2 * math.pi / 3, 2 * math.pi / 3)
+        beside = start + rng.uniform(0.07, 0.1) * np.array([math.cos(side), math.sin(side)])
+        self._place_arm(scene, np.array([beside[0], beside[1], TABLE_TOP_Z + rng.uniform(0.025, 0.04)]))
         self._prev[i] = self._progress_terms(i, scene.ee_pose()[0], scene.cube_pose("red_cube")[0])
 
     def _randomize_cube(self, rng: np.random.Generator, scene: TabletopScene) -> None:
         scene.bc.changeDynamics(
             scene.cube_ids["red_cube"],
             -1,
-            lateralFriction=float(rng.uniform(*self.friction_range)),
-            mass=float(rng.uniform(*self.mass_range)),
+            lateralFriction=float(rng.uniform(self.friction_range[0], self.friction_range[1])),
+            mass=float(rng.uniform(self.mass_range[0], self.mass_range[1])),
         )
 
     @staticmethod
@@ -385,3 +389,24 @@ def obstacle_side(policy_rows: np.ndarray, band: float = 0.03) -> str:
     if not abreast.any():
         return "none"
     return "left" if float(np.mean(lateral[abreast])) > 0 else "right"
+
+
+def push_obstacle_features(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Features of ``push_obstacle`` policy rows (..., 25) for imitation, in the task's own frame so they hold across
+    layouts: origin at the post, x axis from the post towards the goal. Observation = grasp point minus cube (x y in
+    that frame, height above the table), cube minus post (x y), gripper opening; goal = goal minus cube (x y). Also
+    returns the frame as (cos, sin) of its angle: planar actions are learned in it and turned back to the world."""
+    ee, cube, goal, post = rows[..., 15:18], rows[..., 18:21], rows[..., 21:23], rows[..., 23:25]
+    axis = goal - post
+    axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    frame = axis  # (cos, sin) of the frame angle
+
+    def local(v: torch.Tensor) -> torch.Tensor:
+        c, s = frame[..., 0:1], frame[..., 1:2]
+        return torch.cat([c * v[..., 0:1] + s * v[..., 1:2], -s * v[..., 0:1] + c * v[..., 1:2]], dim=-1)
+
+    obs = torch.cat(
+        [local(ee[..., :2] - cube[..., :2]), ee[..., 2:3] - TABLE_TOP_Z, local(cube[..., :2] - post), rows[..., 14:15]],
+        dim=-1,
+    )
+    return obs, local(goal - cube[..., :2]), frame

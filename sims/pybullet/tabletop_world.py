@@ -3,9 +3,13 @@
 Facts (all computed from contact physics and poses, never from what a skill claims):
 
 - ``on(c, s)``: cube ``c`` rests on ``s`` (another cube, ``tray`` or ``table``) and is not held.
-- ``holding(panda, c)`` when both fingers touch ``c``; otherwise ``holding(panda, none)``.
+- ``holding(panda, c)`` when both fingers touch ``c`` with ``c`` between them (the gripper open at least 2 cm);
+  otherwise ``holding(panda, none)``.
 - ``clear(x)``: no cube rests on ``x`` (derived; the tray and the table are always clear: they have room).
 - ``reachable(c)``: ``c`` is on the table top within the arm's reach.
+- ``at(c, s)``: cube ``c`` rests on the table within 3 cm of spot ``s`` (named table positions given by ``spots``).
+
+An optional fixed post (``obstacle``, 5 cm across, 4.5 cm tall) stands on the table; cubes are not placed on it.
 
 Actions for ``apply("panda", action)`` (SI units, world frame), exactly one motion key or none:
 
@@ -37,7 +41,7 @@ from ember.sims.pybullet.assets import (
     WORKSPACE_X,
     WORKSPACE_Y,
 )
-from ember.sims.pybullet.scene import TabletopScene
+from ember.sims.pybullet.scene import OBSTACLE_HEIGHT, OBSTACLE_RADIUS, TabletopScene
 from ember.sims.world import DerivedRule, ObjectInfo, World, WorldError
 
 AGENT = "panda"
@@ -47,6 +51,16 @@ Z_TOL = 0.015
 """Tolerance on resting height when deciding ``on`` [m]."""
 XY_TOL = 0.7 * CUBE_SIZE
 """Horizontal offset under which a cube counts as resting on the cube below [m]."""
+
+
+def _xy(name: str, value: Any) -> np.ndarray:
+    try:
+        xy = np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as err:
+        raise WorldError(f"{name} must be [x, y] in meters; got {value!r}") from err
+    if xy.shape != (2,) or not np.all(np.isfinite(xy)):
+        raise WorldError(f"{name} must be [x, y] in meters (two finite numbers); got {value!r}")
+    return xy
 
 
 def _vector(action: Mapping[str, Any], key: str, size: int) -> np.ndarray:
@@ -71,7 +85,12 @@ class TabletopWorld(World):
         tray: whether the scene has a tray.
         render_size: video frame size ``(width, height)`` [px].
         obs_noise: standard deviation of the noise on object positions in the ``policy`` group [m].
+        obstacle: x y of a fixed post on the table [m], or None.
+        spots: named positions on the table, x y [m] (objects of type ``spot``; facts ``at(cube, spot)``).
     """
+
+    spot_radius = 0.03
+    """Distance from a spot within which a cube is ``at`` it [m] (the push_obstacle task's success radius)."""
 
     def __init__(
         self,
@@ -83,10 +102,24 @@ class TabletopWorld(World):
         tray: bool = True,
         render_size: tuple[int, int] = (160, 120),
         obs_noise: float = 0.0,
+        obstacle: Sequence[float] | None = None,
+        spots: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
         if decimation < 1:
             raise WorldError(f"decimation must be >= 1 physics steps per control period; got {decimation}")
-        self.scene = TabletopScene(cubes=cubes, physics_hz=physics_hz, tray=tray, render_size=tuple(render_size))  # type: ignore[arg-type]
+        self.spots = {name: _xy(f"spots.{name}", xy) for name, xy in (spots or {}).items()}
+        clash = sorted(set(self.spots) & {*(f"{c}_cube" for c in cubes), "tray", "table", AGENT, "none"})
+        if clash:
+            raise WorldError(f"spot names {clash} are taken by other objects; rename them")
+        self.scene = TabletopScene(
+            cubes=cubes,
+            physics_hz=physics_hz,
+            tray=tray,
+            render_size=tuple(render_size),  # type: ignore[arg-type]
+            obstacle=obstacle is not None,
+        )
+        if obstacle is not None:
+            self.scene.place_obstacle(_xy("obstacle", obstacle))
         self.decimation = decimation
         self.control_dt = decimation / physics_hz
         self.obs_noise = obs_noise
@@ -107,6 +140,10 @@ class TabletopWorld(World):
         return list(self.scene.cube_ids)
 
     def held_cube(self) -> str | None:
+        # Both fingers on the cube, and the cube between them: a closed gripper pushing a face touches it with both
+        # fingertips too, but holds nothing.
+        if self.scene.gripper_opening() < 0.4 * CUBE_SIZE:
+            return None
         for cube in self.scene.cube_ids:
             if all(self.scene.finger_contacts(cube)):
                 return cube
@@ -152,6 +189,10 @@ class TabletopWorld(World):
                 and pos[2] > TABLE_TOP_Z
             ):
                 facts.add(Atom("reachable", (cube,)))
+            if support == "table":
+                for spot, xy in self.spots.items():
+                    if math.hypot(*(pos[:2] - xy)) < self.spot_radius:
+                        facts.add(Atom("at", (cube, spot)))
         facts.add(Atom("clear", ("table",)))
         if self.scene.tray is not None:
             facts.add(Atom("clear", ("tray",)))
@@ -191,6 +232,19 @@ class TabletopWorld(World):
                         TRAY_POSITION[1] + TRAY_HALF_WIDTH,
                     ),
                 },
+            )
+        for spot, xy in self.spots.items():
+            out[spot] = ObjectInfo(
+                id=spot, type="spot", position=(float(xy[0]), float(xy[1]), TABLE_TOP_Z), movable=False
+            )
+        if self.scene.obstacle is not None:
+            post = self.scene.obstacle_xy()
+            out["post"] = ObjectInfo(
+                id="post",
+                type="obstacle",
+                position=(float(post[0]), float(post[1]), TABLE_TOP_Z),
+                movable=False,
+                attributes={"radius": OBSTACLE_RADIUS, "height": OBSTACLE_HEIGHT},
             )
         out["table"] = ObjectInfo(
             id="table",
@@ -283,11 +337,13 @@ class TabletopWorld(World):
         self.scene.step(self.decimation)
 
     def observe_task(self, agent: str, task: str, obj: str, goal: Sequence[float]) -> dict[str, np.ndarray]:
-        """The observation groups of a learned task as its env lays them out (``push``: see ``tabletop_env``), for
-        ``obj`` and a goal [x, y] [m]; the actor's cube position carries ``obs_noise``."""
+        """The observation groups of a learned task as its env lays them out (``push``, ``push_obstacle``: see
+        ``tabletop_env``), for ``obj`` and a goal [x, y] [m]; the actor's cube position carries ``obs_noise``."""
         self._check_agent(agent)
-        if task != "push":
-            raise WorldError(f"task {task!r} has no observation layout here; tasks with one: ['push']")
+        if task not in ("push", "push_obstacle"):
+            raise WorldError(f"task {task!r} has no observation layout here; tasks with one: ['push', 'push_obstacle']")
+        if task == "push_obstacle" and self.scene.obstacle is None:
+            raise WorldError("task 'push_obstacle' needs a post on the table; build the world with obstacle=[x, y]")
         if obj not in self.scene.cube_ids:
             raise WorldError(f"cube {obj!r} is unknown; cubes are {self.cubes()}")
         from ember.sims.pybullet.tabletop_env import push_observation
@@ -296,6 +352,10 @@ class TabletopWorld(World):
             return pos + self.rng.normal(0.0, self.obs_noise, 3) if self.obs_noise > 0 else pos
 
         policy, critic, _, _ = push_observation(self.scene, obj, np.asarray(goal, dtype=np.float64), seen)
+        if task == "push_obstacle":
+            from ember.sims.pybullet.tabletop_env import with_obstacle
+
+            policy, critic = with_obstacle(self.scene, policy, critic)
         return {"policy": policy.astype(np.float32), "critic": critic.astype(np.float32)}
 
     def displace(self, cube: str, xy: Sequence[float], yaw: float = 0.0) -> None:

@@ -62,7 +62,11 @@ class EpisodeWriter:
     """
 
     def __init__(
-        self, path: str | Path, fields: Mapping[str, Field], meta: Mapping[str, Any] | None = None, chunk_steps: int = 64
+        self,
+        path: str | Path,
+        fields: Mapping[str, Field],
+        meta: Mapping[str, Any] | None = None,
+        chunk_steps: int = 64,
     ) -> None:
         zarr = _zarr()
         self.path = Path(path)
@@ -126,7 +130,9 @@ class EpisodeDataset:
             root = zarr.open_group(str(self.path), mode="r")
             attrs = dict(root.attrs)
         except Exception as err:
-            raise DatasetError(f"{self.path}: the root metadata cannot be read ({err}); the dataset is damaged") from err
+            raise DatasetError(
+                f"{self.path}: the root metadata cannot be read ({err}); the dataset is damaged"
+            ) from err
         if attrs.get("format") != FORMAT:
             raise DatasetError(f"{self.path}: format is {attrs.get('format')!r}, expected {FORMAT!r}")
         if attrs.get("version") != VERSION:
@@ -164,7 +170,9 @@ class EpisodeDataset:
 
     def info(self) -> dict[str, Any]:
         """A summary: episodes, steps, success rate, fields, what the recorder stored about the data."""
-        lengths, successes, extra = [], [], {}
+        lengths: list[int] = []
+        successes: list[bool] = []
+        extra: dict[str, dict[str, int]] = {}
         for _, attrs in self:
             lengths.append(int(attrs["length"]))
             successes.append(bool(attrs.get("success", False)))

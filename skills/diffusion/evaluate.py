@@ -40,7 +40,7 @@ def rollout(
             contact = final["critic"][:, -1].numpy() > 0.5
             for i in range(env.num_envs):
                 touched[i] |= bool(contact[i])
-        for i in np.nonzero(done)[0]:
+        for i in (int(k) for k in np.nonzero(done)[0]):
             if len(results) < episodes:
                 entry: dict[str, Any] = {"success": bool(success[i]), "steps": len(paths[i])}
                 if obstacle:

@@ -1,11 +1,13 @@
 """Goal-conditioned action-chunk policies trained from demonstrations: a BESO-style score-based diffusion policy and a
 plain behavior-cloning MLP baseline with the same inputs and outputs.
 
-Inputs: the last ``obs_history`` rows of the env's ``policy`` observation with the goal taken out (``goal_slice``),
-and the goal. Output: a chunk of ``horizon`` actions in the env's action space; a
+Inputs: the last ``obs_history`` rows of the env's ``policy`` observation, turned into (observation features, goal
+features) by the function named in ``features`` (``raw``: the row without the goal, and the goal at ``goal_slice``;
+a task may register a function that expresses positions relative to the object, which generalizes across layouts
+from few demonstrations). Output: a chunk of ``horizon`` actions in the env's action space; a
 :class:`ChunkController` executes the first ``action_steps`` of each chunk and then plans again (receding horizon).
-Observations and goals are standardized with statistics of the training data, stored in the module's buffers, so a
-checkpoint is self-contained.
+Features are standardized with statistics of the training data, stored in the module's buffers, so a checkpoint is
+self-contained.
 """
 
 from __future__ import annotations
@@ -20,17 +22,51 @@ from torch import Tensor, nn
 
 from ember.skills.diffusion.edm import EDM, SAMPLERS, sample
 
+FEATURES: dict[str, str] = {
+    "push_obstacle": "ember.sims.pybullet.tabletop_env:push_obstacle_features",
+}
+"""Feature functions by name, beside ``raw``: ``f(rows) -> (obs, goal)``, or ``(obs, goal, frame)`` where ``frame``
+(..., 2) is the (cos, sin) of a planar frame in which the first two action dimensions (x, y) are learned (the policy
+turns them back into the world frame when it acts)."""
+
+
+def featurize(name: str, rows: Tensor, goal_slice: slice) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``(observation features, goal features, action frame or None)`` of ``policy`` rows (..., row_dim)."""
+    if name == "raw":
+        keep = torch.ones(rows.shape[-1], dtype=torch.bool)
+        keep[goal_slice] = False
+        return rows[..., keep], rows[..., goal_slice], None
+    if name not in FEATURES:
+        raise ValueError(f"features must be 'raw' or one of {sorted(FEATURES)}; got {name!r}")
+    from ember.sims import load_class
+
+    out = load_class(FEATURES[name])(rows)
+    return (out[0], out[1], out[2] if len(out) > 2 else None)
+
+
+def turn_xy(actions: Tensor, frame: Tensor | None, inverse: bool = False) -> Tensor:
+    """Rotate the x y dimensions of action chunks (B, H, A) by ``frame`` (B, 2) = (cos, sin) (or back)."""
+    if frame is None:
+        return actions
+    c, s = frame[:, 0:1], frame[:, 1:2]
+    if inverse:
+        s = -s
+    x, y = actions[..., 0], actions[..., 1]
+    return torch.cat([(c * x - s * y).unsqueeze(-1), (s * x + c * y).unsqueeze(-1), actions[..., 2:]], dim=-1)
+
 
 @dataclass
 class PolicyConfig:
     kind: str = "beso"
     """beso (score-based diffusion) or bc (MLP regression)."""
-    obs_dim: int = 0
-    """Observation size without the goal (set from the data)."""
-    goal_dim: int = 0
-    """Goal size (set from the data)."""
+    row_dim: int = 0
+    """Size of the env's ``policy`` row (set from the data)."""
+    goal_slice: list[int] = field(default_factory=lambda: [0, 0])
+    """Where the goal sits in a row, [start, stop) (set from the env)."""
     action_dim: int = 0
     """Action size (set from the data)."""
+    features: str = "raw"
+    """How rows become (observation, goal) features: ``raw`` or a name in ``FEATURES``."""
     obs_history: int = 2
     """Observation rows the policy sees (the current one last)."""
     horizon: int = 8
@@ -76,6 +112,8 @@ class ResidualMLP(nn.Module):
 class FourierEmbedding(nn.Module):
     """Random Fourier features of the scalar noise conditioning ``c_noise``."""
 
+    freqs: Tensor
+
     def __init__(self, dim: int = 16, scale: float = 4.0) -> None:
         super().__init__()
         self.register_buffer("freqs", torch.randn(dim // 2, generator=torch.Generator().manual_seed(0)) * scale)
@@ -88,6 +126,11 @@ class FourierEmbedding(nn.Module):
 class ChunkPolicy(nn.Module):
     """Both policy kinds; ``cfg.kind`` chooses the head."""
 
+    obs_mean: Tensor
+    obs_std: Tensor
+    goal_mean: Tensor
+    goal_std: Tensor
+
     def __init__(self, cfg: PolicyConfig) -> None:
         super().__init__()
         if cfg.kind not in ("beso", "bc"):
@@ -97,13 +140,16 @@ class ChunkPolicy(nn.Module):
         if not 1 <= cfg.action_steps <= cfg.horizon:
             raise ValueError(f"action_steps must be in 1..horizon={cfg.horizon}; got {cfg.action_steps}")
         self.cfg = cfg
+        self.goal_slice = slice(*cfg.goal_slice)
         self.edm = EDM(cfg.sigma_data, cfg.sigma_min, cfg.sigma_max, cfg.rho)
-        cond = cfg.obs_history * cfg.obs_dim + cfg.goal_dim + 1  # + goal-present flag
+        obs_f, goal_f, _ = self.features(torch.zeros(1, cfg.row_dim))
+        self.obs_dim, self.goal_dim = obs_f.shape[-1], goal_f.shape[-1]
+        cond = cfg.obs_history * self.obs_dim + self.goal_dim + 1  # + goal-present flag
         chunk = cfg.horizon * cfg.action_dim
-        self.register_buffer("obs_mean", torch.zeros(cfg.obs_dim))
-        self.register_buffer("obs_std", torch.ones(cfg.obs_dim))
-        self.register_buffer("goal_mean", torch.zeros(cfg.goal_dim))
-        self.register_buffer("goal_std", torch.ones(cfg.goal_dim))
+        self.register_buffer("obs_mean", torch.zeros(self.obs_dim))
+        self.register_buffer("obs_std", torch.ones(self.obs_dim))
+        self.register_buffer("goal_mean", torch.zeros(self.goal_dim))
+        self.register_buffer("goal_std", torch.ones(self.goal_dim))
         if cfg.kind == "beso":
             self.embed = FourierEmbedding()
             self.net = ResidualMLP(chunk + cond + 16, chunk, cfg.hidden, cfg.blocks)
@@ -111,15 +157,25 @@ class ChunkPolicy(nn.Module):
             self.net = ResidualMLP(cond, chunk, cfg.hidden, cfg.blocks)
 
     # ------------------------------------------------------------------ conditioning
-    def set_normalizer(self, obs: Tensor, goal: Tensor) -> None:
-        """Standardize with the statistics of training rows ``obs`` (N, obs_dim) and ``goal`` (N, goal_dim)."""
+    def features(self, rows: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        return featurize(self.cfg.features, rows, self.goal_slice)
+
+    def frame(self, rows: Tensor) -> Tensor | None:
+        """The action frame of the current (last) row of each window, or None."""
+        return self.features(rows[:, -1])[2]
+
+    def set_normalizer(self, rows: Tensor) -> None:
+        """Standardize with the statistics of training ``policy`` rows (N, row_dim)."""
+        obs, goal, _ = self.features(rows)
         self.obs_mean.copy_(obs.mean(0))
         self.obs_std.copy_(obs.std(0).clamp_min(1e-3))
         self.goal_mean.copy_(goal.mean(0))
         self.goal_std.copy_(goal.std(0).clamp_min(1e-3))
 
-    def condition(self, obs: Tensor, goal: Tensor, goal_mask: Tensor) -> Tensor:
-        """``obs`` (B, history, obs_dim), ``goal`` (B, goal_dim), ``goal_mask`` (B,) 1 = goal given."""
+    def condition(self, rows: Tensor, goal_mask: Tensor) -> Tensor:
+        """``rows`` (B, history, row_dim) with the current row last, ``goal_mask`` (B,) 1 = goal given."""
+        obs, goals, _ = self.features(rows)
+        goal = goals[:, -1]
         o = ((obs - self.obs_mean) / self.obs_std).flatten(1)
         g = (goal - self.goal_mean) / self.goal_std * goal_mask.reshape(-1, 1)
         return torch.cat([o, g, goal_mask.reshape(-1, 1)], dim=-1)
@@ -131,12 +187,12 @@ class ChunkPolicy(nn.Module):
         return c_skip * x + c_out * f
 
     # ------------------------------------------------------------------ training
-    def loss(self, obs: Tensor, goal: Tensor, actions: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Training loss on a batch: obs (B, history, obs_dim), goal (B, goal_dim), actions (B, horizon, action_dim)."""
-        batch = obs.shape[0]
+    def loss(self, rows: Tensor, actions: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Training loss on a batch: rows (B, history, row_dim), actions (B, horizon, action_dim)."""
+        batch = rows.shape[0]
         keep = (torch.rand(batch, generator=generator) >= self.cfg.goal_dropout).float()
-        cond = self.condition(obs, goal, keep)
-        x0 = actions.flatten(1)
+        cond = self.condition(rows, keep)
+        x0 = turn_xy(actions, self.frame(rows), inverse=True).flatten(1)
         if self.cfg.kind == "bc":
             return ((self.net(cond) - x0) ** 2).mean()
         sigma = self.edm.train_sigmas(batch, generator)
@@ -148,23 +204,21 @@ class ChunkPolicy(nn.Module):
     @torch.no_grad()
     def predict(
         self,
-        obs: Tensor,
-        goal: Tensor,
+        rows: Tensor,
         steps: int | None = None,
         sampler: str | None = None,
         guidance: float | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        """An action chunk (B, horizon, action_dim) for obs (B, history, obs_dim) and goal (B, goal_dim)."""
+        """An action chunk (B, horizon, action_dim) for rows (B, history, row_dim)."""
         cfg = self.cfg
-        batch = obs.shape[0]
-        ones = torch.ones(batch)
-        cond = self.condition(obs, goal, ones)
+        batch = rows.shape[0]
+        cond = self.condition(rows, torch.ones(batch))
         if cfg.kind == "bc":
             out = self.net(cond)
         else:
             scale = cfg.guidance if guidance is None else guidance
-            free = self.condition(obs, goal, torch.zeros(batch)) if scale != 1.0 else None
+            free = self.condition(rows, torch.zeros(batch)) if scale != 1.0 else None
 
             def denoise(x: Tensor, sigma: Tensor) -> Tensor:
                 conditioned = self.denoise(x, sigma, cond)
@@ -175,7 +229,8 @@ class ChunkPolicy(nn.Module):
 
             shape = (batch, cfg.horizon * cfg.action_dim)
             out = sample(denoise, shape, self.edm, steps or cfg.steps, sampler or cfg.sampler, generator)
-        return out.reshape(batch, cfg.horizon, cfg.action_dim).clamp(-1.0, 1.0)
+        chunk = turn_xy(out.reshape(batch, cfg.horizon, cfg.action_dim), self.frame(rows))
+        return chunk.clamp(-1.0, 1.0)
 
     def to_checkpoint(self) -> dict[str, Any]:
         return {"config": asdict(self.cfg), "state": self.state_dict()}
@@ -194,7 +249,6 @@ class ChunkController:
     Args:
         policy: the trained policy.
         num_envs: env rows.
-        goal_slice: where the goal sits in a ``policy`` row.
         steps, sampler, guidance: sampling overrides (None: the policy's own).
         seed: seed of the sampling noise.
     """
@@ -203,13 +257,12 @@ class ChunkController:
         self,
         policy: ChunkPolicy,
         num_envs: int,
-        goal_slice: slice,
         steps: int | None = None,
         sampler: str | None = None,
         guidance: float | None = None,
         seed: int = 0,
     ) -> None:
-        self.policy, self.num_envs, self.goal_slice = policy, num_envs, goal_slice
+        self.policy, self.num_envs = policy, num_envs
         self.steps, self.sampler, self.guidance = steps, sampler, guidance
         self.generator = torch.Generator().manual_seed(seed)
         h = policy.cfg.obs_history
@@ -217,14 +270,6 @@ class ChunkController:
         self.queue: list[deque[Tensor]] = [deque() for _ in range(num_envs)]
         self.chunk_times: list[float] = []
         """Wall time of each chunk prediction [s] (latency figures)."""
-
-    def split(self, rows: Tensor) -> tuple[Tensor, Tensor]:
-        """``(observation without the goal, goal)`` of ``policy`` rows."""
-        idx = torch.arange(rows.shape[-1])
-        goal_idx = idx[self.goal_slice]
-        keep = torch.ones(rows.shape[-1], dtype=torch.bool)
-        keep[goal_idx] = False
-        return rows[..., keep], rows[..., goal_idx]
 
     def reset(self, env_ids: list[int] | Any, rows: Tensor) -> None:
         for i in env_ids:
@@ -235,18 +280,16 @@ class ChunkController:
         import time
 
         rows = rows.detach().float().cpu()
-        obs, goal = self.split(rows)
         for i in range(self.num_envs):
             hist = self.history[i]
-            hist.append(obs[i])
+            hist.append(rows[i])
             while len(hist) < hist.maxlen:  # type: ignore[operator]
-                hist.appendleft(obs[i])
+                hist.appendleft(rows[i])
         need = [i for i in range(self.num_envs) if not self.queue[i]]
         if need:
             start = time.perf_counter()
             chunk = self.policy.predict(
                 torch.stack([torch.stack(list(self.history[i])) for i in need]),
-                goal[need],
                 self.steps,
                 self.sampler,
                 self.guidance,

@@ -23,34 +23,26 @@ from ember.skills.learning.runner import load_checkpoint, save_checkpoint
 
 @dataclass
 class Windows:
-    obs: torch.Tensor
-    """(N, history, obs_dim)"""
-    goal: torch.Tensor
-    """(N, goal_dim)"""
+    rows: torch.Tensor
+    """(N, history, row_dim): ``policy`` rows, the current one last"""
     actions: torch.Tensor
     """(N, horizon, action_dim)"""
     episodes: int
 
 
-def make_windows(
-    dataset: EpisodeDataset, goal_slice: slice, obs_history: int, horizon: int, success_only: bool = True
-) -> Windows:
+def make_windows(dataset: EpisodeDataset, obs_history: int, horizon: int, success_only: bool = True) -> Windows:
     """Every step of every (successful) episode as one training sample. Histories before the first step repeat it;
     chunks past the last step repeat the last action (as in Diffusion Policy)."""
-    obs_rows, goals, chunks, used = [], [], [], 0
+    obs_rows, chunks, used = [], [], 0
     for arrays, attrs in dataset:
         if success_only and not attrs.get("success", False):
             continue
         policy, actions = arrays["policy"], arrays["action"]
         length = len(actions)
-        keep = np.ones(policy.shape[1], dtype=bool)
-        keep[goal_slice] = False
-        obs = policy[:, keep]
         t = np.arange(length)
         hist = np.clip(t[:, None] + np.arange(-obs_history + 1, 1)[None, :], 0, length - 1)
         fut = np.clip(t[:, None] + np.arange(horizon)[None, :], 0, length - 1)
-        obs_rows.append(obs[hist])
-        goals.append(policy[:, goal_slice])
+        obs_rows.append(policy[hist])
         chunks.append(actions[fut])
         used += 1
     if not used:
@@ -60,7 +52,6 @@ def make_windows(
         )
     return Windows(
         torch.as_tensor(np.concatenate(obs_rows), dtype=torch.float32),
-        torch.as_tensor(np.concatenate(goals), dtype=torch.float32),
         torch.as_tensor(np.concatenate(chunks), dtype=torch.float32),
         used,
     )
@@ -92,9 +83,9 @@ def train_policy(
     """Train for ``steps`` gradient steps; returns the EMA policy. ``checkpoints/last.pt`` holds everything a resume
     needs (weights, EMA, optimizer, scheduler, RNG states, step, loss history)."""
     torch.manual_seed(seed)
-    cfg.obs_dim, cfg.goal_dim, cfg.action_dim = data.obs.shape[-1], data.goal.shape[-1], data.actions.shape[-1]
+    cfg.row_dim, cfg.action_dim = data.rows.shape[-1], data.actions.shape[-1]
     policy = ChunkPolicy(cfg)
-    policy.set_normalizer(data.obs[:, -1], data.goal)
+    policy.set_normalizer(data.rows[:, -1])
     ema = AveragedModel(policy, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
     optim = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -125,7 +116,7 @@ def train_policy(
                 "torch_rng": torch.get_rng_state(),
                 "step": step,
                 "losses": losses,
-                "config": cfg.__dict__,
+                "config": dict(cfg.__dict__),
             },
         )
 
@@ -134,7 +125,7 @@ def train_policy(
     window: list[float] = []
     while step < steps:
         idx = torch.randint(0, n, (batch_size,), generator=generator)
-        loss = policy.loss(data.obs[idx], data.goal[idx], data.actions[idx], generator)
+        loss = policy.loss(data.rows[idx], data.actions[idx], generator)
         optim.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
@@ -149,7 +140,7 @@ def train_policy(
             window = []
             if on_log is not None:
                 on_log("loss", mean, step)
-                on_log("lr", sched.get_last_lr()[0], step)
+                on_log("lr", float(sched.get_last_lr()[0]), step)
             if on_progress is not None:
                 on_progress({"step": step, "loss": mean, "steps_per_s": step / (time.perf_counter() - start)})
         if step % checkpoint_every == 0 or step == steps:

@@ -8,6 +8,8 @@ episode (left or right of the start-to-goal line, half each): action-level multi
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -20,9 +22,10 @@ _EE, _GOAL, _POST, _CUBE = slice(15, 18), slice(21, 23), slice(23, 25), slice(25
 class ObstaclePushDemonstrator:
     """Push the cube to a waypoint beside the post, then on to the goal.
 
-    Each push is a closed loop: the closed fingers go to a point behind the cube on the line to the current target
-    (over the top when they are not already behind it), then push along that line, steering against sideways drift,
-    slowing near the target.
+    Each push is a closed loop, a smooth function of the state at one height: the closed fingers circle the cube at
+    a safe radius until they are behind it with respect to the current target, then close in and push along the
+    line, steering against sideways drift, slowing near the target. The target runs along start -> waypoint ->
+    goal (pure pursuit).
 
     Args:
         num_envs: rows of the env it drives.
@@ -35,10 +38,12 @@ class ObstaclePushDemonstrator:
 
     low = TABLE_TOP_Z + 0.03
     """Grasp-point height while pushing [m]."""
-    high = TABLE_TOP_Z + 0.1
-    """Grasp-point height while travelling over the cube [m]."""
     lookahead = 0.04
     """How far ahead on the path the cube is aimed [m]."""
+    orbit = 0.07
+    """Radius at which the fingers circle the cube to get behind it [m] (clear of its corners)."""
+    orbit_rate = 0.35
+    """Largest turn around the cube per control step [rad]."""
 
     def __init__(
         self,
@@ -104,23 +109,24 @@ class ObstaclePushDemonstrator:
         dist = float(np.linalg.norm(goal - cube)) if self.stage[i] == 1 else float(np.linalg.norm(rest))
         u = rest / max(float(np.linalg.norm(rest)), 1e-6)
         n = np.array([-u[1], u[0]])
-        half = CUBE_SIZE / 2
-        push_point = cube - u * (half + 0.025)
         rel = ee[:2] - cube
-        along, lateral = float(rel @ u), float(rel @ n)
-        to_point = push_point - ee[:2]
+        r = max(float(np.linalg.norm(rel)), 1e-6)
+        angle_now = math.atan2(rel[1], rel[0])
+        behind = math.atan2(-u[1], -u[0])
+        error = (behind - angle_now + math.pi) % (2 * math.pi) - math.pi
         if self.stage[i] == 1 and dist < 0.015:
-            move, z = np.zeros(2), ee[2]  # there: hold still (the env ends the episode on success)
-        elif along < -(half + 0.004) and abs(lateral) < 0.012 and ee[2] < self.low + 0.02:
+            move = np.zeros(2)  # there: hold still (the env ends the episode on success)
+        elif abs(error) < math.radians(20) and r < self.orbit + 0.01:
+            # Behind the cube: close in and push along the line, steering back onto it.
+            lateral = float(rel @ n)
             step = min(self.speed, max(0.003, 0.5 * dist)) if self.stage[i] == 1 else self.speed
-            move, z = u * step - n * lateral * 0.5, self.low  # push, steering back onto the line
-        elif along < -(half + 0.015) and ee[2] < self.low + 0.03:
-            move, z = to_point, self.low  # behind the cube but off the line: slide across, low
-        elif np.linalg.norm(to_point) < 0.01:
-            move, z = to_point, self.low  # above the push point: go down
-        elif ee[2] < self.high - 0.01:
-            move, z = np.zeros(2), self.high  # lift clear of the cube before travelling
+            closing = r > CUBE_SIZE / 2 + 0.022  # not yet touching: close in faster
+            move = u * (self.speed * 1.5 if closing else step) - n * lateral * 0.5
         else:
-            move, z = to_point, self.high  # travel over the top
+            # Elsewhere: orbit the cube at a safe radius, turning towards the behind point by the shorter way.
+            turn = float(np.clip(error, -self.orbit_rate, self.orbit_rate))
+            desired = cube + self.orbit * np.array([math.cos(angle_now + turn), math.sin(angle_now + turn)])
+            move = desired - ee[:2]
+        z = self.low
         delta = np.array([*move, z - ee[2]]) / self.ee_step
         return np.array([*np.clip(delta, -1.0, 1.0), -1.0])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ember.skills.diffusion.edm import EDM, sample, mixture_denoiser
+from ember.skills.diffusion.edm import EDM, mixture_denoiser, sample
 from ember.skills.diffusion.policy import ChunkPolicy, PolicyConfig
 from ember.skills.diffusion.train import Windows, train_policy
 
@@ -33,18 +33,22 @@ def test_schedule_and_bad_arguments() -> None:
     with pytest.raises(ValueError, match="sampler must be one of"):
         sample(mixture_denoiser(MEANS, STDS, WEIGHTS), (2, 1), EDM(), 3, "rk45")
     with pytest.raises(ValueError, match="action_steps"):
-        ChunkPolicy(PolicyConfig(obs_dim=1, goal_dim=1, action_dim=1, horizon=4, action_steps=5))
+        ChunkPolicy(PolicyConfig(row_dim=2, goal_slice=[1, 2], action_dim=1, horizon=4, action_steps=5))
+    with pytest.raises(ValueError, match="features must be"):
+        ChunkPolicy(PolicyConfig(row_dim=2, goal_slice=[1, 2], action_dim=1, features="polar"))
 
 
 def _bimodal_windows(n: int = 4096, seed: int = 0) -> Windows:
     g = torch.Generator().manual_seed(seed)
     mode = (torch.rand(n, generator=g) < 0.7).float()
     actions = torch.where(mode > 0, 0.6, -0.6) + 0.05 * torch.randn(n, generator=g)
-    return Windows(torch.zeros(n, 1, 1), torch.zeros(n, 1), actions.reshape(n, 1, 1), 1)
+    return Windows(torch.zeros(n, 1, 2), actions.reshape(n, 1, 1), 1)
 
 
 def _small(kind: str) -> PolicyConfig:
-    return PolicyConfig(kind=kind, obs_history=1, horizon=1, action_steps=1, hidden=64, blocks=2, goal_dropout=0.0)
+    return PolicyConfig(
+        kind=kind, goal_slice=[1, 2], obs_history=1, horizon=1, action_steps=1, hidden=64, blocks=2, goal_dropout=0.0
+    )
 
 
 def test_trained_diffusion_policy_keeps_both_modes_where_bc_averages(tmp_path: Path) -> None:
@@ -52,14 +56,14 @@ def test_trained_diffusion_policy_keeps_both_modes_where_bc_averages(tmp_path: P
     data = _bimodal_windows()
     beso, result = train_policy(_small("beso"), data, tmp_path / "beso", 1500, lr=2e-3, ema_decay=0.99)
     assert result.last_loss < 0.7 * result.first_loss  # the loss falls
-    obs, goal = torch.zeros(4000, 1, 1), torch.zeros(4000, 1)
+    rows = torch.zeros(4000, 1, 2)
     for steps in (3, 50):
-        a = beso.predict(obs, goal, steps=steps, generator=torch.Generator().manual_seed(1)).flatten()
+        a = beso.predict(rows, steps=steps, generator=torch.Generator().manual_seed(1)).flatten()
         right = (a > 0).float().mean().item()
         assert 0.55 < right < 0.85, (steps, right)
         assert abs(a[a > 0].mean().item() - 0.6) < 0.15 and abs(a[a < 0].mean().item() + 0.6) < 0.15
     bc, _ = train_policy(_small("bc"), data, tmp_path / "bc", 600, lr=2e-3, ema_decay=0.99)
-    mean = bc.predict(obs[:1], goal[:1]).item()
+    mean = bc.predict(rows[:1]).item()
     assert abs(mean - 0.24) < 0.1  # regression lands between the modes, where no demonstration went
 
 

@@ -65,6 +65,10 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> None:
         task.pop(key, None)
     try:
         pcfg = policy_config(p)
+        pcfg.check()
+        for key in ("steps", "batch_size", "demos", "checkpoint_every"):
+            if p[key] < 1:
+                raise ValueError(f"policy.{key} must be >= 1; got {p[key]}")
         if p["dataset"] is None and name not in DEMONSTRATORS:
             raise ValueError(
                 f"task={name!r} has no scripted demonstrator; give policy.dataset=PATH (tasks with one: "

@@ -354,6 +354,9 @@ class TabletopScene:
         lin, ang = self.bc.getBaseVelocity(self.cube_ids[cube])
         return np.array(lin), np.array(ang)
 
+    def touches_table(self, cube: str) -> bool:
+        return bool(self.bc.getContactPoints(self.cube_ids[cube], self.table))
+
     def finger_contacts(self, cube: str) -> tuple[bool, bool]:
         """Whether each finger touches ``cube``."""
         body = self.cube_ids[cube]

@@ -2,7 +2,8 @@
 
 Facts (all computed from contact physics and poses, never from what a skill claims):
 
-- ``on(c, s)``: cube ``c`` rests on ``s`` (another cube, ``tray`` or ``table``) and is not held.
+- ``on(c, s)``: cube ``c`` rests on ``s`` (another cube, ``tray`` or ``table``) and is not held; a cube rocked onto
+  an edge by a push still counts as on the table while it touches it.
 - ``holding(panda, c)`` when both fingers touch ``c`` with ``c`` between them (the gripper open at least 2 cm);
   otherwise ``holding(panda, none)``.
 - ``clear(x)``: no cube rests on ``x`` (derived; the tray and the table are always clear: they have room).
@@ -169,7 +170,11 @@ class TabletopWorld(World):
             if abs(pos[2] - (TRAY_FLOOR_Z + CUBE_SIZE / 2)) < Z_TOL:
                 return "tray"
             return None
-        if abs(pos[2] - (TABLE_TOP_Z + CUBE_SIZE / 2)) < Z_TOL and -0.25 < pos[0] < 1.25 and abs(pos[1]) < 0.5:
+        on_table_top = -0.25 < pos[0] < 1.25 and abs(pos[1]) < 0.5
+        if on_table_top and abs(pos[2] - (TABLE_TOP_Z + CUBE_SIZE / 2)) < Z_TOL:
+            return "table"
+        # Rocked onto an edge by a push (center up to ~1 cm higher still), but still standing on the table.
+        if on_table_top and pos[2] < TABLE_TOP_Z + 0.75 * CUBE_SIZE and self.scene.touches_table(cube):
             return "table"
         return None
 

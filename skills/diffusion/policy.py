@@ -91,6 +91,27 @@ class PolicyConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     """What the trainer records about the data (task, goal_slice, ...)."""
 
+    def check(self) -> None:
+        """Refuse settings no policy can be built from, naming the field, the value and what is allowed."""
+        if self.kind not in ("beso", "bc"):
+            raise ValueError(f"policy kind must be 'beso' or 'bc'; got {self.kind!r}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {list(SAMPLERS)}; got {self.sampler!r}")
+        if self.features != "raw" and self.features not in FEATURES:
+            raise ValueError(f"features must be 'raw' or one of {sorted(FEATURES)}; got {self.features!r}")
+        if not 1 <= self.action_steps <= self.horizon:
+            raise ValueError(f"action_steps must be in 1..horizon={self.horizon}; got {self.action_steps}")
+        if self.obs_history < 1 or self.steps < 1 or self.hidden < 1 or self.blocks < 0:
+            raise ValueError(
+                f"obs_history, steps (sample_steps) and hidden must be >= 1, blocks >= 0; got {self.obs_history}, "
+                f"{self.steps}, {self.hidden}, {self.blocks}"
+            )
+        if not 0.0 <= self.goal_dropout < 1.0 or not 0 < self.sigma_min < self.sigma_max:
+            raise ValueError(
+                f"goal_dropout must be in [0, 1) and 0 < sigma_min < sigma_max; got {self.goal_dropout}, "
+                f"{self.sigma_min}, {self.sigma_max}"
+            )
+
 
 class ResidualMLP(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, hidden: int, blocks: int) -> None:
@@ -133,12 +154,7 @@ class ChunkPolicy(nn.Module):
 
     def __init__(self, cfg: PolicyConfig) -> None:
         super().__init__()
-        if cfg.kind not in ("beso", "bc"):
-            raise ValueError(f"policy kind must be 'beso' or 'bc'; got {cfg.kind!r}")
-        if cfg.sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {list(SAMPLERS)}; got {cfg.sampler!r}")
-        if not 1 <= cfg.action_steps <= cfg.horizon:
-            raise ValueError(f"action_steps must be in 1..horizon={cfg.horizon}; got {cfg.action_steps}")
+        cfg.check()
         self.cfg = cfg
         self.goal_slice = slice(*cfg.goal_slice)
         self.edm = EDM(cfg.sigma_data, cfg.sigma_min, cfg.sigma_max, cfg.rho)

@@ -63,21 +63,30 @@ def test_missing_checkpoint_is_named() -> None:
 
 @pytest.mark.slow
 def test_symbolic_plan_runs_the_diffusion_skill_in_a_tree() -> None:
-    """Goal at(red_cube, spot) with the post in between: the planner picks push_around, the tree runs the committed
-    policy chunk by chunk, and the fact the skill promises is what the world reports at the end."""
+    """Goal at(red_cube, spot) with the post in between, on the first four layouts the push_obstacle env draws: the
+    planner picks push_around, the tree runs the committed policy chunk by chunk, and the goal fact is what the world
+    reports. The policy succeeds on about two thirds of such layouts (bench/diffusion.py), so at least half must."""
     skills = SkillLibrary.for_domain("tabletop")
-    with make_world(cubes=("red", "green"), tray=False, obstacle=[0.5, -0.06], spots={"spot": [0.52, 0.07]}) as world:
-        world.displace("red_cube", [0.49, -0.18])
-        world.displace("green_cube", [0.36, 0.1])
-        plan = SymbolicPlanner(skills).plan("at(red_cube, spot)", world)
-        assert validate(plan, skills, world) == []
-        assert '"skill": "push_around"' in json.dumps(plan)
-        events: list[dict] = []
-        result = Executor(world, skills, on_event=events.append, max_seconds=40).run(plan)
-        ends = [e for e in events if e["event"] == "skill_end" and e["skill"] == "push_around"]
-        assert ends, events
-        assert result.status == "success", ends[-1]
-        assert "at(red_cube, spot)" in {str(f) for f in world.facts()}
+    env = TabletopVecEnv(task="push_obstacle", num_envs=1)
+    solved = 0
+    for seed in range(4):
+        row = env.reset(seed=seed)[0]["critic"][0].numpy()
+        cube, goal, post = row[25:27].tolist(), row[21:23].tolist(), row[23:25].tolist()
+        with make_world(cubes=("red",), tray=False, obstacle=post, spots={"spot": goal}) as world:
+            world.displace("red_cube", cube)
+            plan = SymbolicPlanner(skills).plan("at(red_cube, spot)", world)
+            assert validate(plan, skills, world) == []
+            assert '"skill": "push_around"' in json.dumps(plan)
+            events: list[dict] = []
+            result = Executor(world, skills, on_event=events.append, max_seconds=30).run(plan)
+            assert any(e["event"] == "skill_start" and e["skill"] == "push_around" for e in events)
+            if result.status == "success":
+                assert "at(red_cube, spot)" in {str(f) for f in world.facts()}
+                solved += 1
+            else:
+                assert "push_around" in result.reason
+    env.close()
+    assert solved >= 2
 
 
 def test_push_around_outcome_when_the_policy_cannot_finish(monkeypatch: pytest.MonkeyPatch) -> None:

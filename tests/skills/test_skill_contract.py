@@ -150,6 +150,7 @@ def test_library_self_description_is_valid_json_schema() -> None:
         "place",
         "push",
         "push_learned",
+        "push_around",
         "move_to",
         "open_gripper",
         "close_gripper",

@@ -12,6 +12,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from ember.skills.diffusion.policy import PolicyConfig
+
 
 @dataclass
 class TabletopTaskConfig:
@@ -180,9 +182,10 @@ class TabletopPushObstacleTaskConfig:
 
 
 @dataclass
-class ImitationConfig:
-    kind: str = "beso"
-    """beso (score-based diffusion policy) or bc (MLP behavior cloning, same inputs and outputs)."""
+class ImitationConfig(PolicyConfig):
+    """The policy's own settings (``PolicyConfig``: kind, obs_history, horizon, action_steps, hidden, blocks,
+    goal_dropout, features, sigma_*, rho, sample_steps, sampler, guidance) plus how to train it."""
+
     dataset: str | None = None
     """Episode dataset to train on; null: record ``demos`` demonstrations into the run directory first."""
     demos: int = 400
@@ -202,28 +205,6 @@ class ImitationConfig:
     """Decay of the EMA weights that are evaluated and exported."""
     checkpoint_every: int = 1000
     """Gradient steps between checkpoints."""
-    obs_history: int = 2
-    """Observation rows the policy sees."""
-    horizon: int = 8
-    """Actions per predicted chunk."""
-    action_steps: int = 4
-    """Actions executed per chunk before planning again."""
-    hidden: int = 256
-    blocks: int = 3
-    goal_dropout: float = 0.1
-    """Probability of dropping the goal in training (classifier-free guidance)."""
-    features: str = "raw"
-    """Policy inputs: raw (the env's policy row without the goal, and the goal) or a task's registered features."""
-    sigma_data: float = 0.5
-    sigma_min: float = 0.001
-    sigma_max: float = 1.0
-    rho: float = 3.0
-    sampler: str = "euler"
-    """euler (= DDIM here), heun or ancestral."""
-    sample_steps: int = 3
-    """Denoising steps at run time."""
-    guidance: float = 1.0
-    """Classifier-free guidance scale at run time (1: goal-conditioned model only)."""
     eval_episodes: int = 20
     """Episodes of the evaluation after training (0: none)."""
 

@@ -57,7 +57,7 @@ def main(cfg: DictConfig) -> None:
         {
             "checkpoint": cfg.checkpoint,
             "policy": policy.cfg.kind,
-            "steps": cfg.steps or policy.cfg.steps,
+            "steps": cfg.steps or policy.cfg.sample_steps,
             "torch_threads": torch.get_num_threads(),
         }
     )

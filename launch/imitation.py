@@ -19,25 +19,12 @@ from ember.sims.atomic import atomic_write_bytes, atomic_write_json, atomic_writ
 
 
 def policy_config(p: dict[str, Any]) -> Any:
+    """The ``PolicyConfig`` part of a ``policy`` config group."""
+    from dataclasses import fields
+
     from ember.skills.diffusion.policy import PolicyConfig
 
-    return PolicyConfig(
-        kind=p["kind"],
-        obs_history=p["obs_history"],
-        horizon=p["horizon"],
-        action_steps=p["action_steps"],
-        hidden=p["hidden"],
-        blocks=p["blocks"],
-        goal_dropout=p["goal_dropout"],
-        sigma_data=p["sigma_data"],
-        sigma_min=p["sigma_min"],
-        sigma_max=p["sigma_max"],
-        rho=p["rho"],
-        steps=p["sample_steps"],
-        sampler=p["sampler"],
-        guidance=p["guidance"],
-        features=p["features"],
-    )
+    return PolicyConfig(**{f.name: p[f.name] for f in fields(PolicyConfig)})
 
 
 def save_policy(policy: Any, path: Path, meta: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
@@ -83,7 +83,7 @@ class PolicyConfig:
     sigma_min: float = 0.001
     sigma_max: float = 1.0
     rho: float = 3.0
-    steps: int = 3
+    sample_steps: int = 3
     """Denoising steps at run time (any number works: the noise levels are continuous)."""
     sampler: str = "euler"
     guidance: float = 1.0
@@ -101,10 +101,10 @@ class PolicyConfig:
             raise ValueError(f"features must be 'raw' or one of {sorted(FEATURES)}; got {self.features!r}")
         if not 1 <= self.action_steps <= self.horizon:
             raise ValueError(f"action_steps must be in 1..horizon={self.horizon}; got {self.action_steps}")
-        if self.obs_history < 1 or self.steps < 1 or self.hidden < 1 or self.blocks < 0:
+        if self.obs_history < 1 or self.sample_steps < 1 or self.hidden < 1 or self.blocks < 0:
             raise ValueError(
-                f"obs_history, steps (sample_steps) and hidden must be >= 1, blocks >= 0; got {self.obs_history}, "
-                f"{self.steps}, {self.hidden}, {self.blocks}"
+                f"obs_history, sample_steps and hidden must be >= 1, blocks >= 0; got {self.obs_history}, "
+                f"{self.sample_steps}, {self.hidden}, {self.blocks}"
             )
         if not 0.0 <= self.goal_dropout < 1.0 or not 0 < self.sigma_min < self.sigma_max:
             raise ValueError(
@@ -244,7 +244,7 @@ class ChunkPolicy(nn.Module):
                 return unconditioned + scale * (conditioned - unconditioned)
 
             shape = (batch, cfg.horizon * cfg.action_dim)
-            out = sample(denoise, shape, self.edm, steps or cfg.steps, sampler or cfg.sampler, generator)
+            out = sample(denoise, shape, self.edm, steps or cfg.sample_steps, sampler or cfg.sampler, generator)
         chunk = turn_xy(out.reshape(batch, cfg.horizon, cfg.action_dim), self.frame(rows))
         return chunk.clamp(-1.0, 1.0)
 
@@ -253,6 +253,10 @@ class ChunkPolicy(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, data: dict[str, Any]) -> ChunkPolicy:
+        known = {f.name for f in fields(PolicyConfig)}
+        unknown = sorted(set(data["config"]) - known)
+        if unknown:
+            raise ValueError(f"policy config has unknown fields {unknown}; it was written by another version")
         policy = cls(PolicyConfig(**data["config"]))
         policy.load_state_dict(data["state"])
         return policy.eval()

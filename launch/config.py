@@ -162,23 +162,16 @@ class TabletopPushTaskConfig:
 
 
 @dataclass
-class TabletopPushObstacleTaskConfig:
+class TabletopPushObstacleTaskConfig(TabletopPushTaskConfig):
+    """Push a cube around a post to a goal (PyBullet); the push task's settings with its own defaults."""
+
     name: str = "tabletop_push_obstacle"
-    """Env id in ``ember.sims.ENVS``: push a cube around a post to a goal with the Panda (PyBullet)."""
     num_envs: int = 2
     """Parallel PyBullet clients (recording, evaluation)."""
+    eval_envs: int = 2
     max_episode_length: int = 200
     """Control steps per episode (30 Hz)."""
-    obs_noise: float = 0.005
-    """Std of the noise on the actor's cube position [m]."""
-    obs_delay: int = 0
-    """Control steps by which the actor's cube position lags."""
-    domain_randomization: bool = False
-    """Draw the cube's friction (0.35-0.65) and mass (0.07-0.13 kg) per episode."""
-    eval_envs: int = 2
-    """Envs per evaluation."""
     eval_target: float = 0.8
-    """Success rate that counts as solved."""
 
 
 @dataclass

@@ -179,8 +179,9 @@ class ImitationConfig(PolicyConfig):
     """The policy's own settings (``PolicyConfig``: kind, obs_history, horizon, action_steps, hidden, blocks,
     goal_dropout, features, sigma_*, rho, sample_steps, sampler, guidance) plus how to train it."""
 
-    dataset: str | None = None
-    """Episode dataset to train on; null: record ``demos`` demonstrations into the run directory first."""
+    dataset: Any = None
+    """Episode dataset(s) to train on: a path or a list of paths; null: record ``demos`` demonstrations into the run
+    directory first."""
     demos: int = 400
     """Demonstrations to record when ``dataset`` is null."""
     demo_seed: int = 0

@@ -62,25 +62,27 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> None:
                 f"{sorted(DEMONSTRATORS)})"
             )
         atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-        dataset_path = p["dataset"] or str(run_dir / "demos.zarr")
-        if p["dataset"] is None and not (run_dir / "demos.zarr" / "zarr.json").is_file():
+        given = p["dataset"]
+        paths = [str(run_dir / "demos.zarr")] if given is None else [given] if isinstance(given, str) else list(given)
+        if given is None and not (run_dir / "demos.zarr" / "zarr.json").is_file():
             record_demos(
                 name,
                 p["demos"],
-                dataset_path,
+                paths[0],
                 p["demo_seed"],
                 num_envs,
                 bool(cfg.progress),
                 action_noise=p["demo_action_noise"],
                 **task,
             )
-        dataset = EpisodeDataset(dataset_path)
-        recorded = dataset.meta.get("task")
-        if recorded not in (None, name):
-            raise ValueError(f"policy.dataset={dataset_path!r} holds {recorded!r} episodes, but task.name={name!r}")
+        datasets = [EpisodeDataset(path) for path in paths]
+        for path, dataset in zip(paths, datasets, strict=True):
+            recorded = dataset.meta.get("task")
+            if recorded not in (None, name):
+                raise ValueError(f"policy.dataset={path!r} holds {recorded!r} episodes, but task.name={name!r}")
         env = make_env(name, num_envs=num_envs, seed=cfg.seed, **task)
         pcfg.goal_slice = [env.goal_slice.start, env.goal_slice.stop]
-        windows = make_windows(dataset, pcfg.obs_history, pcfg.horizon, p["success_only"])
+        windows = make_windows(datasets, pcfg.obs_history, pcfg.horizon, p["success_only"])
     except (DatasetError, ValueError, TypeError) as err:
         console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
         sys.exit(2)
@@ -112,7 +114,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> None:
         "env": task,
         "goal_slice": [env.goal_slice.start, env.goal_slice.stop],
         "scene_hash": scene_hash(),
-        "dataset": {"path": dataset_path, "episodes_used": windows.episodes, "samples": len(windows.actions)},
+        "dataset": {"paths": paths, "episodes_used": windows.episodes, "samples": len(windows.actions)},
         "train_command": "ember train " + " ".join(HydraConfig.get().overrides.task),
         "gradient_steps": result.steps,
     }

@@ -30,11 +30,14 @@ class Windows:
     episodes: int
 
 
-def make_windows(dataset: EpisodeDataset, obs_history: int, horizon: int, success_only: bool = True) -> Windows:
-    """Every step of every (successful) episode as one training sample. Histories before the first step repeat it;
-    chunks past the last step repeat the last action (as in Diffusion Policy)."""
+def make_windows(
+    datasets: EpisodeDataset | list[EpisodeDataset], obs_history: int, horizon: int, success_only: bool = True
+) -> Windows:
+    """Every step of every (successful) episode of one or more datasets as one training sample. Histories before the
+    first step repeat it; chunks past the last step repeat the last action (as in Diffusion Policy)."""
+    sources = datasets if isinstance(datasets, list) else [datasets]
     obs_rows, chunks, used = [], [], 0
-    for arrays, attrs in dataset:
+    for arrays, attrs in (episode for dataset in sources for episode in dataset):
         if success_only and not attrs.get("success", False):
             continue
         policy, actions = arrays["policy"], arrays["action"]
@@ -47,8 +50,8 @@ def make_windows(dataset: EpisodeDataset, obs_history: int, horizon: int, succes
         used += 1
     if not used:
         raise DatasetError(
-            f"{dataset.path} has no {'successful ' if success_only else ''}episodes to train on; record more "
-            "(or train with success_only=false)"
+            f"{[str(d.path) for d in sources]} hold no {'successful ' if success_only else ''}episodes to train on; "
+            "record more (or train with policy.success_only=false)"
         )
     return Windows(
         torch.as_tensor(np.concatenate(obs_rows), dtype=torch.float32),

@@ -86,3 +86,26 @@ def test_a_killed_training_resumes_exactly(tmp_path: Path) -> None:
     assert result.steps == 300
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_windows_span_datasets_and_keep_only_successes(tmp_path: Path) -> None:
+    import numpy as np
+
+    from ember.skills.data.dataset import DatasetError, EpisodeDataset, EpisodeWriter, Field
+    from ember.skills.diffusion.train import make_windows
+
+    fields = {"policy": Field((3,)), "action": Field((2,))}
+    for name, outcomes in (("a", [True, False]), ("b", [True])):
+        writer = EpisodeWriter(tmp_path / name, fields)
+        for k, ok in enumerate(outcomes):
+            steps = np.arange(5 * 3, dtype=np.float32).reshape(5, 3) + 100 * k
+            writer.add({"policy": steps, "action": np.full((5, 2), k, np.float32)}, success=ok)
+    data = [EpisodeDataset(tmp_path / "a"), EpisodeDataset(tmp_path / "b")]
+    windows = make_windows(data, obs_history=2, horizon=3)
+    assert windows.episodes == 2 and windows.rows.shape == (10, 2, 3) and windows.actions.shape == (10, 3, 2)
+    # The first window repeats the first row as its history; the last chunk repeats the last action.
+    assert torch.equal(windows.rows[0, 0], windows.rows[0, 1]) and torch.equal(windows.rows[1, 0], windows.rows[0, 1])
+    assert make_windows(data, 2, 3, success_only=False).episodes == 3
+    EpisodeWriter(tmp_path / "c", fields).add({"policy": np.zeros((2, 3)), "action": np.zeros((2, 2))}, success=False)
+    with pytest.raises(DatasetError, match="no successful episodes"):
+        make_windows(EpisodeDataset(tmp_path / "c"), 2, 3)

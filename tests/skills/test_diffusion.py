@@ -109,3 +109,27 @@ def test_windows_span_datasets_and_keep_only_successes(tmp_path: Path) -> None:
     EpisodeWriter(tmp_path / "c", fields).add({"policy": np.zeros((2, 3)), "action": np.zeros((2, 2))}, success=False)
     with pytest.raises(DatasetError, match="no successful episodes"):
         make_windows(EpisodeDataset(tmp_path / "c"), 2, 3)
+
+
+def test_goal_conditioning_and_classifier_free_guidance(tmp_path: Path) -> None:
+    """Goal +1 asks for the right mode, -1 for the left one; trained with goal dropout, the same model without its
+    goal (guidance 0) still produces both modes."""
+    torch.set_num_threads(1)
+    n = 4096
+    g = torch.Generator().manual_seed(3)
+    goal = torch.where(torch.rand(n, generator=g) < 0.5, 1.0, -1.0)
+    actions = 0.6 * goal + 0.05 * torch.randn(n, generator=g)
+    rows = torch.stack([torch.zeros(n), goal], dim=-1).reshape(n, 1, 2)
+    cfg = PolicyConfig(
+        kind="beso", goal_slice=[1, 2], obs_history=1, horizon=1, action_steps=1, hidden=64, blocks=2, goal_dropout=0.3
+    )
+    policy, _ = train_policy(cfg, Windows(rows, actions.reshape(n, 1, 1), 1), tmp_path, 1500, lr=2e-3, ema_decay=0.99)
+    gen = torch.Generator().manual_seed(0)
+    for sign in (1.0, -1.0):
+        ask = torch.tensor([[[0.0, sign]]]).repeat(2000, 1, 1)
+        a = policy.predict(ask, steps=10, generator=gen).flatten()
+        assert ((a * sign) > 0).float().mean() > 0.95
+        free = policy.predict(ask, steps=10, guidance=0.0, generator=gen).flatten()
+        assert 0.2 < (free > 0).float().mean() < 0.8
+        strong = policy.predict(ask, steps=10, guidance=2.0, generator=gen).flatten()
+        assert ((strong * sign) > 0).float().mean() > 0.95

@@ -9,6 +9,7 @@ from typing import Any
 
 WORLDS: dict[str, str] = {
     "tabletop": "ember.sims.pybullet.tabletop_world:TabletopWorld",
+    "overcooked": "ember.sims.overcooked.kitchen:OvercookedWorld",
 }
 """World backends (contract 2) by task name."""
 

@@ -1,0 +1,124 @@
+"""Overcooked backend: the standard rules checked on hand-written joint actions, the world and parallel APIs, every
+shipped layout, partners."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from ember.sims.overcooked.kitchen import (
+    ACTION_NAMES,
+    CLASSIC_LAYOUTS,
+    Kitchen,
+    OvercookedParallelEnv,
+    OvercookedWorld,
+    layouts,
+)
+from ember.sims.world import WorldError
+from ember.skills.overcooked.partners import GreedyPartner, RandomPartner, StayPartner, make_partner, play
+
+# cramped_room: chef0 starts at (1, 2), onions at (0, 1) and (4, 1), pot (2, 0), dishes (1, 3), serving (3, 3).
+ONION_TO_POT = ["left", "interact", "right", "up", "interact"]
+SOUP_BY_CHEF0 = (
+    ["up", *ONION_TO_POT[0:]]
+    + ONION_TO_POT
+    + ONION_TO_POT
+    + ["left", "down", "down", "interact", "up", "right", "up"]
+    + ["stay"] * 12
+    + ["interact", "down", "right", "down", "interact"]
+)
+
+
+def test_a_soup_cooked_and_delivered_scores_exactly_20_at_the_right_tick() -> None:
+    kitchen = Kitchen("cramped_room")
+    rewards, pots = [], []
+    for name in SOUP_BY_CHEF0:
+        r, _ = kitchen.step((name, "stay"))
+        rewards.append(sum(r))
+        pots.append(kitchen.pot_state((2, 0)))
+    assert pots[5] == ("filling", 1) and pots[10] == ("filling", 2)
+    assert pots[15] == ("cooking", 19)  # the third onion starts the 20-tick cook by itself
+    assert pots[33] == ("cooking", 1) and pots[34] == ("ready", 0)
+    assert pots[35] == ("empty", 0)  # picked up with the dish
+    assert rewards == [0] * 39 + [20] and kitchen.delivered == 1 and kitchen.score == 20
+
+
+def test_soup_cannot_be_picked_up_before_it_is_ready() -> None:
+    kitchen = Kitchen("cramped_room")
+    early = [*SOUP_BY_CHEF0[:23], "interact"]  # dish in hand, pot still cooking
+    for name in early:
+        kitchen.step((name, "stay"))
+    assert kitchen.state.players[0].held_object.name == "dish"
+    assert kitchen.pot_state((2, 0))[0] == "cooking"
+
+
+def test_world_facts_objects_actions_and_errors() -> None:
+    world = OvercookedWorld("cramped_room")
+    for name in SOUP_BY_CHEF0[:3]:
+        world.apply("chef0", name)
+        world.advance()
+    facts = {str(f) for f in world.facts()}
+    assert {"holding(chef0, onion)", "holding(chef1, none)", "pot_state(pot0, empty, 0)", "delivered(0)"} <= facts
+    objects = world.objects()
+    assert objects["pot0"].type == "pot" and objects["serving0"].position[:2] == (3.0, 3.0)
+    assert world.time() == 3.0 and world.agents() == ["chef0", "chef1"]
+    assert world.render().shape == (4 * 24, 5 * 24, 3)
+    assert world.observe("chef1")["policy"].ndim == 1
+    with pytest.raises(WorldError, match="must be one of"):
+        world.apply("chef0", "jump")
+    with pytest.raises(WorldError, match="agent 'chef2' is unknown"):
+        world.apply("chef2", "stay")
+    with pytest.raises(WorldError, match="layout 'kitchen_nightmare' is unknown"):
+        OvercookedWorld("kitchen_nightmare")
+
+
+def test_every_shipped_layout_loads_or_is_refused_by_name() -> None:
+    names = layouts()
+    assert set(CLASSIC_LAYOUTS) <= set(names)
+    for name in names:
+        try:
+            kitchen = Kitchen(name, horizon=5)
+        except WorldError as err:
+            assert "3-ingredient" in str(err) or "chefs; Ember's kitchens have 2" in str(err)
+            continue
+        for _ in range(5):
+            kitchen.step(("interact", "stay"))
+        assert kitchen.done
+
+
+def test_parallel_env_follows_the_pettingzoo_convention() -> None:
+    env = OvercookedParallelEnv("asymmetric_advantages", horizon=10, render_mode="ansi")
+    obs, infos = env.reset(seed=0)
+    assert env.agents == ["chef0", "chef1"] and set(obs) == set(infos) == set(env.agents)
+    assert obs["chef0"].shape == env.observation_space("chef0").shape
+    for _ in range(10):
+        obs, rewards, terms, truncs, infos = env.step({"chef0": 4, "chef1": np.int64(5)})
+        assert set(rewards) == {"chef0", "chef1"} and not any(terms.values())
+    assert all(truncs.values()) and env.agents == []
+    assert "t=10/10" in env.render()
+    with pytest.raises(WorldError, match="episode is over"):
+        env.step({"chef0": 4})
+    env.reset()
+    with pytest.raises(WorldError, match=r"actions\['chef0'\] must be an index"):
+        env.step({"chef0": 9})
+    assert len(ACTION_NAMES) == env.action_space("chef0").n
+
+
+def test_partners(tmp_path: Path) -> None:
+    kitchen = Kitchen("cramped_room")
+    start = tuple(kitchen.state.players[1].position)
+    assert play(kitchen, (StayPartner(), StayPartner())) == 0
+    assert tuple(kitchen.state.players[1].position) == start
+    frames: list[np.ndarray] = []
+    play(kitchen, (GreedyPartner(0), GreedyPartner(1)), frames)
+    assert len(frames) == 400
+    iio.imwrite(tmp_path / "episode.gif", np.stack(frames[:40]), duration=100, loop=0)
+    assert iio.imread(tmp_path / "episode.gif", index=None).shape[0] > 10
+    assert play(kitchen, (RandomPartner(0), RandomPartner(1))) <= 1
+    soups = [play(kitchen, (GreedyPartner(s), GreedyPartner(s + 100))) for s in range(3)]
+    assert np.mean(soups) >= 7  # the overcooked-ai greedy pair makes 9.0 here
+    with pytest.raises(ValueError, match="partner 'genius' is unknown"):
+        make_partner("genius")

@@ -29,7 +29,7 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 """Constructor arguments a registered env name implies (one class can serve several tasks)."""
 
-SKILL_DOMAINS: dict[str, str] = {"tabletop": "tabletop"}
+SKILL_DOMAINS: dict[str, str] = {"tabletop": "tabletop", "overcooked": "overcooked"}
 """Which skill set (``ember.skills.library.REGISTRY``) each world uses."""
 
 

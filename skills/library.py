@@ -19,6 +19,16 @@ REGISTRY: dict[str, dict[str, str]] = {
         "push_around": "ember.skills.tabletop.diffusion:PushAround",
         "push_learned": "ember.skills.tabletop.learned:LearnedPush",
     },
+    "overcooked": {
+        "deliver": "ember.skills.overcooked.skills:Deliver",
+        "fetch": "ember.skills.overcooked.skills:Fetch",
+        "fetch_dish": "ember.skills.overcooked.skills:FetchDish",
+        "pick_from_counter": "ember.skills.overcooked.skills:PickFromCounter",
+        "pick_up_soup": "ember.skills.overcooked.skills:PickUpSoup",
+        "place_on_counter": "ember.skills.overcooked.skills:PlaceOnCounter",
+        "put_in_pot": "ember.skills.overcooked.skills:PutInPot",
+        "wait": "ember.skills.overcooked.skills:Wait",
+    },
 }
 """Skill sets by domain: skill name -> ``"module:Class"``, imported on first use."""
 

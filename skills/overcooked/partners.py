@@ -164,3 +164,20 @@ def play(kitchen: Kitchen, chefs: tuple[Partner, Partner], frames: list[np.ndarr
         if frames is not None:
             frames.append(kitchen.frame())
     return kitchen.delivered
+
+
+def reachable_cells(kitchen: Kitchen, me: int) -> set[tuple[int, int]]:
+    """Floor cells chef ``me`` can walk to (the other chef ignored: it moves)."""
+    terrain = kitchen.mdp.terrain_mtx
+    start = tuple(kitchen.state.players[me].position)
+    seen = {start}
+    queue = deque([start])
+    while queue:
+        x, y = queue.popleft()
+        for dx, dy in _STEPS:
+            nxt = (x + dx, y + dy)
+            if nxt not in seen and 0 <= nxt[1] < len(terrain) and 0 <= nxt[0] < len(terrain[0]):
+                if terrain[nxt[1]][nxt[0]] == " ":
+                    seen.add(nxt)
+                    queue.append(nxt)
+    return seen

@@ -1,0 +1,186 @@
+"""The symbolic cooperative planner for Overcooked (the offline default): whenever a chef it controls is idle, it
+picks that chef's next skill from the facts, the kitchen's geometry (which pots, dispensers and serving windows each
+chef can reach, which counters both can) and what the other chef is doing, so the two do not fetch the same dish or
+overfill a pot, and a chef cut off from the pots hands ingredients and dishes over a shared counter.
+
+Each decision is a plan (contract 4) of one ``action`` node with its ``agent``; :func:`run_episode` executes the
+chosen skills tick by tick for the chefs the planner controls and lets partners (``ember.skills.overcooked
+.partners``) act for the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ember.sims.overcooked.kitchen import AGENTS, OvercookedWorld
+from ember.skills.library import SkillLibrary
+from ember.skills.overcooked.partners import Partner, reachable_cells
+from ember.skills.skill import Skill, Status
+
+_NEAR = ((0, 1), (0, -1), (1, 0), (-1, 0))
+
+
+def _beside(cell: tuple[int, int], region: set[tuple[int, int]]) -> bool:
+    return any((cell[0] + dx, cell[1] + dy) in region for dx, dy in _NEAR)
+
+
+class CooperativePlanner:
+    """Args: skills: the Overcooked skill library (``SkillLibrary.for_domain("overcooked")``)."""
+
+    def __init__(self, skills: SkillLibrary) -> None:
+        self.skills = skills
+
+    def decide(self, world: OvercookedWorld, chef: int, other: tuple[str, dict[str, Any]] | None) -> dict[str, Any]:
+        """A one-action plan for ``chef``; ``other`` is the other chef's current (skill, args), if known."""
+        name, args = self._choose(world, chef, other)
+        return {"version": 1, "root": {"type": "action", "skill": name, "args": args, "agent": AGENTS[chef]}}
+
+    def _choose(
+        self, world: OvercookedWorld, me: int, other: tuple[str, dict[str, Any]] | None
+    ) -> tuple[str, dict[str, Any]]:
+        k = world.kitchen
+        mdp, state = k.mdp, k.state
+        mine = reachable_cells(k, me)
+        theirs = reachable_cells(k, 1 - me)
+        objects = world.objects()
+        names = {(int(o.position[0]), int(o.position[1])): n for n, o in objects.items()}
+        held = state.players[me].held_object
+        held = "none" if held is None else held.name
+        their_held = state.players[1 - me].held_object
+        their_held = "none" if their_held is None else their_held.name
+        their_skill, their_args = other or ("", {})
+        pots = {p: k.pot_state(p) for p in k.pots}
+        my_pots = [p for p in pots if _beside(p, mine)]
+        serve_ok = any(_beside(tuple(s), mine) for s in mdp.get_serving_locations())
+        shared = [
+            c for c in k.counters if _beside(c, mine) and _beside(c, theirs) and c not in state.objects
+        ]  # empty counters both can reach
+        shared.sort(key=lambda c: min(abs(c[0] - x) + abs(c[1] - y) for x, y in mine))
+
+        def hand_over() -> tuple[str, dict[str, Any]]:
+            if shared:
+                return "place_on_counter", {"cell": names[shared[0]]}
+            return "wait", {"ticks": 1}
+
+        if held == "soup":
+            return ("deliver", {}) if serve_ok else hand_over()
+        if held == "dish":
+            claimed = their_args.get("pot") if their_skill == "pick_up_soup" else None
+            order = sorted(
+                (p for p in my_pots if pots[p][0] in ("ready", "cooking") and names[p] != claimed),
+                key=lambda p: (pots[p][0] != "ready", pots[p][1]),
+            )
+            if order:
+                return "pick_up_soup", {"pot": names[order[0]]}
+            return hand_over() if not my_pots else ("wait", {"ticks": 1})
+        if held in ("onion", "tomato"):
+            incoming = 1 if their_held in ("onion", "tomato") else 0
+            needy = sorted(
+                (p for p in my_pots if pots[p][0] in ("empty", "filling")),
+                key=lambda p: -pots[p][1],  # top up the fullest pot first
+            )
+            for p in needy:
+                if 3 - pots[p][1] > (incoming if their_args.get("pot") == names[p] else 0):
+                    return "put_in_pot", {"pot": names[p]}
+            if not my_pots:
+                return hand_over()
+            staged = sum(1 for c, obj in state.objects.items() if c in k.counters and obj.name == held)
+            if staged < 2:  # stage onions beside the pot for the next soup while this one cooks
+                near = self._counters_near(k, my_pots, mine)
+                if near:
+                    return "place_on_counter", {"cell": names[near[0]]}
+            return "wait", {"ticks": 1}
+        # Empty-handed.
+        on_counter = {p: obj.name for p, obj in state.objects.items() if p in k.counters}
+        needy_pots = any(pots[p][0] in ("empty", "filling") for p in my_pots)
+        for cell, item in sorted(on_counter.items(), key=lambda ci: self._distance(k, me, ci[0])):
+            if not _beside(cell, mine) or (
+                their_skill == "pick_from_counter" and their_args.get("cell") == names[cell]
+            ):
+                continue
+            if (
+                (item == "soup" and serve_ok)
+                or (item == "onion" and needy_pots)
+                or (item == "dish" and my_pots and any(pots[p][0] in ("cooking", "ready") for p in my_pots))
+            ):
+                return "pick_from_counter", {"cell": names[cell]}
+        dishes_busy = int(their_held == "dish" or their_skill == "fetch_dish")
+        soups_coming = sum(1 for s, _ in pots.values() if s in ("cooking", "ready"))
+        can_dish = any(_beside(tuple(d), mine) for d in mdp.get_dish_dispenser_locations())
+        can_onion = any(_beside(tuple(o), mine) for o in mdp.get_onion_dispenser_locations())
+        if soups_coming > dishes_busy and can_dish:
+            return "fetch_dish", {}
+        onions_needed = sum(3 - n for s, n in pots.values() if s in ("empty", "filling"))
+        onions_needed -= int(their_held == "onion" or their_skill == "fetch")
+        onions_needed -= sum(1 for item in on_counter.values() if item == "onion")
+        if onions_needed > 0 and can_onion:
+            return "fetch", {"ingredient": "onion"}
+        if can_dish and not my_pots and sum(1 for item in on_counter.values() if item == "dish") < 1:
+            return "fetch_dish", {}  # a chef cut off from the pots keeps a dish ready on the counter
+        if can_dish and dishes_busy == 0 and any(s == "filling" and n >= 2 for s, n in pots.values()):
+            return "fetch_dish", {}
+        if can_onion and my_pots and their_held != "onion":
+            return "fetch", {"ingredient": "onion"}  # ready for the next soup, away from the pot
+        return "wait", {"ticks": 1}
+
+    @staticmethod
+    def _distance(k: Any, me: int, cell: tuple[int, int]) -> int:
+        x, y = k.state.players[me].position
+        return abs(cell[0] - x) + abs(cell[1] - y)
+
+    @staticmethod
+    def _counters_near(k: Any, pots: list[tuple[int, int]], region: set[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Empty counter cells this chef can reach, nearest to its pots first."""
+        free = [c for c in k.counters if c not in k.state.objects and _beside(c, region)]
+        return sorted(free, key=lambda c: min(abs(c[0] - p[0]) + abs(c[1] - p[1]) for p in pots))
+
+
+def run_episode(
+    world: OvercookedWorld,
+    planner: CooperativePlanner,
+    controlled: tuple[bool, bool] = (True, True),
+    partners: tuple[Partner | None, Partner | None] = (None, None),
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    seed: int = 0,
+) -> int:
+    """One episode: the planner drives the chefs marked in ``controlled``, the partners the others; returns soups.
+    ``seed`` seeds the skills' tie-breaking (the side steps that resolve deadlocks)."""
+    world.reset(world.seed)
+    for partner in partners:
+        if partner is not None:
+            partner.reset()
+    running: list[Skill | None] = [None, None]
+    current: list[tuple[str, dict[str, Any]] | None] = [None, None]
+    while not world.kitchen.done:
+        for chef in (0, 1):
+            if not controlled[chef]:
+                partner = partners[chef]
+                world.apply(AGENTS[chef], {"move": "stay" if partner is None else partner.act(world.kitchen, chef)})
+                continue
+            for _ in range(3):  # a skill that is done at once makes room for the next decision this tick
+                if running[chef] is None:
+                    other = current[1 - chef] if controlled[1 - chef] else None
+                    plan = planner.decide(world, chef, other)
+                    node = plan["root"]
+                    skill = planner.skills[node["skill"]](seed=seed)
+                    skill.start(world, AGENTS[chef], **node["args"])
+                    running[chef], current[chef] = skill, (node["skill"], node["args"])
+                    if on_event is not None:
+                        on_event({"event": "skill_start", "t": world.time(), "agent": AGENTS[chef], **node})
+                outcome = running[chef].tick()  # type: ignore[union-attr]
+                if outcome.status == Status.RUNNING:
+                    break
+                if on_event is not None:
+                    on_event(
+                        {
+                            "event": "skill_end",
+                            "t": world.time(),
+                            "agent": AGENTS[chef],
+                            "status": str(outcome.status),
+                            "reason": outcome.reason,
+                        }
+                    )
+                running[chef], current[chef] = None, None
+        world.advance()
+    return world.kitchen.delivered

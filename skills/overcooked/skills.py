@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ember.sims.overcooked.kitchen import Kitchen
-from ember.skills.overcooked.partners import go_and_interact, reachable_cells
+from ember.skills.overcooked.partners import go_and_interact, reachable_cells, shortest_path
 from ember.skills.skill import RUNNING, Outcome, Param, Skill, Status
 
 POT = Param("pot", ("object",), "the pot", object_types=("pot",))
@@ -219,13 +219,29 @@ class Wait(KitchenSkill):
         return RUNNING
 
     def _give_way(self) -> str:
-        """Stay, unless the other chef stands next to this one: then step to a free floor cell (a waiting chef must
-        not block the only way to a pot or window)."""
-        me = tuple(self.kitchen.state.players[self.me].position)
-        other = tuple(self.kitchen.state.players[1 - self.me].position)
+        """Park off the cells that reach a pot, window or dispenser (others need them), and step aside when the
+        other chef comes next to this one; otherwise stay."""
+        k = self.kitchen
+        me = tuple(k.state.players[self.me].position)
+        other = tuple(k.state.players[1 - self.me].position)
+        mdp = k.mdp
+        groups = (
+            k.pots,
+            mdp.get_serving_locations(),
+            mdp.get_onion_dispenser_locations(),
+            mdp.get_tomato_dispenser_locations(),
+            mdp.get_dish_dispenser_locations(),
+        )
+        features = {tuple(c) for group in groups for c in group}
+        parking = {c for c in reachable_cells(k, self.me) if not _beside_any(c, features)} - {other}
+        if me not in parking and parking:
+            path = shortest_path(k, me, parking, {other})
+            if path:
+                step = (path[0][0] - me[0], path[0][1] - me[1])
+                return {(0, -1): "up", (0, 1): "down", (1, 0): "right", (-1, 0): "left"}[step]
         if abs(me[0] - other[0]) + abs(me[1] - other[1]) != 1:
             return "stay"
-        terrain = self.kitchen.mdp.terrain_mtx
+        terrain = mdp.terrain_mtx
         moves = [("up", (0, -1)), ("down", (0, 1)), ("left", (-1, 0)), ("right", (1, 0))]
         free = [
             name
@@ -233,3 +249,7 @@ class Wait(KitchenSkill):
             if terrain[me[1] + dy][me[0] + dx] == " " and (me[0] + dx, me[1] + dy) != other
         ]
         return free[int(self.rng.integers(0, len(free)))] if free else "stay"
+
+
+def _beside_any(cell: tuple[int, int], features: set[tuple[int, int]]) -> bool:
+    return any((cell[0] + dx, cell[1] + dy) in features for dx, dy in ((0, 1), (0, -1), (1, 0), (-1, 0)))

@@ -36,6 +36,16 @@ class TabletopTaskConfig:
 
 
 @dataclass
+class OvercookedTaskConfig:
+    name: str = "overcooked"
+    """Task id: two chefs in an Overcooked-AI kitchen."""
+    layout: str = "cramped_room"
+    """A layout the overcooked package ships (the run's top-level ``layout=`` overrides it)."""
+    horizon: int = 400
+    """Ticks per episode."""
+
+
+@dataclass
 class SymbolicPlannerConfig:
     name: str = "symbolic"
     """Planner id."""
@@ -103,6 +113,14 @@ class RunConfig:
     """Control ticks per video frame."""
     progress: bool = True
     """Live progress display."""
+    layout: str | None = None
+    """Overcooked: the kitchen layout (shorthand for task.layout)."""
+    partner: str | None = None
+    """Overcooked: greedy, random or stay drives the chef Ember does not (null: Ember drives both)."""
+    seat: int = 0
+    """Overcooked: which chef Ember drives beside a partner (0 or 1)."""
+    episodes: int = 1
+    """Overcooked: episodes to play (seeds seed, seed+1, ...)."""
 
 
 @dataclass
@@ -294,6 +312,7 @@ def register() -> None:
     cs.store(name="run_schema", node=RunConfig)
     cs.store(group="task", name="tabletop_schema", node=TabletopTaskConfig)
     cs.store(group="planner", name="symbolic_schema", node=SymbolicPlannerConfig)
+    cs.store(group="task", name="overcooked_schema", node=OvercookedTaskConfig)
     cs.store(group="planner", name="llm_schema", node=LLMPlannerConfig)
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="task", name="pendulum_schema", node=PendulumTaskConfig)

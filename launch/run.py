@@ -4,6 +4,7 @@ ember run                                   # default demo: stack green on red, 
 ember run goal="put every cube in the tray" seed=3 task.arrangement=mixed
 ember run plan=path/to/plan.json            # run a plan file instead of planning
 ember run -m seed=0,1,2                     # Hydra multirun
+ember run task=overcooked layout=coordination_ring partner=greedy episodes=10
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ def main(cfg: DictConfig) -> None:
     run_dir = RunDir(run_path)
     run_dir.write_text("config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     console = Console(stderr=True)
+    if cfg.task.name == "overcooked":
+        from ember.launch.overcooked import run
+
+        run(cfg, run_dir, console)
+        return
     task = _container(cfg, "task")
     progress = status_progress(console, bool(cfg.progress))
     try:

@@ -143,9 +143,11 @@ def run_episode(
     partners: tuple[Partner | None, Partner | None] = (None, None),
     on_event: Callable[[dict[str, Any]], None] | None = None,
     seed: int = 0,
+    on_tick: Callable[[], None] | None = None,
 ) -> int:
     """One episode: the planner drives the chefs marked in ``controlled``, the partners the others; returns soups.
-    ``seed`` seeds the skills' tie-breaking (the side steps that resolve deadlocks)."""
+    ``seed`` seeds the skills' tie-breaking (the side steps that resolve deadlocks); ``on_tick`` runs after every
+    world step (frames for a GIF)."""
     world.reset(world.seed)
     for partner in partners:
         if partner is not None:
@@ -183,4 +185,6 @@ def run_episode(
                     )
                 running[chef], current[chef] = None, None
         world.advance()
+        if on_tick is not None:
+            on_tick()
     return world.kitchen.delivered

@@ -1,0 +1,47 @@
+"""``ember run task=overcooked`` end to end, from a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+EMBER = [sys.executable, "-m", "ember.launch.cli", "run", "task=overcooked", "progress=false"]
+
+
+def test_run_writes_soups_trace_and_gif(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [*EMBER, "layout=coordination_ring", "planner=symbolic", "partner=greedy", "episodes=2", "task.horizon=120"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (run,) = [p.parent for p in (tmp_path / "runs").rglob("metrics.json")]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["layout"] == "coordination_ring" and metrics["partner"] == "greedy" and len(metrics["soups"]) == 2
+    events = [json.loads(line) for line in (run / "trace.jsonl").read_text().splitlines()]
+    kinds = {e["event"] for e in events}
+    assert {"episode_start", "skill_start", "skill_end", "episode_end"} <= kinds
+    assert all(e["agent"] == "chef0" for e in events if e["event"] == "skill_start")  # seat 0; the partner is chef1
+    assert (run / "episode.gif").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["partner=genius"], "partner='genius' is unknown"),
+        (["layout=kitchen_nightmare"], "layout 'kitchen_nightmare' is unknown"),
+        (["planner=llm", "planner.base_url=http://127.0.0.1:9", "planner.model=m"], "not built for overcooked"),
+        (["seat=2", "partner=stay"], "seat must be 0 or 1"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_field(tmp_path: Path, args: list[str], needle: str) -> None:
+    proc = subprocess.run([*EMBER, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert needle in proc.stderr

@@ -8,8 +8,9 @@ Reference (two of overcooked-ai 1.1.0's greedy agents, measured here): cramped_r
 coordination_ring 0, forced_coordination 0, counter_circuit_o_1order 1.0.
 Targets: (a) >= 1.2x the reference on cramped_room and asymmetric_advantages, >= 5 on the other three; (b) with the
 greedy partner, above the greedy pair wherever the pair scores > 0, and > 0 on coordination_ring in both seats.
-LLM planners (ProAgent/ReAd) are not built yet, so no model calls are reported. Prints one JSON object last and
-writes bench/results/overcooked.json.
+The ProAgent-style LLM planner runs in mode (a) against the stand-in model (a test instrument answering with the
+cooperative planner's choice: it measures the LLM path's plumbing and calls per episode, not any language model);
+the ReAd-style critic is not built yet. Prints one JSON object last and writes bench/results/overcooked.json.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from machine import machine
 from rich.console import Console
 from rich.progress import Progress
 
+from ember.planners.llm.client import ChatClient
+from ember.planners.llm.overcooked import CooperativeStandIn, ProAgentPlanner
+from ember.planners.llm.testing import OpenAIStubServer
 from ember.planners.overcooked import CooperativePlanner, run_episode
 from ember.sims.overcooked.kitchen import CLASSIC_LAYOUTS, OvercookedWorld
 from ember.skills.library import SkillLibrary
@@ -59,6 +63,14 @@ def main() -> None:
             world = OvercookedWorld(layout)
             row: dict[str, dict] = {"reference_greedy_pair": {"mean": REFERENCE[layout]}}
             row["ember_both"] = stats([run_episode(world, planner, seed=s) for s in seeds])
+            standin = CooperativeStandIn(world, CooperativePlanner(planner.skills))
+            with OpenAIStubServer(standin) as server:
+                llm_soups, calls = [], []
+                for s in seeds:
+                    llm = ProAgentPlanner(ChatClient(server.base_url, "stand-in", cache_dir=None), planner.skills)
+                    llm_soups.append(run_episode(world, llm, seed=s))
+                    calls.append(llm.calls)
+            row["proagent_standin_both"] = {**stats(llm_soups), "model_calls_per_episode": float(np.mean(calls))}
             row["greedy_pair"] = stats(
                 [play(world.kitchen, (GreedyPartner(s), GreedyPartner(s + 1000))) for s in seeds]
             )

@@ -3,6 +3,8 @@ beside a partner; the run directory gets per-episode soups (``metrics.json``), t
 outcome, and ``episode.gif`` of the first episode.
 
 ember run task=overcooked layout=coordination_ring planner=symbolic partner=greedy episodes=10
+ember run task=overcooked planner=llm planner.base_url=http://127.0.0.1:8000/v1 planner.model=M \
+    planner.fallback=symbolic
 """
 
 from __future__ import annotations
@@ -32,11 +34,8 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
 
     layout = cfg.layout or cfg.task.layout
     try:
-        if cfg.planner.name != "symbolic":
-            raise ValueError(
-                f"planner={cfg.planner.name!r} is not built for overcooked yet; use planner=symbolic (the cooperative "
-                "planner)"
-            )
+        if cfg.planner.name not in ("symbolic", "llm"):
+            raise ValueError(f"planner={cfg.planner.name!r} is not built for overcooked; use symbolic or llm")
         if cfg.partner is not None and cfg.partner not in PARTNERS:
             raise ValueError(f"partner={cfg.partner!r} is unknown; choose one of {sorted(PARTNERS)} or leave it unset")
         if cfg.seat not in (0, 1) or cfg.episodes < 1:
@@ -47,7 +46,29 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
         run_dir.close()
         console.print(f"[bold red]error:[/] {err}", soft_wrap=True, highlight=False)
         sys.exit(2)
-    planner = CooperativePlanner(SkillLibrary.for_domain("overcooked"))
+    skills = SkillLibrary.for_domain("overcooked")
+    planner: Any = CooperativePlanner(skills)
+    if cfg.planner.name == "llm":
+        from ember.planners.llm.client import ChatClient
+        from ember.planners.llm.overcooked import ProAgentPlanner
+
+        p = cfg.planner
+        try:
+            client = ChatClient(
+                p.base_url,
+                p.model,
+                api_key_env=p.api_key_env,
+                timeout=p.timeout,
+                max_retries=p.max_retries,
+                temperature=p.temperature,
+                max_tokens=p.max_tokens,
+                cache_dir=p.cache_dir,
+            )
+        except ValueError as err:
+            console.print(f"[bold red]error:[/] {err}", soft_wrap=True, highlight=False)
+            sys.exit(2)
+        fallback = CooperativePlanner(skills) if p.fallback == "symbolic" else None
+        planner = ProAgentPlanner(client, skills, repair_rounds=int(p.critique_rounds), fallback=fallback)
     controlled = (True, True) if cfg.partner is None else (cfg.seat == 0, cfg.seat == 1)
     soups: list[int] = []
     frames: list[np.ndarray] = []
@@ -88,6 +109,8 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
         "soups": soups,
         "soups_mean": float(np.mean(soups)),
         "soups_std": float(np.std(soups)),
+        "model_calls": getattr(planner, "calls", 0),
+        "fallbacks": getattr(planner, "fallbacks", 0),
     }
     run_dir.write_json("metrics.json", metrics)
     run_dir.close()

@@ -11,7 +11,7 @@ chosen skills tick by tick for the chefs the planner controls and lets partners 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ember.sims.overcooked.kitchen import AGENTS, OvercookedWorld
 from ember.skills.library import SkillLibrary
@@ -23,6 +23,14 @@ _NEAR = ((0, 1), (0, -1), (1, 0), (-1, 0))
 
 def _beside(cell: tuple[int, int], region: set[tuple[int, int]]) -> bool:
     return any((cell[0] + dx, cell[1] + dy) in region for dx, dy in _NEAR)
+
+
+class SkillPlanner(Protocol):
+    """What :func:`run_episode` needs of a planner: a skill library and a per-chef decision."""
+
+    skills: SkillLibrary
+
+    def decide(self, world: OvercookedWorld, chef: int, other: tuple[str, dict[str, Any]] | None) -> dict[str, Any]: ...
 
 
 class CooperativePlanner:
@@ -138,7 +146,7 @@ class CooperativePlanner:
 
 def run_episode(
     world: OvercookedWorld,
-    planner: CooperativePlanner,
+    planner: SkillPlanner,
     controlled: tuple[bool, bool] = (True, True),
     partners: tuple[Partner | None, Partner | None] = (None, None),
     on_event: Callable[[dict[str, Any]], None] | None = None,

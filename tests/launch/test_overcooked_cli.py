@@ -37,7 +37,7 @@ def test_run_writes_soups_trace_and_gif(tmp_path: Path) -> None:
     [
         (["partner=genius"], "partner='genius' is unknown"),
         (["layout=kitchen_nightmare"], "layout 'kitchen_nightmare' is unknown"),
-        (["planner=llm", "planner.base_url=http://127.0.0.1:9", "planner.model=m"], "not built for overcooked"),
+        (["planner=llm", "planner.base_url=ftp://x", "planner.model=m"], "planner.base_url must be an http(s) URL"),
         (["seat=2", "partner=stay"], "seat must be 0 or 1"),
     ],
 )

@@ -10,7 +10,8 @@ Targets: (a) >= 1.2x the reference on cramped_room and asymmetric_advantages, >=
 greedy partner, above the greedy pair wherever the pair scores > 0, and > 0 on coordination_ring in both seats.
 The ProAgent-style LLM planner runs in mode (a) against the stand-in model (a test instrument answering with the
 cooperative planner's choice: it measures the LLM path's plumbing and calls per episode, not any language model);
-the ReAd-style critic is not built yet. Prints one JSON object last and writes bench/results/overcooked.json.
+with a stand-in that errs 30 % of the time it compares ProAgent alone, ReAd (critic-triggered revisions) and
+revise-every-proposal. Prints one JSON object last and writes bench/results/overcooked.json.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from machine import machine
@@ -30,6 +32,7 @@ from ember.planners.llm.client import ChatClient
 from ember.planners.llm.overcooked import CooperativeStandIn, ProAgentPlanner
 from ember.planners.llm.testing import OpenAIStubServer
 from ember.planners.overcooked import CooperativePlanner, run_episode
+from ember.planners.overcooked_critic import ReAdPlanner, train_critic
 from ember.sims.overcooked.kitchen import CLASSIC_LAYOUTS, OvercookedWorld
 from ember.skills.library import SkillLibrary
 from ember.skills.overcooked.partners import GreedyPartner, make_partner, play
@@ -71,6 +74,21 @@ def main() -> None:
                     llm_soups.append(run_episode(world, llm, seed=s))
                     calls.append(llm.calls)
             row["proagent_standin_both"] = {**stats(llm_soups), "model_calls_per_episode": float(np.mean(calls))}
+            # ReAd: the same LLM path against a stand-in that picks a random valid skill 30 % of the time; the critic
+            # (trained here on exploring rollouts) asks for a revision only below its threshold. "always" asks for one
+            # after every proposal (the verify-everything baseline).
+            critic, fit = train_critic(layout, planner.skills, episodes=12, seed=0)
+            for mode, threshold in (("proagent_k30", None), ("read_k30", -0.05), ("always_revise_k30", 1e9)):
+                soups_k, calls_k = [], []
+                for s in seeds:
+                    corrupt = CooperativeStandIn(world, CooperativePlanner(planner.skills), corruption=0.3, seed=s)
+                    with OpenAIStubServer(corrupt) as server:
+                        llm = ProAgentPlanner(ChatClient(server.base_url, "stand-in", cache_dir=None), planner.skills)
+                        chosen: Any = llm if threshold is None else ReAdPlanner(llm, critic, threshold=threshold)
+                        soups_k.append(run_episode(world, chosen, seed=s))
+                        calls_k.append(chosen.calls)
+                row[mode] = {**stats(soups_k), "model_calls_per_episode": float(np.mean(calls_k))}
+            row["read_critic_fit"] = fit
             row["greedy_pair"] = stats(
                 [play(world.kitchen, (GreedyPartner(s), GreedyPartner(s + 1000))) for s in seeds]
             )

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
+
 from ember.planners.llm.client import ChatClient, LLMError
 from ember.planners.overcooked import CooperativePlanner
 from ember.sims.overcooked.kitchen import AGENTS, OvercookedWorld
@@ -63,6 +65,8 @@ class ProAgentPlanner:
         self.seen: dict[int, list[str]] = {}
         self._partner_held: dict[int, str] = {}
         self.log: list[dict[str, Any]] = []
+        self.pending_note: str | None = None
+        """Added to the next prompt once (a critic's request to revise, see ``planners/overcooked_critic.py``)."""
 
     # ------------------------------------------------------------------ observing the partner
     def _observe_partner(self, world: OvercookedWorld, chef: int) -> str | None:
@@ -85,6 +89,9 @@ class ProAgentPlanner:
     # ------------------------------------------------------------------ deciding
     def decide(self, world: OvercookedWorld, chef: int, other: tuple[str, dict[str, Any]] | None) -> dict[str, Any]:
         note = self._observe_partner(world, chef)
+        if self.pending_note:
+            note = f"{note}\n{self.pending_note}" if note else self.pending_note
+            self.pending_note = None
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": self._prompt(world, chef, note)}]
         for _ in range(1 + self.repair_rounds):
             self.calls += 1
@@ -151,10 +158,14 @@ def _plan(chef: int, skill: str, args: dict[str, Any]) -> dict[str, Any]:
 class CooperativeStandIn:
     """TEST INSTRUMENT — not a model. A handler for ``OpenAIStubServer`` that answers every ProAgent request with the
     symbolic cooperative planner's choice for the chef named in the prompt (and a belief naming the partner's
-    current holding), so the LLM path can be run and its calls counted where no model weights can be had."""
+    current holding), so the LLM path can be run and its calls counted where no model weights can be had; with
+    ``corruption`` > 0 it answers a random valid skill instead at that rate (seeded)."""
 
-    def __init__(self, world: OvercookedWorld, planner: CooperativePlanner) -> None:
-        self.world, self.planner = world, planner
+    def __init__(
+        self, world: OvercookedWorld, planner: CooperativePlanner, corruption: float = 0.0, seed: int = 0
+    ) -> None:
+        self.world, self.planner, self.corruption = world, planner, corruption
+        self.rng = np.random.default_rng(seed)
         self.requests = 0
 
     def __call__(self, request: dict[str, Any]) -> Any:
@@ -166,6 +177,15 @@ class CooperativeStandIn:
             prompt = next(m["content"] for m in request["messages"] if m["role"] == "user")
         chef = 0 if prompt.startswith("You control chef0") else 1
         plan = self.planner.decide(self.world, chef, None)["root"]
+        if self.rng.random() < self.corruption:  # a plausible but unhelpful choice, as a weak model makes
+            from ember.planners.overcooked_critic import _candidates
+
+            objects = self.world.objects()
+            options = [
+                (n, a) for n, a in _candidates(self.world, chef) if not self.planner.skills[n].check_args(a, objects)
+            ]
+            plan = dict(plan)
+            plan["skill"], plan["args"] = options[int(self.rng.integers(0, len(options)))]
         partner = self.world.kitchen.state.players[1 - chef].held_object
         holding = "nothing" if partner is None else partner.name
         intention = {"nothing": "fetch", "onion": "put_in_pot", "dish": "pick_up_soup", "soup": "deliver"}

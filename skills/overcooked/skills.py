@@ -144,6 +144,9 @@ class PickUpSoup(KitchenSkill):
         return [self.cell_of(self.ctx.args["pot"])]
 
     def tick(self) -> Outcome:
+        failed = self.unmet_preconditions_outcome()
+        if failed is not None:
+            return failed
         if self.ctx is not None and not self.done():
             pot = self.targets()[0]
             status = self.kitchen.pot_state(pot)[0]
@@ -212,6 +215,9 @@ class Wait(KitchenSkill):
         return self.kitchen.tick - self.t0 >= int(self.ctx.args.get("ticks") or 1)
 
     def tick(self) -> Outcome:
+        failed = self.unmet_preconditions_outcome()
+        if failed is not None:
+            return failed
         if self.done():
             return Outcome(Status.SUCCESS)
         assert self.ctx is not None

@@ -75,3 +75,20 @@ def test_episode_through_the_stand_in_counts_model_calls() -> None:
         planner = ProAgentPlanner(ChatClient(server.base_url, "stub"), SKILLS)
         soups = run_episode(world, planner, (True, False), (None, GreedyPartner(0)))
     assert soups >= 1 and planner.calls == standin.requests > 5 and planner.fallbacks == 0
+
+
+def test_read_critic_learns_and_revises_only_low_scored_proposals() -> None:
+    from ember.planners.overcooked_critic import ReAdPlanner, train_critic
+
+    critic, stats = train_critic("cramped_room", SKILLS, episodes=4, seed=0)
+    assert stats["samples"] > 200 and stats["mse"] < stats["target_var"]  # it explains part of the variance
+    world = OvercookedWorld("cramped_room")
+    script = Scripted([_reply("wait", {"ticks": 1}), _reply("fetch", {"ingredient": "onion"})])
+    with OpenAIStubServer(script) as server:
+        llm = ProAgentPlanner(ChatClient(server.base_url, "stub"), SKILLS)
+        never = ReAdPlanner(llm, critic, threshold=-1e9)
+        assert never.decide(world, 0, None)["root"]["skill"] == "wait" and never.calls == 1 and never.revisions == 0
+        always = ReAdPlanner(llm, critic, threshold=1e9)
+        plan = always.decide(world, 0, None)
+    assert always.revisions == 1 and plan["root"]["skill"] == "fetch" and llm.calls == 3
+    assert "A critic trained on rollouts scores your proposal" in script.requests[-1]["messages"][-1]["content"]

@@ -8,9 +8,11 @@ Layout::
       _staging/                episodes being written (not part of the dataset)
 
 An episode is written whole into ``_staging/`` and then renamed into ``episodes/`` (one atomic directory rename), so a
-recording killed at any moment loses at most the episode it was writing; opening the dataset sweeps stale staging
-directories. Every field, shape and dtype is checked on the way in, and a damaged or foreign directory is refused
-with what is wrong and how to fix it.
+recording killed at any moment loses at most the episode it was writing. A writer holds an exclusive lock on
+``_writer.lock`` while it lives (the OS drops it when the process dies); opening the dataset sweeps ``_staging/`` only
+when no writer holds the lock, so reading a dataset during a recording never deletes the episode being written.
+Every field, shape and dtype is checked on the way in, and a damaged or foreign directory is refused with what is
+wrong and how to fix it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +54,43 @@ def _zarr() -> Any:
     return zarr
 
 
+_HELD: dict[str, list[Any]] = {}
+"""Writer locks this process holds: resolved dataset path -> [locked file handle, number of writers]."""
+
+
+def _try_lock(folder: Path, writer: bool) -> Any:
+    """Lock ``folder/_writer.lock`` exclusively. A writer shares the lock with other writers of this process (they
+    append in turn) and keeps it until :func:`_release`; a reader gets a handle to close, or None while any writer
+    (of this process or another) holds the lock."""
+    import fcntl
+
+    key = str(folder.resolve())
+    if key in _HELD:
+        if not writer:
+            return None
+        _HELD[key][1] += 1
+        return key
+    handle = (folder / "_writer.lock").open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    if not writer:
+        return handle
+    _HELD[key] = [handle, 1]
+    return key
+
+
+def _release(key: str) -> None:
+    held = _HELD.get(key)
+    if held is not None:
+        held[1] -= 1
+        if held[1] == 0:
+            held[0].close()
+            del _HELD[key]
+
+
 class EpisodeWriter:
     """Append episodes to a dataset, creating it when absent (and refusing one whose fields differ).
 
@@ -70,6 +110,12 @@ class EpisodeWriter:
     ) -> None:
         zarr = _zarr()
         self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        key = _try_lock(self.path, writer=True)
+        if key is None:
+            raise DatasetError(f"{self.path} is being written by another recording; wait for it or record elsewhere")
+        self.close = weakref.finalize(self, _release, key)
+        """Release the writer lock (also done when the writer is garbage-collected or the process ends)."""
         self.fields = dict(fields)
         self.chunk_steps = chunk_steps
         wanted = {name: f.to_json() for name, f in self.fields.items()}
@@ -141,7 +187,10 @@ class EpisodeDataset:
         self.meta: dict[str, Any] = attrs.get("meta", {})
         staging = self.path / "_staging"
         if staging.is_dir() and os.access(self.path, os.W_OK):
-            shutil.rmtree(staging, ignore_errors=True)  # episodes a killed recording never finished
+            lock = _try_lock(self.path, writer=False)
+            if lock is not None:  # no live writer: these are episodes a killed recording never finished
+                shutil.rmtree(staging, ignore_errors=True)
+                lock.close()
 
     def indices(self) -> list[int]:
         folder = self.path / "episodes"

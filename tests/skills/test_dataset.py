@@ -97,3 +97,29 @@ def test_a_killed_recording_loses_at_most_the_current_episode(tmp_path: Path) ->
     assert not (path / "_staging").exists() or not any((path / "_staging").iterdir())
     writer = EpisodeWriter(path, {"obs": Field((64,)), "action": Field((8,))})
     assert writer.add({"obs": np.zeros((2, 64)), "action": np.zeros((2, 8))}) == len(indices)
+
+
+def test_reading_during_a_recording_keeps_the_episode_being_written(tmp_path: Path) -> None:
+    path = tmp_path / "d.zarr"
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from ember.skills.data.dataset import EpisodeWriter, Field
+        w = EpisodeWriter({str(path)!r}, {{"obs": Field((1,))}})
+        (w.path / "_staging" / "episode_000000").mkdir(parents=True)  # an episode half written
+        print("ready", flush=True)
+        time.sleep(30)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        EpisodeDataset(path)  # a reader while the writer lives: its staging stays
+        assert (path / "_staging" / "episode_000000").is_dir()
+        with pytest.raises(DatasetError, match="being written by another recording"):
+            EpisodeWriter(path, {"obs": Field((1,))})
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    EpisodeDataset(path)  # the writer is gone: its leftovers are swept
+    assert not (path / "_staging").exists()

@@ -13,7 +13,9 @@ self-contained.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -30,18 +32,31 @@ FEATURES: dict[str, str] = {
 turns them back into the world frame when it acts)."""
 
 
-def featurize(name: str, rows: Tensor, goal_slice: slice) -> tuple[Tensor, Tensor, Tensor | None]:
-    """``(observation features, goal features, action frame or None)`` of ``policy`` rows (..., row_dim)."""
+Features = tuple[Tensor, Tensor, Tensor | None]
+
+
+def feature_function(name: str, goal_slice: slice) -> Callable[[Tensor], Features]:
+    """The function mapping ``policy`` rows (..., row_dim) to ``(observation features, goal features, action frame
+    or None)``; resolved once per policy (a registered function is imported here, not on every call)."""
     if name == "raw":
-        keep = torch.ones(rows.shape[-1], dtype=torch.bool)
-        keep[goal_slice] = False
-        return rows[..., keep], rows[..., goal_slice], None
+
+        def raw(rows: Tensor) -> Features:
+            keep = torch.ones(rows.shape[-1], dtype=torch.bool)
+            keep[goal_slice] = False
+            return rows[..., keep], rows[..., goal_slice], None
+
+        return raw
     if name not in FEATURES:
         raise ValueError(f"features must be 'raw' or one of {sorted(FEATURES)}; got {name!r}")
     from ember.sims import load_class
 
-    out = load_class(FEATURES[name])(rows)
-    return (out[0], out[1], out[2] if len(out) > 2 else None)
+    registered = load_class(FEATURES[name])
+
+    def task(rows: Tensor) -> Features:
+        out = registered(rows)
+        return out[0], out[1], out[2] if len(out) > 2 else None
+
+    return task
 
 
 def turn_xy(actions: Tensor, frame: Tensor | None, inverse: bool = False) -> Tensor:
@@ -157,6 +172,7 @@ class ChunkPolicy(nn.Module):
         cfg.check()
         self.cfg = cfg
         self.goal_slice = slice(*cfg.goal_slice)
+        self.features = feature_function(cfg.features, self.goal_slice)
         self.edm = EDM(cfg.sigma_data, cfg.sigma_min, cfg.sigma_max, cfg.rho)
         obs_f, goal_f, _ = self.features(torch.zeros(1, cfg.row_dim))
         self.obs_dim, self.goal_dim = obs_f.shape[-1], goal_f.shape[-1]
@@ -173,13 +189,6 @@ class ChunkPolicy(nn.Module):
             self.net = ResidualMLP(cond, chunk, cfg.hidden, cfg.blocks)
 
     # ------------------------------------------------------------------ conditioning
-    def features(self, rows: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
-        return featurize(self.cfg.features, rows, self.goal_slice)
-
-    def frame(self, rows: Tensor) -> Tensor | None:
-        """The action frame of the current (last) row of each window, or None."""
-        return self.features(rows[:, -1])[2]
-
     def set_normalizer(self, rows: Tensor) -> None:
         """Standardize with the statistics of training ``policy`` rows (N, row_dim)."""
         obs, goal, _ = self.features(rows)
@@ -188,13 +197,18 @@ class ChunkPolicy(nn.Module):
         self.goal_mean.copy_(goal.mean(0))
         self.goal_std.copy_(goal.std(0).clamp_min(1e-3))
 
-    def condition(self, rows: Tensor, goal_mask: Tensor) -> Tensor:
-        """``rows`` (B, history, row_dim) with the current row last, ``goal_mask`` (B,) 1 = goal given."""
-        obs, goals, _ = self.features(rows)
-        goal = goals[:, -1]
+    def encode(self, rows: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Features of windows ``rows`` (B, history, row_dim), current row last, computed once: the standardized
+        observation history (flat), the standardized current goal, and the current row's action frame (or None)."""
+        obs, goals, frames = self.features(rows)
         o = ((obs - self.obs_mean) / self.obs_std).flatten(1)
-        g = (goal - self.goal_mean) / self.goal_std * goal_mask.reshape(-1, 1)
-        return torch.cat([o, g, goal_mask.reshape(-1, 1)], dim=-1)
+        g = (goals[:, -1] - self.goal_mean) / self.goal_std
+        return o, g, None if frames is None else frames[:, -1]
+
+    @staticmethod
+    def condition(o: Tensor, g: Tensor, goal_mask: Tensor) -> Tensor:
+        """The conditioning vector; ``goal_mask`` (B,) is 1 where the goal is given, 0 where it is dropped."""
+        return torch.cat([o, g * goal_mask.reshape(-1, 1), goal_mask.reshape(-1, 1)], dim=-1)
 
     def denoise(self, x: Tensor, sigma: Tensor, cond: Tensor) -> Tensor:
         """EDM-preconditioned denoiser ``D(x; sigma, cond)`` on flattened chunks ``x`` (B, horizon * action_dim)."""
@@ -207,8 +221,9 @@ class ChunkPolicy(nn.Module):
         """Training loss on a batch: rows (B, history, row_dim), actions (B, horizon, action_dim)."""
         batch = rows.shape[0]
         keep = (torch.rand(batch, generator=generator) >= self.cfg.goal_dropout).float()
-        cond = self.condition(rows, keep)
-        x0 = turn_xy(actions, self.frame(rows), inverse=True).flatten(1)
+        o, g, frame = self.encode(rows)
+        cond = self.condition(o, g, keep)
+        x0 = turn_xy(actions, frame, inverse=True).flatten(1)
         if self.cfg.kind == "bc":
             return ((self.net(cond) - x0) ** 2).mean()
         sigma = self.edm.train_sigmas(batch, generator)
@@ -229,12 +244,13 @@ class ChunkPolicy(nn.Module):
         """An action chunk (B, horizon, action_dim) for rows (B, history, row_dim)."""
         cfg = self.cfg
         batch = rows.shape[0]
-        cond = self.condition(rows, torch.ones(batch))
+        o, g, frame = self.encode(rows)
+        cond = self.condition(o, g, torch.ones(batch))
         if cfg.kind == "bc":
             out = self.net(cond)
         else:
             scale = cfg.guidance if guidance is None else guidance
-            free = self.condition(rows, torch.zeros(batch)) if scale != 1.0 else None
+            free = self.condition(o, g, torch.zeros(batch)) if scale != 1.0 else None
 
             def denoise(x: Tensor, sigma: Tensor) -> Tensor:
                 conditioned = self.denoise(x, sigma, cond)
@@ -245,7 +261,7 @@ class ChunkPolicy(nn.Module):
 
             shape = (batch, cfg.horizon * cfg.action_dim)
             out = sample(denoise, shape, self.edm, steps or cfg.sample_steps, sampler or cfg.sampler, generator)
-        chunk = turn_xy(out.reshape(batch, cfg.horizon, cfg.action_dim), self.frame(rows))
+        chunk = turn_xy(out.reshape(batch, cfg.horizon, cfg.action_dim), frame)
         return chunk.clamp(-1.0, 1.0)
 
     def to_checkpoint(self) -> dict[str, Any]:
@@ -297,8 +313,6 @@ class ChunkController:
             self.queue[i].clear()
 
     def act(self, rows: Tensor) -> Tensor:
-        import time
-
         rows = rows.detach().float().cpu()
         for i in range(self.num_envs):
             hist = self.history[i]

@@ -92,14 +92,15 @@ class _Exploring:
         plan = self.base.decide(world, chef, other)
         node = plan["root"]
         if self.rng.random() < self.epsilon:
-            options = [(n, a) for n, a in _candidates(world, chef) if not self.skills[n].check_args(a, world.objects())]
+            options = candidate_skills(world, chef, self.skills)
             node["skill"], node["args"] = options[int(self.rng.integers(0, len(options)))]
         partner = other[0] if other else None
         self.records.append((world.kitchen.tick, features(world, chef, node["skill"], partner, self.critic.names)))
         return plan
 
 
-def _candidates(world: OvercookedWorld, chef: int) -> list[tuple[str, dict[str, Any]]]:
+def candidate_skills(world: OvercookedWorld, chef: int, skills: SkillLibrary) -> list[tuple[str, dict[str, Any]]]:
+    """Skill choices whose arguments fit the world (what exploration and the erring stand-in draw from)."""
     objects = world.objects()
     pots = [n for n, o in objects.items() if o.type == "pot"]
     counters = [n for n, o in objects.items() if o.type == "counter"]
@@ -108,7 +109,7 @@ def _candidates(world: OvercookedWorld, chef: int) -> list[tuple[str, dict[str, 
     out += [("wait", {"ticks": 1})]
     if counters:
         out += [("place_on_counter", {"cell": counters[0]})]
-    return out
+    return [(name, args) for name, args in out if not skills[name].check_args(args, objects)]
 
 
 def train_critic(

@@ -178,12 +178,9 @@ class CooperativeStandIn:
         chef = 0 if prompt.startswith("You control chef0") else 1
         plan = self.planner.decide(self.world, chef, None)["root"]
         if self.rng.random() < self.corruption:  # a plausible but unhelpful choice, as a weak model makes
-            from ember.planners.overcooked_critic import _candidates
+            from ember.planners.overcooked_critic import candidate_skills
 
-            objects = self.world.objects()
-            options = [
-                (n, a) for n, a in _candidates(self.world, chef) if not self.planner.skills[n].check_args(a, objects)
-            ]
+            options = candidate_skills(self.world, chef, self.planner.skills)
             plan = dict(plan)
             plan["skill"], plan["args"] = options[int(self.rng.integers(0, len(options)))]
         partner = self.world.kitchen.state.players[1 - chef].held_object

@@ -25,6 +25,7 @@ setup(
         "ember.planners": ["*.json"],
         "ember.planners.llm": ["prompts/*.txt"],
         "ember.skills.tabletop": ["checkpoints/*/*"],
+        "ember.skills.overcooked": ["checkpoints/*.pt"],
         "ember.launch.conf": ["*.yaml", "*/*.yaml"],
     },
     include_package_data=True,

@@ -3,7 +3,8 @@
     python bench/overcooked.py [--episodes 20]
 
 Modes: (a) Ember's symbolic cooperative planner controls both chefs; (b) it controls one chef beside each partner
-kind (greedy, random, stay) in both seats; plus a pair of Ember's greedy partners (the in-backend baseline).
+kind (greedy, random, stay, and the committed PPO self-play partner where the layout has one) in both seats; plus
+a pair of Ember's greedy partners (the in-backend baseline) and the PPO partner beside itself.
 Reference (two of overcooked-ai 1.1.0's greedy agents, measured here): cramped_room 9.0, asymmetric_advantages 12.3,
 coordination_ring 0, forced_coordination 0, counter_circuit_o_1order 1.0.
 Targets: (a) >= 1.2x the reference on cramped_room and asymmetric_advantages, >= 5 on the other three; (b) with the
@@ -35,7 +36,7 @@ from ember.planners.overcooked import CooperativePlanner, run_episode
 from ember.planners.overcooked_critic import ReAdPlanner, train_critic
 from ember.sims.overcooked.kitchen import CLASSIC_LAYOUTS, OvercookedWorld
 from ember.skills.library import SkillLibrary
-from ember.skills.overcooked.partners import GreedyPartner, make_partner, play
+from ember.skills.overcooked.partners import CHECKPOINTS, GreedyPartner, make_partner, play
 
 REFERENCE = {
     "cramped_room": 9.0,
@@ -92,11 +93,20 @@ def main() -> None:
             row["greedy_pair"] = stats(
                 [play(world.kitchen, (GreedyPartner(s), GreedyPartner(s + 1000))) for s in seeds]
             )
-            for kind in ("greedy", "random", "stay"):
+            kinds = ["greedy", "random", "stay"]
+            if (CHECKPOINTS / f"ppo_selfplay_{layout}.pt").is_file():
+                kinds.append("ppo")  # the committed self-play partner, beside itself and beside Ember
+                row["ppo_selfplay_pair"] = stats(
+                    [
+                        play(world.kitchen, (make_partner("ppo", s, layout), make_partner("ppo", s + 1000, layout)))
+                        for s in seeds
+                    ]
+                )
+            for kind in kinds:
                 for seat in (0, 1):
                     soups = []
                     for s in seeds:
-                        partners = [make_partner(kind, s + 1000), None]
+                        partners = [make_partner(kind, s + 1000, layout), None]
                         controlled = [False, True]
                         if seat == 0:
                             partners.reverse()

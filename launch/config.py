@@ -116,7 +116,8 @@ class RunConfig:
     layout: str | None = None
     """Overcooked: the kitchen layout (shorthand for task.layout)."""
     partner: str | None = None
-    """Overcooked: greedy, random or stay drives the chef Ember does not (null: Ember drives both)."""
+    """Overcooked: greedy, random, stay, ppo (the committed self-play partner) or a partner.pt path drives the chef
+    Ember does not (null: Ember drives both)."""
     seat: int = 0
     """Overcooked: which chef Ember drives beside a partner (0 or 1)."""
     episodes: int = 1
@@ -137,6 +138,28 @@ class PendulumTaskConfig:
     """Std of the noise on the actor's observation."""
     eval_target: float = -200.0
     """Mean evaluation return that counts as solved."""
+
+
+@dataclass
+class OvercookedSelfPlayTaskConfig:
+    name: str = "overcooked_selfplay"
+    """Env id in ``ember.sims.ENVS``: Overcooked kitchens with the partner inside (contract 1)."""
+    layout: str = "cramped_room"
+    """A layout the overcooked package ships."""
+    num_envs: int = 64
+    """Rows of the batch (two per kitchen in self-play)."""
+    eval_envs: int = 32
+    """Rows per evaluation (one episode each, the policy sampled)."""
+    partner: str = "self"
+    """self (self-play), greedy, random, stay, ppo (the committed self-play partner) or a partner.pt path."""
+    seat: Any = "both"
+    """With a partner inside: the learner's chef, 0, 1 or both (alternating rows)."""
+    shaping_steps: int = 3000000
+    """Env steps over which the shaped reward's weight falls from 1 to 0."""
+    horizon: int = 400
+    """Ticks per episode."""
+    eval_target: float | None = None
+    """Mean soups per episode that counts as solved (null: train for total_steps)."""
 
 
 @dataclass
@@ -317,6 +340,7 @@ def register() -> None:
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="task", name="pendulum_schema", node=PendulumTaskConfig)
     cs.store(group="task", name="quadrotor_hover_schema", node=QuadrotorTaskConfig)
+    cs.store(group="task", name="overcooked_selfplay_schema", node=OvercookedSelfPlayTaskConfig)
     cs.store(group="task", name="tabletop_push_schema", node=TabletopPushTaskConfig)
     cs.store(group="task", name="tabletop_push_obstacle_schema", node=TabletopPushObstacleTaskConfig)
     cs.store(group="policy", name="imitation_schema", node=ImitationConfig)

@@ -30,14 +30,14 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
     from ember.sims.overcooked.kitchen import OvercookedWorld
     from ember.sims.world import WorldError
     from ember.skills.library import SkillLibrary
-    from ember.skills.overcooked.partners import PARTNERS, make_partner
+    from ember.skills.overcooked.partners import make_partner
 
     layout = cfg.layout or cfg.task.layout
     try:
         if cfg.planner.name not in ("symbolic", "llm"):
             raise ValueError(f"planner={cfg.planner.name!r} is not built for overcooked; use symbolic or llm")
-        if cfg.partner is not None and cfg.partner not in PARTNERS:
-            raise ValueError(f"partner={cfg.partner!r} is unknown; choose one of {sorted(PARTNERS)} or leave it unset")
+        if cfg.partner is not None:
+            make_partner(str(cfg.partner), 0, layout)  # refuses unknown names and partners of other layouts
         if cfg.seat not in (0, 1) or cfg.episodes < 1:
             raise ValueError(f"seat must be 0 or 1 and episodes >= 1; got seat={cfg.seat}, episodes={cfg.episodes}")
         world = OvercookedWorld(layout, horizon=int(cfg.task.horizon))
@@ -82,7 +82,7 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
             seed = int(cfg.seed) + episode
             partners: list[Any] = [None, None]
             if cfg.partner is not None:
-                partners[1 - cfg.seat] = make_partner(cfg.partner, seed + 1000)
+                partners[1 - cfg.seat] = make_partner(str(cfg.partner), seed + 1000, layout)
             run_dir.trace({"event": "episode_start", "episode": episode, "seed": seed, "layout": layout})
             n = run_episode(
                 world,

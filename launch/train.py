@@ -4,6 +4,7 @@ ember train                                   # SAC on the batched torch pendulu
 ember train algo=ppo task.num_envs=64
 ember train resume=runs/train_..._seed0        # continue a killed run from its last checkpoint
 ember train policy=beso task=tabletop_push_obstacle   # diffusion policy from (recorded) demonstrations
+ember train task=overcooked_selfplay algo=ppo         # an Overcooked partner by PPO self-play (Discrete actions)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -41,14 +43,22 @@ def build_algo(algo: dict[str, Any], env: Any, seed: int) -> SAC | PPO:
     name = algo.pop("name")
     policy_dim = env.single_observation_space["policy"].shape[0]
     critic_space = env.single_observation_space.spaces.get("critic", env.single_observation_space["policy"])
-    act_dim = env.single_action_space.shape[0]
+    space = env.single_action_space
+    discrete = isinstance(space, gym.spaces.Discrete)
+    act_dim = int(space.n) if discrete else space.shape[0]
     algo["hidden"] = tuple(algo.get("hidden", (64, 64)))
+    if name == "sac" and discrete:
+        raise TrainConfigError(
+            "algo=sac needs a continuous (Box) action space; this task's actions are discrete: algo=ppo"
+        )
     if name == "sac":
         low = torch.as_tensor(env.single_action_space.low, dtype=torch.float32)
         high = torch.as_tensor(env.single_action_space.high, dtype=torch.float32)
         return SAC(policy_dim, critic_space.shape[0], act_dim, low, high, seed=seed, **algo)
     if name == "ppo":
-        return PPO(policy_dim, critic_space.shape[0], act_dim, num_envs=env.num_envs, seed=seed, **algo)
+        return PPO(
+            policy_dim, critic_space.shape[0], act_dim, num_envs=env.num_envs, seed=seed, discrete=discrete, **algo
+        )
     raise TrainConfigError(f"algo.name={name!r} is unknown; choose one of ['ppo', 'sac']")
 
 
@@ -74,7 +84,23 @@ def task_eval_fn(name: str, eval_env: Any) -> Any:
         return lambda algo: hover_success(eval_env, lambda obs: algo.act(obs, deterministic=True))
     if name == "tabletop_push":
         return lambda algo: success_rate(algo, eval_env)
+    if name == "overcooked_selfplay":
+        from ember.sims.overcooked.vec_env import soups_per_episode
+
+        return lambda algo: soups_per_episode(eval_env, algo.act)  # sampled, as the partner plays
     return None
+
+
+def overcooked_task(task: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Training and evaluation arguments of ``overcooked_selfplay``: a named partner becomes a factory, and the
+    evaluation counts soups only (no shaping)."""
+    if task.get("partner", "self") != "self":
+        from ember.skills.overcooked.partners import partner_factory
+
+        task = {**task, "partner": partner_factory(str(task["partner"]), str(task.get("layout", "cramped_room")))}
+    if task.get("seat") not in (0, 1, "both"):
+        raise ValueError(f"task.seat={task.get('seat')!r} must be 0, 1 or both")
+    return task, {**task, "shaping_steps": 0}
 
 
 SKILL_ARTIFACTS = {"tabletop_push": {"task": "push", "control": "ee_delta", "ee_step": 0.02}}
@@ -106,8 +132,11 @@ def main(cfg: DictConfig) -> None:
         sys.exit(2)
     eval_target, eval_envs = task.pop("eval_target", None), task.pop("eval_envs", 16)
     try:
+        eval_task = dict(task)
+        if name == "overcooked_selfplay":
+            task, eval_task = overcooked_task(task)
         env = make_env(name, seed=cfg.seed, **task)
-        eval_env = make_env(name, **{**task, "num_envs": eval_envs, "seed": cfg.seed + 10_000})
+        eval_env = make_env(name, **{**eval_task, "num_envs": eval_envs, "seed": cfg.seed + 10_000})
         algo = build_algo(dict(algo_cfg), env, cfg.seed)
     except (TypeError, ValueError) as err:
         console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
@@ -160,6 +189,16 @@ def main(cfg: DictConfig) -> None:
             "env_steps": result.env_steps,
         }
         save_skill_artifact(algo, policy_dim, critic_dim, run_dir / "artifact", meta)
+    if name == "overcooked_selfplay":
+        from ember.skills.overcooked.partners import save_partner
+
+        meta = {
+            "activation": algo_cfg.get("activation", "elu"),
+            "train_command": "ember train " + " ".join(HydraConfig.get().overrides.task),
+            "best_eval_soups": result.best_eval,
+            "env_steps": result.env_steps,
+        }
+        save_partner(algo, env.layout, run_dir / "partner.pt", meta)
     metrics = {
         "task": name,
         "algo": algo_cfg["name"],

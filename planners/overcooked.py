@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from ember.sims.overcooked.kitchen import AGENTS, OvercookedWorld
 from ember.skills.library import SkillLibrary
-from ember.skills.overcooked.partners import Partner, reachable_cells
+from ember.skills.overcooked.partners import Partner, reachable_cells, shortest_path
 from ember.skills.skill import Skill, Status
 
 _NEAR = ((0, 1), (0, -1), (1, 0), (-1, 0))
@@ -115,13 +115,20 @@ class CooperativePlanner:
                 return "pick_from_counter", {"cell": names[cell]}
         dishes_busy = int(their_held == "dish" or their_skill == "fetch_dish")
         soups_coming = sum(1 for s, _ in pots.values() if s in ("cooking", "ready"))
+        # A soup that will be ready by the time a dish could be brought to it (or is ready now) takes the dish first.
         can_dish = any(_beside(tuple(d), mine) for d in mdp.get_dish_dispenser_locations())
+        lead = self._dish_trip(k, me, mine) if can_dish else 0
+        soon = sum(1 for s, n in pots.values() if s == "ready" or (s == "cooking" and n <= lead))
         can_onion = any(_beside(tuple(o), mine) for o in mdp.get_onion_dispenser_locations())
-        if soups_coming > dishes_busy and can_dish:
+        if soon > dishes_busy and can_dish:
             return "fetch_dish", {}
         onions_needed = sum(3 - n for s, n in pots.values() if s in ("empty", "filling"))
         onions_needed -= int(their_held == "onion" or their_skill == "fetch")
         onions_needed -= sum(1 for item in on_counter.values() if item == "onion")
+        if onions_needed > 0 and can_onion and my_pots:
+            return "fetch", {"ingredient": "onion"}  # another pot to fill while this soup cooks
+        if soups_coming > dishes_busy and can_dish:
+            return "fetch_dish", {}
         if onions_needed > 0 and can_onion:
             return "fetch", {"ingredient": "onion"}
         if can_dish and not my_pots and sum(1 for item in on_counter.values() if item == "dish") < 1:
@@ -131,6 +138,23 @@ class CooperativePlanner:
         if can_onion and my_pots and their_held != "onion":
             return "fetch", {"ingredient": "onion"}  # ready for the next soup, away from the pot
         return "wait", {"ticks": 1}
+
+    @staticmethod
+    def _dish_trip(k: Any, me: int, region: set[tuple[int, int]]) -> int:
+        """Ticks to walk to a dish dispenser and on to a pot, plus the two interactions and turns (the cook ticks
+        left at which an idle chef fetches the dish for a soup rather than onions for another pot)."""
+        start = tuple(k.state.players[me].position)
+
+        def beside(cells: Any) -> set[tuple[int, int]]:
+            return {(c[0] + dx, c[1] + dy) for c in cells for dx, dy in _NEAR} & region
+
+        at_dish = beside(k.mdp.get_dish_dispenser_locations())
+        to_dish = shortest_path(k, start, at_dish, set())
+        if to_dish is None:
+            return 0
+        stop = to_dish[-1] if to_dish else start
+        to_pot = shortest_path(k, stop, beside(k.pots), set())
+        return len(to_dish) + (len(to_pot) if to_pot is not None else 0) + 4
 
     @staticmethod
     def _distance(k: Any, me: int, cell: tuple[int, int]) -> int:

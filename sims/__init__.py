@@ -19,6 +19,7 @@ ENVS: dict[str, str] = {
     "tabletop_push": "ember.sims.pybullet.tabletop_env:TabletopVecEnv",
     "tabletop_push_obstacle": "ember.sims.pybullet.tabletop_env:TabletopVecEnv",
     "tabletop_reach": "ember.sims.pybullet.tabletop_env:TabletopVecEnv",
+    "overcooked_selfplay": "ember.sims.overcooked.vec_env:OvercookedVecEnv",
 }
 """Vectorized env backends (contract 1) by task name."""
 

@@ -11,3 +11,15 @@ def make_world(**overrides: Any) -> TabletopWorld:
     settings: dict[str, Any] = {"seed": 0, "arrangement": "scattered"}
     settings.update(overrides)
     return TabletopWorld(**settings)
+
+
+# cramped_room: chef0 starts at (1, 2), onions at (0, 1) and (4, 1), pot (2, 0), dishes (1, 3), serving (3, 3).
+ONION_TO_POT = ["left", "interact", "right", "up", "interact"]
+SOUP_BY_CHEF0 = (
+    ["up", *ONION_TO_POT[0:]]
+    + ONION_TO_POT
+    + ONION_TO_POT
+    + ["left", "down", "down", "interact", "up", "right", "up"]
+    + ["stay"] * 12
+    + ["interact", "down", "right", "down", "interact"]
+)

@@ -1,4 +1,5 @@
-"""Networks shared by the algorithms: MLPs, a Gaussian actor (PPO), a tanh-squashed Gaussian actor (SAC), critics."""
+"""Networks shared by the algorithms: MLPs, a Gaussian and a categorical actor (PPO), a tanh-squashed Gaussian actor
+(SAC), critics."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 
 import torch
 from torch import nn
-from torch.distributions import Normal
+from torch.distributions import Categorical, Normal
 
 ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh}
 
@@ -37,6 +38,26 @@ class GaussianActor(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Deterministic action (the mean)."""
         return self.mean(obs)
+
+
+class CategoricalActor(nn.Module):
+    """Categorical over ``n_actions`` discrete actions (PPO on Discrete action spaces: gridworlds, Overcooked)."""
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: tuple[int, ...], activation: str) -> None:
+        super().__init__()
+        self.logits = mlp(obs_dim, n_actions, hidden, activation)
+        with torch.no_grad():  # near-uniform initial policy, as CleanRL's 0.01-gain output layer
+            last = self.logits[-1]
+            assert isinstance(last, nn.Linear)
+            last.weight.mul_(0.01)
+            last.bias.zero_()
+
+    def distribution(self, obs: torch.Tensor) -> Categorical:  # obs: (N, obs_dim)
+        return Categorical(logits=self.logits(obs))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Deterministic action: the most likely index ``(N,)``."""
+        return self.logits(obs).argmax(-1)
 
 
 class SquashedGaussianActor(nn.Module):

@@ -1,8 +1,9 @@
 """Asymmetric PPO: clipped surrogate, GAE, adaptive-KL learning rate, observation normalization (Schulman et al.
 2017; the adaptive schedule as in rsl_rl), on batched envs.
 
-The actor (a diagonal Gaussian) reads the ``policy`` group, the value function the ``critic`` group (``policy`` when
-absent). Verbs as in rsl_rl: ``act``, ``process_env_step``, ``compute_returns``, ``update``, ``state_dict``.
+The actor (a diagonal Gaussian for Box actions ``(N, act_dim)``, a categorical for Discrete ones, actions ``(N,)``
+int64 indices) reads the ``policy`` group, the value function the ``critic`` group (``policy`` when absent). Verbs
+as in rsl_rl: ``act``, ``process_env_step``, ``compute_returns``, ``update``, ``state_dict``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ember.skills.learning.networks import GaussianActor, mlp
+from ember.skills.learning.networks import CategoricalActor, GaussianActor, mlp
 from ember.skills.learning.normalizer import RunningNorm
 from ember.skills.learning.storage import RolloutStorage
 
@@ -21,7 +22,9 @@ Obs = dict[str, torch.Tensor]
 
 class PPO:
     """Args:
-    policy_dim, critic_dim, act_dim: sizes of the actor input, critic input and action.
+    policy_dim, critic_dim, act_dim: sizes of the actor input, critic input and action (the number of actions when
+        ``discrete``).
+    discrete: categorical actor over ``act_dim`` actions instead of a Gaussian.
     num_envs: batch size of the env.
     num_steps: steps per env per rollout.
     hidden, activation: actor and critic MLPs.
@@ -59,12 +62,19 @@ class PPO:
         max_grad_norm: float = 1.0,
         normalize_obs: bool = True,
         seed: int = 0,
+        discrete: bool = False,
     ) -> None:
         torch.manual_seed(seed)
-        self.actor = GaussianActor(policy_dim, act_dim, tuple(hidden), activation, init_std)
+        self.discrete = discrete
+        self.actor: GaussianActor | CategoricalActor
+        if discrete:
+            self.actor = CategoricalActor(policy_dim, act_dim, tuple(hidden), activation)
+        else:
+            self.actor = GaussianActor(policy_dim, act_dim, tuple(hidden), activation, init_std)
         self.critic = mlp(critic_dim, 1, tuple(hidden), activation)
         self.optimizer = torch.optim.Adam([*self.actor.parameters(), *self.critic.parameters()], lr=lr)
-        self.storage = RolloutStorage(num_steps, num_envs, policy_dim, critic_dim, act_dim)
+        # A discrete action is stored as one float column (its index); mu/sigma are unused for it.
+        self.storage = RolloutStorage(num_steps, num_envs, policy_dim, critic_dim, 1 if discrete else act_dim)
         self.policy_norm = RunningNorm(policy_dim) if normalize_obs else None
         self.critic_norm = RunningNorm(critic_dim) if normalize_obs else None
         self.lr, self.gamma, self.lam, self.clip = lr, gamma, lam, clip
@@ -90,13 +100,19 @@ class PPO:
         policy, critic = self._norm(obs)
         dist = self.actor.distribution(policy)
         actions = dist.sample()
+        if self.discrete:
+            stored, log_probs = actions.unsqueeze(-1).float(), dist.log_prob(actions)
+            mu = sigma = torch.zeros_like(stored)
+        else:
+            stored, log_probs = actions, dist.log_prob(actions).sum(-1)
+            mu, sigma = dist.mean, dist.stddev
         self._pending = {
             "policy": policy,
             "critic": critic,
-            "actions": actions,
-            "log_probs": dist.log_prob(actions).sum(-1),
-            "mu": dist.mean,
-            "sigma": dist.stddev,
+            "actions": stored,
+            "log_probs": log_probs,
+            "mu": mu,
+            "sigma": sigma,
             "values": self.critic(critic).squeeze(-1),
         }
         return actions
@@ -137,23 +153,22 @@ class PPO:
     def update(self) -> dict[str, float]:
         adv = self.storage.advantages
         self.storage.advantages = (adv - adv.mean()) / (adv.std() + 1e-8)
-        stats = {"loss/surrogate": 0.0, "loss/value": 0.0, "kl": 0.0}
+        stats = {"loss/surrogate": 0.0, "loss/value": 0.0, "kl": 0.0, "entropy": 0.0}
         count = 0
         for _ in range(self.epochs):
             for b in self.storage.minibatches(self.num_minibatches, self.generator):
                 dist = self.actor.distribution(b["policy"])
-                log_probs = dist.log_prob(b["actions"]).sum(-1)
-                with torch.no_grad():
-                    # KL(old || new) of diagonal Gaussians, for the adaptive learning rate.
-                    kl = (
-                        (
-                            torch.log(dist.stddev / b["sigma"])
-                            + (b["sigma"].pow(2) + (b["mu"] - dist.mean).pow(2)) / (2 * dist.stddev.pow(2))
-                            - 0.5
-                        )
-                        .sum(-1)
-                        .mean()
-                    )
+                if self.discrete:
+                    log_probs = dist.log_prob(b["actions"].squeeze(-1).long())
+                    entropy = dist.entropy()
+                    with torch.no_grad():  # KL(old || new) estimated from the sampled actions (Schulman's k3)
+                        log_ratio = log_probs - b["log_probs"]
+                        kl = (log_ratio.exp() - 1 - log_ratio).mean()
+                else:
+                    log_probs = dist.log_prob(b["actions"]).sum(-1)
+                    entropy = dist.entropy().sum(-1)
+                    assert isinstance(dist, torch.distributions.Normal)
+                    kl = self._gaussian_kl(dist, b)
                 if self.desired_kl is not None:
                     if kl > 2 * self.desired_kl:
                         self.lr = max(1e-5, self.lr / 1.5)
@@ -167,7 +182,7 @@ class PPO:
                 ).mean()
                 values = self.critic(b["critic"]).squeeze(-1)
                 value_loss = (b["returns"] - values).pow(2).mean()
-                loss = surrogate + self.value_coef * value_loss - self.entropy_coef * dist.entropy().sum(-1).mean()
+                loss = surrogate + self.value_coef * value_loss - self.entropy_coef * entropy.mean()
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_([*self.actor.parameters(), *self.critic.parameters()], self.max_grad_norm)
@@ -175,13 +190,27 @@ class PPO:
                 stats["loss/surrogate"] += surrogate.item()
                 stats["loss/value"] += value_loss.item()
                 stats["kl"] += float(kl)
+                stats["entropy"] += entropy.detach().mean().item()
                 count += 1
         self.storage.clear()
-        return {
-            **{k: v / count for k, v in stats.items()},
-            "lr": self.lr,
-            "std": self.actor.log_std.exp().mean().item(),
-        }
+        out = {**{k: v / count for k, v in stats.items()}, "lr": self.lr}
+        if isinstance(self.actor, GaussianActor):
+            out["std"] = self.actor.log_std.exp().mean().item()
+        return out
+
+    @staticmethod
+    @torch.no_grad()
+    def _gaussian_kl(dist: torch.distributions.Normal, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        """KL(old || new) of diagonal Gaussians, for the adaptive learning rate."""
+        return (
+            (
+                torch.log(dist.stddev / b["sigma"])
+                + (b["sigma"].pow(2) + (b["mu"] - dist.mean).pow(2)) / (2 * dist.stddev.pow(2))
+                - 0.5
+            )
+            .sum(-1)
+            .mean()
+        )
 
     @torch.no_grad()
     def value(self, obs: Obs) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Overcooked partners (low-level policies for one chef): stay, random, and the classic greedy "human model".
+"""Overcooked partners (low-level policies for one chef): stay, random, the classic greedy "human model", and a
+learned one (a PPO policy trained in self-play with ``ember train task=overcooked_selfplay``).
 
 Every partner maps ``(kitchen, chef index)`` to an action name from ``ACTION_NAMES``. Motion is a breadth-first
 shortest path over the floor cells that treats the other chef as an obstacle; when that chef blocks every path, the
@@ -8,10 +9,14 @@ deadlocks in corridors).
 
 from __future__ import annotations
 
+import pickle
 from collections import deque
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ember.sims.overcooked.kitchen import ACTION_NAMES, Kitchen
 
@@ -144,13 +149,118 @@ def _counter_items(kitchen: Kitchen, name: str) -> list[Any]:
     return [pos for pos, obj in kitchen.state.objects.items() if pos in kitchen.counters and obj.name == name]
 
 
+CHECKPOINTS = Path(__file__).parent / "checkpoints"
+"""Committed learned partners: ``checkpoints/ppo_selfplay_<layout>.pt``."""
+
+
+class PolicyPartner(Partner):
+    """A learned partner: the categorical actor of a PPO run on ``overcooked_selfplay`` (its ``partner.pt``), fed the
+    kitchen's features from its own seat. It samples its action (``sample=False``: the most likely one); sampling
+    keeps a self-play policy from freezing in the states it never met beside itself.
+
+    Args:
+        path: a ``partner.pt`` written by ``ember train task=overcooked_selfplay``.
+        seed: seeds the sampling.
+        sample: sample from the policy instead of taking its most likely action.
+    """
+
+    def __init__(self, path: str | Path, seed: int = 0, sample: bool = True) -> None:
+        super().__init__(seed)
+        from ember.skills.learning.networks import CategoricalActor
+
+        try:
+            self.meta = torch.load(Path(path), map_location="cpu", weights_only=True)
+            self.actor = CategoricalActor(
+                self.meta["policy_dim"], len(ACTION_NAMES), tuple(self.meta["hidden"]), self.meta["activation"]
+            )
+            self.actor.load_state_dict(self.meta["actor"])
+        except (OSError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as err:
+            raise ValueError(
+                f"learned partner {path}: not a partner.pt of `ember train task=overcooked_selfplay` "
+                f"({type(err).__name__}: {err}); train one or pick a committed one from {CHECKPOINTS}"
+            ) from err
+        self.mean, self.std, self.clip = self.meta["norm_mean"], self.meta["norm_std"], float(self.meta["norm_clip"])
+        self.sample = sample
+        self.generator = torch.Generator().manual_seed(seed)
+        self._features: Any = None
+        self._kitchen: Kitchen | None = None
+
+    def reset(self) -> None:
+        self._kitchen = None
+
+    def act(self, kitchen: Kitchen, me: int) -> str:
+        from ember.sims.overcooked.vec_env import KitchenFeatures
+
+        if kitchen.layout != self.meta["layout"]:
+            raise ValueError(
+                f"learned partner trained on layout {self.meta['layout']!r} cannot play {kitchen.layout!r}; "
+                f"train one there with `ember train task=overcooked_selfplay task.layout={kitchen.layout}`"
+            )
+        if self._kitchen is not kitchen:
+            self._kitchen, self._features = kitchen, KitchenFeatures(kitchen)
+        obs = torch.as_tensor(self._features(me)).unsqueeze(0)
+        with torch.no_grad():
+            dist = self.actor.distribution(((obs - self.mean) / self.std).clamp(-self.clip, self.clip))
+            index = torch.multinomial(dist.probs, 1, generator=self.generator) if self.sample else dist.probs.argmax()
+        return ACTION_NAMES[int(index.reshape(-1)[0])]
+
+
+def save_partner(algo: Any, layout: str, path: str | Path, meta: dict[str, Any]) -> Path:
+    """Write a PPO (``discrete=True``) actor and its observation normalizer as a ``partner.pt`` (atomically)."""
+    import io
+
+    from ember.sims.atomic import atomic_write_bytes
+
+    first = algo.actor.logits[0]
+    norm = algo.policy_norm
+    dim = first.in_features
+    state = {
+        **meta,
+        "layout": layout,
+        "policy_dim": dim,
+        "hidden": [m.out_features for m in algo.actor.logits if isinstance(m, torch.nn.Linear)][:-1],
+        "activation": meta.get("activation", "elu"),
+        "actor": algo.actor.state_dict(),
+        "norm_mean": norm.mean.clone() if norm is not None else torch.zeros(dim),
+        "norm_std": (norm.var + norm.eps).sqrt() if norm is not None else torch.ones(dim),
+        "norm_clip": float(norm.clip) if norm is not None else float("inf"),
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+    return Path(path)
+
+
 PARTNERS: dict[str, type[Partner]] = {"stay": StayPartner, "random": RandomPartner, "greedy": GreedyPartner}
 
 
-def make_partner(name: str, seed: int = 0) -> Partner:
-    if name not in PARTNERS:
-        raise ValueError(f"partner {name!r} is unknown; choose one of {sorted(PARTNERS)}")
-    return PARTNERS[name](seed)
+def make_partner(name: str, seed: int = 0, layout: str | None = None) -> Partner:
+    """A partner by name: ``stay``, ``random``, ``greedy``, ``ppo`` (the committed self-play partner of ``layout``)
+    or a path to a ``partner.pt``."""
+    if name in PARTNERS:
+        return PARTNERS[name](seed)
+    if name == "ppo":
+        path = CHECKPOINTS / f"ppo_selfplay_{layout}.pt"
+        if not path.is_file():
+            have = sorted(p.stem.removeprefix("ppo_selfplay_") for p in CHECKPOINTS.glob("ppo_selfplay_*.pt"))
+            raise ValueError(
+                f"partner='ppo': no committed self-play partner for layout {layout!r} (there are: {have}); train one "
+                f"with `ember train task=overcooked_selfplay task.layout={layout}` and pass its partner.pt path"
+            )
+        return PolicyPartner(path, seed)
+    if name.endswith(".pt"):
+        return PolicyPartner(name, seed)
+    raise ValueError(f"partner {name!r} is unknown; choose one of {[*sorted(PARTNERS), 'ppo']} or a partner.pt path")
+
+
+def partner_names() -> list[str]:
+    return [*sorted(PARTNERS), "ppo"]
+
+
+def partner_factory(name: str, layout: str) -> Callable[[int], Partner]:
+    """``seed -> partner`` for :class:`ember.sims.overcooked.vec_env.OvercookedVecEnv` (checked once, here)."""
+    make_partner(name, 0, layout)
+    return lambda seed: make_partner(name, seed, layout)
 
 
 def play(kitchen: Kitchen, chefs: tuple[Partner, Partner], frames: list[np.ndarray] | None = None) -> int:

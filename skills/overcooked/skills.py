@@ -1,5 +1,6 @@
 """Medium-level Overcooked skills (as in ProAgent), each compiled to motion by the partners' shortest-path planner
-(the other chef is an obstacle; a chef stuck for 3 ticks steps aside, which resolves head-on deadlocks).
+(the other chef is an obstacle; a chef stuck for 2 ticks steps aside onto a free cell, the two chefs on alternate
+ticks, which resolves head-on deadlocks).
 
 ``fetch(ingredient)``, ``put_in_pot(pot)``, ``fetch_dish``, ``pick_up_soup(pot)``, ``deliver``,
 ``place_on_counter(cell)``, ``pick_from_counter(cell)``, ``wait``. Each ends in SUCCESS when what it promises holds,
@@ -70,8 +71,10 @@ class KitchenSkill(Skill):
         self._last = pos
         # Back and forth between two cells for 6 ticks: a livelock with the other chef (both replanning in step).
         swinging = len(self._recent) >= 6 and len(set(list(self._recent)[-6:])) <= 2 and self._still == 0
-        if self._still >= 3 and self.kitchen.tick % 2 == 0:
-            action = ("up", "down", "left", "right")[int(self.rng.integers(0, 4))]
+        if self._still >= 2 and (self.kitchen.tick + self.me) % 2 == 0:
+            # Stuck: step aside onto a free floor cell (the chefs take turns, so they do not both dodge at once).
+            free = free_moves(self.kitchen, self.me)
+            action = free[int(self.rng.integers(0, len(free)))] if free else "stay"
             self._still = 0
         elif swinging and self.rng.random() < 0.5:
             action = "stay"  # let the other chef through
@@ -80,6 +83,22 @@ class KitchenSkill(Skill):
             action = go_and_interact(self.kitchen, self.me, targets, self.rng)
         self.ctx.world.apply(self.ctx.agent, {"move": action})
         return RUNNING
+
+
+def free_moves(kitchen: Kitchen, me: int) -> list[str]:
+    """Moves that take chef ``me`` onto a floor cell the other chef does not stand on."""
+    terrain = kitchen.mdp.terrain_mtx
+    x, y = kitchen.state.players[me].position
+    other = tuple(kitchen.state.players[1 - me].position)
+    moves = (("up", (0, -1)), ("down", (0, 1)), ("left", (-1, 0)), ("right", (1, 0)))
+    return [
+        name
+        for name, (dx, dy) in moves
+        if 0 <= y + dy < len(terrain)
+        and 0 <= x + dx < len(terrain[0])
+        and terrain[y + dy][x + dx] == " "
+        and (x + dx, y + dy) != other
+    ]
 
 
 def _beside(cell: tuple[int, int], region: set[tuple[int, int]]) -> bool:
@@ -130,6 +149,13 @@ class PutInPot(KitchenSkill):
 
     def done(self) -> bool:
         return self.held() == "none"
+
+    def tick(self) -> Outcome:
+        if self.ctx is not None and not self.done():
+            status = self.kitchen.pot_state(self.targets()[0])[0]
+            if status in ("cooking", "ready"):  # filled by the other chef meanwhile: decide again
+                return Outcome(Status.FAILURE, f"{self.name}: {self.ctx.args['pot']} is full ({status})")
+        return super().tick()
 
 
 class PickUpSoup(KitchenSkill):
@@ -247,13 +273,7 @@ class Wait(KitchenSkill):
                 return {(0, -1): "up", (0, 1): "down", (1, 0): "right", (-1, 0): "left"}[step]
         if abs(me[0] - other[0]) + abs(me[1] - other[1]) != 1:
             return "stay"
-        terrain = mdp.terrain_mtx
-        moves = [("up", (0, -1)), ("down", (0, 1)), ("left", (-1, 0)), ("right", (1, 0))]
-        free = [
-            name
-            for name, (dx, dy) in moves
-            if terrain[me[1] + dy][me[0] + dx] == " " and (me[0] + dx, me[1] + dy) != other
-        ]
+        free = free_moves(k, self.me)
         return free[int(self.rng.integers(0, len(free)))] if free else "stay"
 
 

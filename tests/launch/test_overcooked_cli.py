@@ -35,7 +35,8 @@ def test_run_writes_soups_trace_and_gif(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["partner=genius"], "partner='genius' is unknown"),
+        (["partner=genius"], "partner 'genius' is unknown"),
+        (["partner=ppo", "layout=coordination_ring"], "no committed self-play partner for layout 'coordination_ring'"),
         (["layout=kitchen_nightmare"], "layout 'kitchen_nightmare' is unknown"),
         (["planner=llm", "planner.base_url=ftp://x", "planner.model=m"], "planner.base_url must be an http(s) URL"),
         (["seat=2", "partner=stay"], "seat must be 0 or 1"),
@@ -45,3 +46,28 @@ def test_bad_input_exits_2_naming_the_field(tmp_path: Path, args: list[str], nee
     proc = subprocess.run([*EMBER, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert needle in proc.stderr
+
+
+def test_train_a_self_play_partner_then_play_beside_it(tmp_path: Path) -> None:
+    train = [sys.executable, "-m", "ember.launch.cli", "train", "progress=false", "task=overcooked_selfplay"]
+    args = ["algo=ppo", "algo.num_steps=25", "total_steps=400", "eval_every_steps=200", "task.num_envs=8"]
+    args += ["task.eval_envs=2", "task.horizon=25", "task.shaping_steps=200", "hydra.run.dir=selfplay"]
+    proc = subprocess.run([*train, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((tmp_path / "selfplay" / "metrics.json").read_text())
+    assert metrics["algo"] == "ppo" and metrics["env_steps"] == 400
+    partner = tmp_path / "selfplay" / "partner.pt"
+    assert partner.is_file() and (tmp_path / "selfplay" / "policy.pt2").is_file()
+    proc = subprocess.run(
+        [*EMBER, f"partner={partner}", "seat=1", "episodes=1", "task.horizon=30"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (run,) = [p.parent for p in (tmp_path / "runs").rglob("metrics.json")]
+    assert json.loads((run / "metrics.json").read_text())["partner"] == str(partner)
+    # SAC cannot drive discrete actions: refused with the fix.
+    proc = subprocess.run([*train, "algo=sac", "total_steps=10"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 2 and "algo=ppo" in proc.stderr

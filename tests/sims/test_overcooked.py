@@ -8,6 +8,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from helpers import SOUP_BY_CHEF0
 
 from ember.sims.overcooked.kitchen import (
     ACTION_NAMES,
@@ -19,17 +20,6 @@ from ember.sims.overcooked.kitchen import (
 )
 from ember.sims.world import WorldError
 from ember.skills.overcooked.partners import GreedyPartner, RandomPartner, StayPartner, make_partner, play
-
-# cramped_room: chef0 starts at (1, 2), onions at (0, 1) and (4, 1), pot (2, 0), dishes (1, 3), serving (3, 3).
-ONION_TO_POT = ["left", "interact", "right", "up", "interact"]
-SOUP_BY_CHEF0 = (
-    ["up", *ONION_TO_POT[0:]]
-    + ONION_TO_POT
-    + ONION_TO_POT
-    + ["left", "down", "down", "interact", "up", "right", "up"]
-    + ["stay"] * 12
-    + ["interact", "down", "right", "down", "interact"]
-)
 
 
 def test_a_soup_cooked_and_delivered_scores_exactly_20_at_the_right_tick() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 WORLDS: dict[str, str] = {
     "tabletop": "ember.sims.pybullet.tabletop_world:TabletopWorld",
     "overcooked": "ember.sims.overcooked.kitchen:OvercookedWorld",
+    "minecraft": "ember.sims.minecraft.world:MinecraftWorld",
 }
 """World backends (contract 2) by task name."""
 
@@ -30,7 +31,7 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 """Constructor arguments a registered env name implies (one class can serve several tasks)."""
 
-SKILL_DOMAINS: dict[str, str] = {"tabletop": "tabletop", "overcooked": "overcooked"}
+SKILL_DOMAINS: dict[str, str] = {"tabletop": "tabletop", "overcooked": "overcooked", "minecraft": "minecraft"}
 """Which skill set (``ember.skills.library.REGISTRY``) each world uses."""
 
 

@@ -29,6 +29,15 @@ REGISTRY: dict[str, dict[str, str]] = {
         "put_in_pot": "ember.skills.overcooked.skills:PutInPot",
         "wait": "ember.skills.overcooked.skills:Wait",
     },
+    "minecraft": {
+        "chat": "ember.skills.minecraft.skills:Chat",
+        "craft": "ember.skills.minecraft.skills:Craft",
+        "explore": "ember.skills.minecraft.skills:Explore",
+        "give": "ember.skills.minecraft.skills:Give",
+        "goto": "ember.skills.minecraft.skills:Goto",
+        "mine": "ember.skills.minecraft.skills:Mine",
+        "place": "ember.skills.minecraft.skills:Place",
+    },
 }
 """Skill sets by domain: skill name -> ``"module:Class"``, imported on first use."""
 

@@ -29,7 +29,9 @@ class MinecraftData:
         root = node_modules() / "minecraft-data" / "minecraft-data" / "data"
         paths = json.loads((root / "dataPaths.json").read_text())["pc"]
         if version not in paths:
-            raise ValueError(f"version={version!r} is unknown to minecraft-data; e.g. 1.20.4 (known: {sorted(paths)[-8:]})")
+            raise ValueError(
+                f"version={version!r} is unknown to minecraft-data; e.g. 1.20.4 (known: {sorted(paths)[-8:]})"
+            )
         self.version = version
         files = paths[version]
 
@@ -40,12 +42,11 @@ class MinecraftData:
         self.item_names = {i["id"]: i["name"] for i in self.items.values()}
         self.blocks: dict[str, dict[str, Any]] = {b["name"]: b for b in load("blocks")}
         self.recipes: dict[str, list[Recipe]] = {}
-        for result_id, variants in load("recipes").items():
+        for variants in load("recipes").values():
             for raw in variants:
                 recipe = self._recipe(raw)
                 if recipe is not None:
                     self.recipes.setdefault(recipe.result, []).append(recipe)
-        del result_id
         self._sources: dict[str, list[str]] = {}
         for block, info in self.blocks.items():
             if info.get("diggable", True):

@@ -91,7 +91,9 @@ class MinecraftServer:
                 raise ServerError(f"the Minecraft server exited with code {self.proc.returncode}:\n{self.log_tail()}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise ServerError(f"the Minecraft server was not ready within {self.start_timeout} s:\n{self.log_tail()}")
+                raise ServerError(
+                    f"the Minecraft server was not ready within {self.start_timeout} s:\n{self.log_tail()}"
+                )
         return self
 
     def _read(self) -> None:
@@ -156,7 +158,10 @@ class MinecraftServer:
             raise ServerError(f"control({op!r}): the server is not running; start() it first")
         body = json.dumps({"op": op, **args}).encode()
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.control_port}/", data=body, method="POST", headers={"content-type": "application/json"}
+            f"http://127.0.0.1:{self.control_port}/",
+            data=body,
+            method="POST",
+            headers={"content-type": "application/json"},
         )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:

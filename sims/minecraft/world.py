@@ -9,10 +9,10 @@ The game runs in real time: :meth:`MinecraftWorld.advance` starts the queued tas
 - ``near(botK, block)`` when a watched block (logs, crafting tables, dirt, stone, ...) is within 32 blocks
 - ``online(botK)`` while a bot is connected and spawned
 
-Actions for :meth:`apply`: ``{"task": name, "args": {...}}`` (``goto``, ``mine``, ``craft``, ``place``, ``toss``,
-``collect``, ``explore``, ``chat``; see ``js/agent.js``) or ``{"cancel": true}``. A bot that is kicked or loses the
-server is reconnected under the same name (its running task fails with a ``disconnected`` reason); malformed state
-from the bridge is logged and skipped, never raised into the agent loop.
+Actions for :meth:`apply`: ``{"task": name, "args": {...}, "id": tag}`` (``goto``, ``mine``, ``craft``, ``place``,
+``toss``, ``collect``, ``explore``, ``chat``; see ``js/agent.js``) or ``{"cancel": true}``. A bot that is kicked or
+loses the server is reconnected under the same name (its running task fails with a ``disconnected`` reason);
+malformed state from the bridge is logged and skipped, never raised into the agent loop.
 """
 
 from __future__ import annotations
@@ -136,8 +136,10 @@ class MinecraftWorld(World):
                 return
             failed = {n: self._state[n] for n in waiting if self._state.get(n, {}).get("status") in ("ended", "kicked")}
             if failed or time.monotonic() > deadline:
-                detail = {n: (s.get("status"), s.get("reason"), s.get("errors")) for n, s in (failed or {
-                    n: self._state.get(n, {}) for n in waiting}).items()}
+                detail = {
+                    n: (s.get("status"), s.get("reason"), s.get("errors"))
+                    for n, s in (failed or {n: self._state.get(n, {}) for n in waiting}).items()
+                }
                 self.close()
                 raise WorldError(
                     f"bots {waiting} could not join {self.host}:{self.port} (version {self.version}) within "
@@ -152,7 +154,7 @@ class MinecraftWorld(World):
             if not isinstance(state, dict):
                 raise ValueError(f"snapshot is a {type(state).__name__}")
             return state
-        except Exception as err:  # noqa: BLE001 - a bad message from the bridge must not crash the agent loop
+        except Exception as err:
             self.malformed += 1
             log.warning("%s: unreadable state from the bridge (%s); keeping the last one", name, err)
             return self._state.get(name, {"status": "unknown"})
@@ -176,7 +178,7 @@ class MinecraftWorld(World):
                 log.info("%s is %s (%s); reconnecting", name, status, self._state[name].get("reason"))
                 try:
                     bridge().quit(self._agents[name])
-                except Exception:  # noqa: BLE001 - the old connection is already gone
+                except Exception:
                     pass
                 self._spawn_agent(name)
                 self.reconnects += 1
@@ -198,16 +200,15 @@ class MinecraftWorld(World):
         return frozenset(out)
 
     def objects(self) -> dict[str, ObjectInfo]:
+        """The bots, and the nearest exposed block of each watched kind per bot (``oak_log_near_bot0``)."""
         out: dict[str, ObjectInfo] = {}
         for name in self.names:
             state = self._state.get(name, {})
-            pos = state.get("position") or [0.0, 0.0, 0.0]
-            out[name] = ObjectInfo(id=name, type="bot", position=tuple(float(v) for v in pos), movable=True)  # type: ignore[arg-type]
+            out[name] = ObjectInfo(id=name, type="bot", position=_xyz(state.get("position")), movable=True)
             for block, where in (state.get("blocks") or {}).items():
                 key = f"{block}_near_{name}"
                 out[key] = ObjectInfo(
-                    id=key, type="block", position=tuple(float(v) for v in where), movable=False,  # type: ignore[arg-type]
-                    attributes={"block": block},
+                    id=key, type="block", position=_xyz(where), movable=False, attributes={"block": block}
                 )
         return out
 
@@ -228,7 +229,7 @@ class MinecraftWorld(World):
             return img
         try:
             rows = json.loads(bridge().topdown(self._agents[name], radius))
-        except Exception:  # noqa: BLE001 - a picture is not worth crashing a run
+        except Exception:
             return img
         for z, row in enumerate(rows):
             for x, block in enumerate(row):
@@ -254,7 +255,9 @@ class MinecraftWorld(World):
     def apply(self, agent: str, action: Mapping[str, Any]) -> None:
         self._check(agent)
         if not isinstance(action, Mapping) or not ("task" in action or action.get("cancel")):
-            raise WorldError(f"action for {agent} must be {{'task': name, 'args': {{...}}}} or {{'cancel': true}}; got {action!r}")
+            raise WorldError(
+                f"action for {agent} must be {{'task': name, 'args': {{...}}}} or {{'cancel': true}}; got {action!r}"
+            )
         self._queued[agent] = action
 
     def advance(self) -> None:
@@ -264,7 +267,8 @@ class MinecraftWorld(World):
             if action.get("cancel"):
                 bridge().cancelTask(handle)
             else:
-                bridge().startTask(handle, str(action["task"]), json.dumps(dict(action.get("args") or {})))
+                args = json.dumps(dict(action.get("args") or {}))
+                bridge().startTask(handle, str(action["task"]), args, str(action.get("id", "")))
         wait = self.control_dt - (time.monotonic() - self._last)
         if wait > 0:
             time.sleep(wait)
@@ -280,7 +284,7 @@ class MinecraftWorld(World):
         self._check(agent)
         try:
             lines = json.loads(bridge().chatSince(self._agents[agent], int(seq)))
-        except Exception:  # noqa: BLE001 - malformed chat never crashes the agent
+        except Exception:
             self.malformed += 1
             return []
         return [m for m in lines if isinstance(m, dict) and isinstance(m.get("text"), str)]
@@ -289,10 +293,18 @@ class MinecraftWorld(World):
         for handle in self._agents.values():
             try:
                 bridge().quit(handle)
-            except Exception:  # noqa: BLE001 - closing a dead connection
+            except Exception:
                 pass
         self._agents = {}
 
     def _check(self, agent: str) -> None:
         if agent not in self.names:
             raise WorldError(f"agent {agent!r} is unknown; this world has bots {self.names}")
+
+
+def _xyz(values: Any) -> tuple[float, float, float]:
+    try:
+        x, y, z = (float(v) for v in values)
+    except (TypeError, ValueError):
+        return (0.0, 0.0, 0.0)
+    return (x, y, z)

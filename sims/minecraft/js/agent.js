@@ -103,7 +103,7 @@ function snapshot (agent, namesJson) {
   }
   out.blocks = agent.scan.blocks
   out.drops = Object.values(bot.entities).filter((e) => e.name === 'item' && e.position.distanceTo(p) < 8).length
-  if (agent.task) out.task = { name: agent.task.name, done: agent.task.done, ok: agent.task.ok, error: agent.task.error }
+  if (agent.task) out.task = { id: agent.task.id, name: agent.task.name, done: agent.task.done, ok: agent.task.ok, error: agent.task.error }
   return JSON.stringify(out)
 }
 
@@ -129,11 +129,24 @@ function scanNear (bot, names, radius, below, above) {
         const name = wanted.get(bot.world.getBlockStateId(cursor))
         if (name === undefined) continue
         const d = flat + dy * dy
-        if (bestD[name] === undefined || d < bestD[name]) { bestD[name] = d; best[name] = [cursor.x, cursor.y, cursor.z] }
+        if (bestD[name] !== undefined && d >= bestD[name]) continue
+        if (!exposed(bot, cursor)) continue // buried blocks cannot be reached without digging to them
+        bestD[name] = d
+        best[name] = [cursor.x, cursor.y, cursor.z]
       }
     }
   }
   return best
+}
+
+const SIDES = [[0, 1, 0], [0, -1, 0], [1, 0, 0], [-1, 0, 0], [0, 0, 1], [0, 0, -1]]
+
+function exposed (bot, pos) {
+  for (const [dx, dy, dz] of SIDES) {
+    const block = bot.blockAt(pos.offset(dx, dy, dz))
+    if (block && block.boundingBox === 'empty') return true
+  }
+  return false
 }
 
 function chatSince (agent, seq) {
@@ -145,9 +158,9 @@ function round (x) { return Math.round(x * 100) / 100 }
 // ------------------------------------------------------------------ tasks
 const TASKS = { goto, mine, craft, place, toss, collect, explore, chat }
 
-function startTask (agent, name, argsJson) {
+function startTask (agent, name, argsJson, id) {
   if (agent.task && !agent.task.done) cancelTask(agent)
-  const task = { name, done: false, ok: null, error: '', cancelled: false }
+  const task = { id: id || '', name, done: false, ok: null, error: '', cancelled: false }
   agent.task = task
   const fn = TASKS[name]
   if (!fn) {
@@ -245,8 +258,8 @@ async function mine (agent, task, { block, count, maxDistance }) {
   let failures = 0
   while (itemCount(bot, names) < want) {
     check(task)
-    const target = bot.findBlock({ matching: info.id, maxDistance: maxDistance ?? 32 })
-    if (!target) throw new Error(`no ${block} in reach: none within ${maxDistance ?? 32} blocks (explore first)`)
+    const target = bot.findBlock({ matching: info.id, maxDistance: maxDistance ?? 32, useExtraInfo: (b) => exposed(bot, b.position) })
+    if (!target) throw new Error(`no ${block} in reach: none exposed within ${maxDistance ?? 32} blocks (explore first)`)
     try {
       await walk(agent, task, new goals.GoalLookAtBlock(target.position, bot.world, { reach: 4 }), `get to the ${block} at ${target.position}`)
     } catch (err) {

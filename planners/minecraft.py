@@ -1,0 +1,262 @@
+"""Minecraft planning: goals in words or predicates, and the symbolic recipe planner (the offline default).
+
+:func:`parse_goal` turns "collect 3 oak logs", "craft a wooden pickaxe", "collect 5 dirt", "we need a wooden pickaxe
+and 10 dirt" or ``has(bot0, oak_log, 3)`` into item counts. :class:`RecipePlanner` decomposes ``has(agent, item, n)``
+into skills from minecraft-data's recipes (ingredients, crafting-table requirement) and blocks (what drops what,
+which tool harvests it), starting from the agent's inventory and what is near it: mine what lies around, craft
+the rest, place a crafting table when a recipe needs one and none is near, explore for what is nowhere near. The plan
+(contract 4) is a sequence of actions; a failure is repaired by planning again from the facts of that moment, so a
+bot that lost its connection or its progress resumes from what it holds.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ember.sims.minecraft.data import MinecraftData, Recipe
+from ember.sims.predicates import Atom, Literal, parse_literal
+
+_NUMBERS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "some": 1, "another": 1,
+}  # fmt: skip
+_FILLER = {"collect", "craft", "get", "gather", "make", "mine", "obtain", "we", "need", "i", "want", "and", "the",
+           "please", "build", "chop", "dig", "of", "some", "us", "me", "bring", "to", "have", "with"}  # fmt: skip
+
+
+class PlanningError(ValueError):
+    """A goal that cannot be read or achieved; the message names the part and how to fix it."""
+
+
+@dataclass
+class GoalItem:
+    item: str
+    count: int
+
+
+def _singular(word: str) -> list[str]:
+    forms = [word]
+    if word.endswith("ies"):
+        forms.append(word[:-3] + "y")
+    if word.endswith("es"):
+        forms.append(word[:-2])
+    if word.endswith("s"):
+        forms.append(word[:-1])
+    return forms
+
+
+def parse_goal(text: str, data: MinecraftData) -> list[GoalItem]:
+    """Item counts a goal asks for. Predicates (``has(bot0, oak_log, 3)``, comma- or ``and``-separated) are read as
+    they are; words are matched against minecraft-data's item names (plurals, ``a``/``two``/digits)."""
+    text = text.strip()
+    if not text:
+        raise PlanningError("goal is empty; write e.g. goal='craft a wooden pickaxe' or goal='has(bot0, oak_log, 3)'")
+    if "(" in text:
+        read: list[GoalItem] = []
+        for part in re.split(r"\)\s*(?:,|\band\b)\s*", text):
+            part = part.strip()
+            if not part:
+                continue
+            lit = parse_literal(part if part.endswith(")") else part + ")")
+            if lit.atom.name != "has" or len(lit.atom.args) != 3 or not isinstance(lit.atom.args[2], int):
+                raise PlanningError(f"goal {part!r}: Minecraft goals are has(agent, item, count)")
+            item = str(lit.atom.args[1])
+            if not data.is_item(item):
+                raise PlanningError(f"goal {part!r}: {item!r} is not a Minecraft item")
+            read.append(GoalItem(item, int(lit.atom.args[2])))
+        return read
+    words = [w for w in re.findall(r"[a-z0-9_]+", text.lower())]
+    out: list[GoalItem] = []
+    count: int | None = None
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word.isdigit():
+            count = int(word)
+            i += 1
+            continue
+        if word in _NUMBERS and (i + 1 < len(words)):
+            count = _NUMBERS[word]
+            i += 1
+            continue
+        if word in _FILLER:
+            i += 1
+            continue
+        match = None
+        for length in (3, 2, 1):  # longest item name first: "wooden pickaxe", "oak logs", "dirt"
+            if i + length > len(words):
+                continue
+            head, last = words[i : i + length - 1], words[i + length - 1]
+            for form in _singular(last):
+                name = "_".join([*head, form])
+                if data.is_item(name):
+                    match = (name, length)
+                    break
+                if length == 1 and data.is_item(f"oak_{form}"):  # "logs", "planks": the oak kind
+                    match = (f"oak_{form}", length)
+                    break
+            if match:
+                break
+        if match is None:
+            raise PlanningError(
+                f"goal {text!r}: {word!r} is not a Minecraft item (write item names as in the game, e.g. 'oak logs', "
+                "'wooden pickaxe', 'dirt', or a predicate has(bot0, oak_log, 3))"
+            )
+        out.append(GoalItem(match[0], count if count is not None else 1))
+        count = None
+        i += match[1]
+    if not out:
+        raise PlanningError(f"goal {text!r} names no item; e.g. 'collect 3 oak logs'")
+    return out
+
+
+@dataclass
+class Step:
+    skill: str
+    args: dict[str, Any]
+    agent: str
+
+
+@dataclass
+class _State:
+    inventory: dict[str, int]
+    near: set[str]
+    steps: list[Step] = field(default_factory=list)
+    table: bool = False
+
+
+class RecipePlanner:
+    """Args: data: the game data of the server's version."""
+
+    max_depth = 8
+
+    def __init__(self, data: MinecraftData) -> None:
+        self.data = data
+
+    # ------------------------------------------------------------------ public
+    def plan(self, goal: list[GoalItem], facts: frozenset[Atom], agent: str) -> dict[str, Any]:
+        """A plan (contract 4) that gets ``agent`` every goal item, from ``facts``."""
+        steps = self.steps(goal, facts, agent)
+        children = [{"type": "action", "skill": s.skill, "args": s.args, "agent": s.agent} for s in steps]
+        if not children:
+            children = [{"type": "condition", "predicate": str(g)} for g in self.goal_literals(goal, agent)]
+        return {"version": 1, "root": {"type": "sequence", "children": children}}
+
+    def goal_literals(self, goal: list[GoalItem], agent: str) -> list[Literal]:
+        return [Literal(Atom("has", (agent, g.item, g.count))) for g in goal]
+
+    def steps(self, goal: list[GoalItem], facts: frozenset[Atom], agent: str) -> list[Step]:
+        state = _State(inventory=inventory_of(facts, agent), near=near_of(facts, agent))
+        state.table = "crafting_table" in state.near
+        for g in goal:
+            self._acquire(state, g.item, g.count, agent, frozenset())
+            state.inventory[g.item] -= g.count  # reserved for the goal
+        return _merge(self._hoist(state.steps))
+
+    # ------------------------------------------------------------------ search
+    def _acquire(self, state: _State, item: str, n: int, agent: str, chain: frozenset[str]) -> None:
+        have = state.inventory.get(item, 0)
+        if have >= n:
+            return
+        if item in chain or len(chain) > self.max_depth:
+            raise PlanningError(f"{item}: needed to make itself ({' <- '.join(sorted(chain))}); no way to get it here")
+        chain = chain | {item}
+        missing = n - have
+        near_sources = [b for b in self.data.sources(item) if b in state.near]
+        recipes = self.data.recipes.get(item, [])
+        if near_sources and (not recipes or item in near_sources or self._raw(item)):
+            self._mine(state, near_sources[0], item, missing, agent, chain)
+        elif recipes and min(self._recipe_cost(r, state, set(chain)) for r in recipes) < math.inf:
+            self._craft(state, item, missing, agent, chain)
+        elif self.data.sources(item):
+            block = self.data.sources(item)[0]
+            state.steps.append(Step("explore", {"block": block}, agent))
+            state.near.add(block)
+            self._mine(state, block, item, missing, agent, chain)
+        else:
+            raise PlanningError(f"{item} can be neither mined nor crafted")
+
+    def _raw(self, item: str) -> bool:
+        """A resource one mines rather than crafts (logs, dirt, cobblestone: drops of natural blocks)."""
+        return any(b == item or self.data.blocks[b].get("hardness", 0) for b in self.data.sources(item)) and all(
+            r.needs_table or len(r.ingredients) > 1 or r.ingredients[0][1] > 1 for r in self.data.recipes.get(item, [])
+        )
+
+    def _mine(self, state: _State, block: str, item: str, n: int, agent: str, chain: frozenset[str]) -> None:
+        tools = self.data.harvest_tools(block)
+        if tools and not any(state.inventory.get(t, 0) > 0 for t in tools):
+            tool = min(tools, key=lambda t: self._cost(t, state, set(chain)))
+            if math.isinf(self._cost(tool, state, set(chain))):
+                raise PlanningError(f"mining {block} needs one of {tools}, and none can be made here")
+            self._acquire(state, tool, 1, agent, chain)
+        state.steps.append(Step("mine", {"block": block, "count": n}, agent))
+        state.inventory[item] = state.inventory.get(item, 0) + n
+
+    def _craft(self, state: _State, item: str, n: int, agent: str, chain: frozenset[str]) -> None:
+        recipe = min(self.data.recipes[item], key=lambda r: self._recipe_cost(r, state, set(chain)))
+        if math.isinf(self._recipe_cost(recipe, state, set(chain))):
+            raise PlanningError(f"{item}: no recipe whose ingredients can be had here")
+        times = math.ceil(n / recipe.count)
+        for ingredient, per in recipe.ingredients:
+            self._acquire(state, ingredient, per * times, agent, chain)
+            state.inventory[ingredient] -= per * times  # reserved: later ingredients must not use it up
+        if recipe.needs_table and not state.table:
+            self._acquire(state, "crafting_table", 1, agent, chain)
+            state.inventory["crafting_table"] -= 1
+            state.steps.append(Step("place", {"block": "crafting_table"}, agent))
+            state.table = True
+        state.steps.append(Step("craft", {"item": item, "count": times * recipe.count}, agent))
+        state.inventory[item] = state.inventory.get(item, 0) + times * recipe.count
+
+    def _recipe_cost(self, recipe: Recipe, state: _State, visiting: set[str]) -> float:
+        return 1 + sum(self._cost(i, state, visiting) for i, _ in recipe.ingredients)
+
+    def _cost(self, item: str, state: _State, visiting: set[str]) -> float:
+        """Rough number of steps to get one ``item`` (inf when impossible): what is held is free, what lies near
+        is one dig, the rest is crafted or explored for."""
+        if state.inventory.get(item, 0) > 0:
+            return 0.0
+        if item in visiting or len(visiting) > self.max_depth:
+            return math.inf
+        sources = self.data.sources(item)
+        if any(b in state.near for b in sources):
+            return 1.0
+        recipes = self.data.recipes.get(item, [])
+        best = min((self._recipe_cost(r, state, visiting | {item}) for r in recipes), default=math.inf)
+        if sources:
+            best = min(best, 4.0)  # explore, then dig
+        return best
+
+    def _hoist(self, steps: list[Step]) -> list[Step]:
+        """Gather by hand first: digs that need no tool (and the explorations before them) move to the front, so a
+        bot fells a tree once instead of walking back for every log; crafting keeps its order."""
+        early = [
+            s
+            for s in steps
+            if s.skill == "explore" or (s.skill == "mine" and not self.data.harvest_tools(s.args["block"]))
+        ]
+        return early + [s for s in steps if s not in early]
+
+
+def _merge(steps: list[Step]) -> list[Step]:
+    """Consecutive mine/craft steps of the same thing become one with the summed count."""
+    out: list[Step] = []
+    for step in steps:
+        last = out[-1] if out else None
+        key = {"mine": "block", "craft": "item"}.get(step.skill)
+        if last and key and last.skill == step.skill and last.agent == step.agent and last.args[key] == step.args[key]:
+            last.args["count"] += step.args["count"]
+        else:
+            out.append(Step(step.skill, dict(step.args), step.agent))
+    return out
+
+
+def inventory_of(facts: frozenset[Atom], agent: str) -> dict[str, int]:
+    return {str(f.args[1]): int(f.args[2]) for f in facts if f.name == "has" and f.args[0] == agent}
+
+
+def near_of(facts: frozenset[Atom], agent: str) -> set[str]:
+    return {str(f.args[1]) for f in facts if f.name == "near" and f.args[0] == agent}

@@ -149,7 +149,8 @@ const ops = {
 
   async teleport (args) {
     const target = player(args.player)
-    target.teleport(vec(args).offset(0.5, 0, 0.5))
+    await target.teleport(vec(args).offset(0.5, 0, 0.5))
+    await target.worldSendRestOfChunks() // flying-squid streams chunks on walking, not on a teleport
     return null
   },
 

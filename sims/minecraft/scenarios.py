@@ -1,0 +1,75 @@
+"""Seeded scenarios on the local server's superflat world: where the bots stand, where trees grow (flying-squid's
+generators plant none), and obstacles (cobblestone walls and pillars) between them. The same seed gives the same
+layout; different seeds vary all three."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+GROUND_Y = 4
+"""Superflat: grass at y = 4, players stand at y = 5."""
+
+
+@dataclass
+class Scenario:
+    seed: int
+    origin: tuple[int, int]
+    spawns: dict[str, tuple[int, int, int]]
+    trees: list[tuple[int, int, int, int]] = field(default_factory=list)
+    """(x, y, z, height) of each tree."""
+    obstacles: list[tuple[int, int, int, int, int, int]] = field(default_factory=list)
+    """Boxes (x, y, z, x2, y2, z2) of cobblestone."""
+
+
+def make_scenario(
+    seed: int, bots: list[str], trees: int = 3, obstacles: int = 2, origin: tuple[int, int] | None = None
+) -> Scenario:
+    """Lay out a scenario: bots within 3 blocks of each other, trees 6-14 blocks away, walls in between."""
+    rng = np.random.default_rng(seed)
+    if origin is None:  # a fresh patch of ground per seed, 64 blocks apart
+        origin = (64 * (seed % 16) - 512, 64 * (seed // 16 % 16) - 512)
+    ox, oz = origin
+    y = GROUND_Y + 1
+    spawns = {name: (ox + 2 * i, y, oz + int(rng.integers(-1, 2))) for i, name in enumerate(bots)}
+    taken = {(x, z) for x, _, z in spawns.values()}
+    placed: list[tuple[int, int, int, int]] = []
+    while len(placed) < trees:
+        angle, dist = rng.uniform(0, 2 * np.pi), rng.uniform(6, 14)
+        x, z = ox + int(round(dist * np.cos(angle))), oz + int(round(dist * np.sin(angle)))
+        if any(abs(x - a) <= 4 and abs(z - b) <= 4 for a, b in taken):
+            continue
+        placed.append((x, y, z, int(rng.integers(4, 6))))
+        taken.add((x, z))
+    walls: list[tuple[int, int, int, int, int, int]] = []
+    for _ in range(obstacles):
+        tx, _, tz, _ = placed[int(rng.integers(0, len(placed)))] if placed else (ox + 8, y, oz, 0)
+        mx, mz = (ox + tx) // 2, (oz + tz) // 2  # half-way to a tree
+        if rng.random() < 0.5:  # a wall across the way, 2 high, 5 long
+            if abs(tx - ox) > abs(tz - oz):
+                walls.append((mx, y, mz - 2, mx, y + 1, mz + 2))
+            else:
+                walls.append((mx - 2, y, mz, mx + 2, y + 1, mz))
+        else:  # a pillar 3 high
+            walls.append((mx, y, mz, mx, y + 2, mz))
+    return Scenario(seed, (ox, oz), spawns, placed, walls)
+
+
+def apply_scenario(server: Any, scenario: Scenario, clear: bool = False) -> None:
+    """Build it on a running :class:`~ember.sims.minecraft.server.MinecraftServer` and move the bots there (they
+    must be online), with empty inventories. ``clear`` first resets the area (about 5 s) for a reused origin; seeded
+    origins lie far apart, so fresh ground needs none."""
+    ox, oz = scenario.origin
+    y = GROUND_Y + 1
+    if clear:
+        server.control("fill", x=ox - 16, y=y, z=oz - 16, x2=ox + 16, y2=y + 7, z2=oz + 16, block="air")
+        server.control("fill", x=ox - 16, y=GROUND_Y, z=oz - 16, x2=ox + 16, y2=GROUND_Y, z2=oz + 16, block="grass_block")
+    for x, ty, z, height in scenario.trees:
+        server.control("tree", x=x, y=ty, z=z, height=height)
+    for x, wy, z, x2, y2, z2 in scenario.obstacles:
+        server.control("fill", x=x, y=wy, z=z, x2=x2, y2=y2, z2=z2, block="cobblestone")
+    for name, (x, sy, z) in scenario.spawns.items():
+        server.control("clear", player=name)
+        server.control("teleport", player=name, x=x, y=sy, z=z)

@@ -129,8 +129,17 @@ class Give(TaskSkill):
         player, item = self.ctx.args["player"], self.ctx.args["item"]
         self.receiver_before = None
         if player in world.agents():
-            self.receiver_before = int((world.state(player).get("inventory") or {}).get(item, 0))
+            other = world.state(player)
+            self.receiver_before = int((other.get("inventory") or {}).get(item, 0))
+            self.where = other.get("position")
         super()._start()
+
+    def task_args(self) -> dict[str, Any]:
+        args = super().task_args()
+        where = getattr(self, "where", None)
+        if where:  # the receiver's own report of where it stands
+            args.update(x=where[0], y=where[1], z=where[2])
+        return args
 
     def finished(self, world: Any) -> Outcome:
         assert self.ctx is not None

@@ -42,6 +42,7 @@ function createAgent (optionsJson) {
     movements.canDig = false // paths never dig through the scenario (skills dig on purpose)
     movements.allow1by1towers = false
     movements.allowParkour = false
+    movements.scafoldingBlocks = [] // never spend the inventory on bridges and towers
     bot.pathfinder.setMovements(movements)
     bot.pathfinder.thinkTimeout = 3000
     agent.status = 'spawned'
@@ -369,30 +370,46 @@ async function place (agent, task, { block, x, y, z }) {
 }
 
 function freeSpotNear (bot) {
+  // The nearest cell within 3 blocks (not the bot's own, a level up or down allowed) with air in it and above it and
+  // something solid below: digging may have left holes next to the bot.
   const p = bot.entity.position.floored()
-  for (const [dx, dz] of [[2, 0], [0, 2], [-2, 0], [0, -2], [2, 1], [1, 2], [-2, -1], [-1, -2]]) {
-    const spot = p.offset(dx, 0, dz)
+  const cells = []
+  for (let dx = -3; dx <= 3; dx++) {
+    for (let dz = -3; dz <= 3; dz++) {
+      for (const dy of [0, -1, 1]) {
+        if (Math.abs(dx) + Math.abs(dz) < 2) continue // not where the bot stands (or right against it)
+        cells.push([dx * dx + dz * dz + 2 * dy * dy, p.offset(dx, dy, dz)])
+      }
+    }
+  }
+  cells.sort((a, b) => a[0] - b[0])
+  const players = Object.values(bot.players).filter((pl) => pl.entity).map((pl) => pl.entity.position.floored())
+  for (const [, spot] of cells) {
     const here = bot.blockAt(spot); const below = bot.blockAt(spot.offset(0, -1, 0)); const above = bot.blockAt(spot.offset(0, 1, 0))
-    if (here && here.name === 'air' && above && above.name === 'air' && below && below.boundingBox === 'block') return spot
+    if (!here || here.name !== 'air' || !above || above.name !== 'air' || !below || below.boundingBox !== 'block') continue
+    if (players.some((q) => q.x === spot.x && q.z === spot.z && Math.abs(q.y - spot.y) <= 1)) continue
+    return spot
   }
   return null
 }
 
-async function toss (agent, task, { item, count, player }) {
-  // Walk to `player` and drop `count` of `item` at their feet (a hand-over).
+async function toss (agent, task, { item, count, player, x, y, z }) {
+  // Walk to `player` and drop `count` of `item` at their feet (a hand-over). (x, y, z): where the player is, for a
+  // player this client has not been shown (flying-squid announces players only as they come into range).
   const bot = agent.bot
   const info = bot.registry.itemsByName[item]
   if (!info) throw new Error(`unknown item ${JSON.stringify(item)}`)
   const have = bot.inventory.count(info.id, null)
   if (have < (count ?? 1)) throw new Error(`missing ingredients: has ${have} ${item}, needs ${count ?? 1} to give`)
-  const other = bot.players[player]
-  if (!other || !other.entity) throw new Error(`player ${JSON.stringify(player)} is not in sight`)
-  await walk(agent, task, new goals.GoalFollow(other.entity, 1), `reach ${player}`)
-  const target = bot.players[player]?.entity
-  if (!target) throw new Error(`player ${JSON.stringify(player)} left`)
-  await bot.lookAt(target.position.offset(0, 0.2, 0), true)
+  const seen = bot.players[player]?.entity
+  if (!seen && (x === undefined || x === null)) throw new Error(`player ${JSON.stringify(player)} is not in sight`)
+  const where = seen ? seen.position : new Vec3(x, y, z)
+  await walk(agent, task, new goals.GoalNear(where.x, where.y, where.z, 2), `reach ${player}`)
+  const target = bot.players[player]?.entity?.position ?? where
+  await bot.lookAt(target.offset(0, 0.2, 0), true)
   check(task)
   await bot.toss(info.id, null, count ?? 1)
+  agent.tossedAt = Date.now() // its own idle pickup leaves the gift alone for a while
 }
 
 async function collect (agent, task, { radius }) {
@@ -427,11 +444,12 @@ async function chat (agent, task, { message }) {
 }
 
 async function collectIdle (agent) {
-  // An idle bot walks onto items dropped right next to it (hand-overs from other bots).
+  // An idle bot walks onto items dropped within 8 blocks of it (hand-overs from other bots).
   if (!agent.autoCollect || agent.status !== 'spawned' || (agent.task && !agent.task.done) || agent.collecting) return
+  if (agent.tossedAt && Date.now() - agent.tossedAt < 8000) return
   const bot = agent.bot
   if (!bot.entity) return
-  const item = Object.values(bot.entities).find((e) => e.name === 'item' && e.position.distanceTo(bot.entity.position) < 4)
+  const item = Object.values(bot.entities).find((e) => e.name === 'item' && e.position.distanceTo(bot.entity.position) < 8)
   if (!item) return
   agent.collecting = true
   try {

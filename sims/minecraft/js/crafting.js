@@ -5,9 +5,12 @@
 // inventory desyncs. Here clicks are applied server-side with the server's own slot contents (vanilla is
 // authoritative too), the result slot is recomputed whenever a grid slot changes, taking the result consumes one of
 // each ingredient, and the client gets the changed slots back. A crafting table opens a `minecraft:crafting` window
-// whose inventory part mirrors the player inventory; closing it returns the grid to the inventory.
+// whose inventory part mirrors the player inventory; closing it returns the grid to the inventory. Items thrown out
+// of a window become item entities (see throwItems).
 
 'use strict'
+
+const { Vec3 } = require('vec3')
 
 module.exports = function crafting (serv) {
   const registry = serv.registry
@@ -129,6 +132,7 @@ module.exports = function crafting (serv) {
         resync(window) // drags, number keys, double clicks: not supported; the client is told the truth
         return
       }
+      const dropped = droppedBy(window, click)
       const before = window.slots.map((item) => (item ? `${item.type}x${item.count}` : ''))
       const tookResult = slot === 0 && window.slots[0] !== null
       const heldBefore = window.selectedItem ? window.selectedItem.count : 0
@@ -146,6 +150,7 @@ module.exports = function crafting (serv) {
         const { first, size } = gridOf(window)
         if (slot >= first && slot < first + size * size) refreshResult(window)
       }
+      if (dropped) throwItems(player, dropped.type, dropped.count)
       if (window === table) syncTableToInventory()
       window.slots.forEach((item, i) => {
         if ((item ? `${item.type}x${item.count}` : '') !== before[i]) send(window, i)
@@ -153,6 +158,18 @@ module.exports = function crafting (serv) {
       player._client.write('set_slot', {
         windowId: -1, stateId: 0, slot: -1, item: Item.toNotch(window.selectedItem)
       })
+    }
+
+    function droppedBy (window, { mode, mouseButton, slot }) {
+      // What a click throws out of the window: the cursor stack (or one of it) clicked outside, or a slot's item
+      // (or its whole stack) dropped with the drop key.
+      if (mode === 0 && slot === -999 && window.selectedItem) {
+        return { type: window.selectedItem.type, count: mouseButton === 0 ? window.selectedItem.count : 1 }
+      }
+      if (mode === 4 && slot >= 0 && window.slots[slot]) {
+        return { type: window.slots[slot].type, count: mouseButton === 0 ? 1 : window.slots[slot].count }
+      }
+      return null
     }
 
     function resync (window) {
@@ -211,6 +228,45 @@ module.exports = function crafting (serv) {
         windowTitle: serv._createChatComponent({ translate: 'container.crafting' }).toNetworkFormat()
       })
       resync(table)
+    }
+  })
+
+  // ------------------------------------------------------------------ thrown items
+  // flying-squid spawns no entity for items a player throws, and its pickup would hand them straight back to the
+  // thrower. Thrown items fly where the player looks (as in vanilla: ~0.3 blocks/tick) and only others may pick them
+  // up during the first 2 s.
+  const thrown = new Set()
+
+  function throwItems (player, itemId, count) {
+    const yaw = player.yaw; const pitch = player.pitch
+    // flying-squid keeps yaw/pitch as protocol bytes (256 per turn); yaw 0 faces +z, 64 faces -x; pitch down > 0
+    const yawR = (yaw * 2 * Math.PI) / 256; const pitchR = (pitch * 2 * Math.PI) / 256
+    const dir = new Vec3(-Math.sin(yawR) * Math.cos(pitchR), -Math.sin(pitchR), Math.cos(yawR) * Math.cos(pitchR))
+    for (let i = 0; i < count; i++) {
+      const entity = serv.spawnObject(registry.entitiesByName.item.id, player.world, player.position.offset(0, 1.3, 0), {
+        velocity: new Vec3(dir.x * 6, 2 + dir.y * 3, dir.z * 6),
+        itemId,
+        itemCount: 1,
+        pickupTime: undefined,
+        deathTime: 5 * 60 * 1000
+      })
+      entity.thrownBy = player
+      entity.thrownAt = Date.now()
+      thrown.add(entity)
+    }
+  }
+
+  serv.on('tick', () => {
+    for (const entity of thrown) {
+      if (!serv.entities[entity.id]) { thrown.delete(entity); continue }
+      const age = Date.now() - entity.thrownAt
+      if (age < 400) continue
+      const takers = serv.players.filter((p) => p.world === entity.world && p.position.distanceTo(entity.position) <= 1.75 &&
+        (age >= 2000 || p !== entity.thrownBy))
+      if (takers.length) {
+        takers[0].collect(entity)
+        thrown.delete(entity)
+      }
     }
   })
 

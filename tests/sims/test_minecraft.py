@@ -1,0 +1,276 @@
+"""Minecraft against the real local server (flying-squid started by the tests, stopped after them): spawn, mine dirt,
+fell a planted tree, the crafting chain to a wooden pickaxe through mineflayer's bot.craft, skill failure reasons,
+a hand-over between two bots, reconnect after a server restart; the recipe planner and goal parser offline."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ember.planners.executor import Executor
+from ember.planners.minecraft import PlanningError, RecipePlanner, parse_goal
+from ember.sims.minecraft.data import game_data
+from ember.sims.minecraft.scenarios import Scenario, apply_scenario, make_scenario
+from ember.sims.minecraft.server import MinecraftServer, ServerError
+from ember.sims.minecraft.world import MinecraftWorld
+from ember.sims.predicates import Atom
+from ember.sims.world import WorldError
+from ember.skills.library import SkillLibrary
+from ember.skills.skill import Status
+
+pytestmark = pytest.mark.slow
+_SEEDS = itertools.count(100)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[MinecraftServer]:
+    with MinecraftServer() as srv:
+        yield srv
+    assert srv.proc is None
+
+
+@pytest.fixture(scope="module")
+def data() -> Any:
+    return game_data("1.20.4")
+
+
+@pytest.fixture(scope="module")
+def skills() -> SkillLibrary:
+    return SkillLibrary.for_domain("minecraft")
+
+
+def _world(
+    server: MinecraftServer, names: list[str], trees: int = 0, obstacles: int = 0
+) -> tuple[MinecraftWorld, Scenario]:
+    world = MinecraftWorld(port=server.port, bots=names, server=server)
+    scenario = make_scenario(next(_SEEDS), names, trees=trees, obstacles=obstacles)
+    apply_scenario(server, scenario)
+    for _ in range(20):  # chunks and inventories settle
+        world.advance()
+    return world, scenario
+
+
+def _run(world: MinecraftWorld, skills: SkillLibrary, agent: str, name: str, seconds: float = 90, **args: Any) -> Any:
+    skill = skills[name]()
+    skill.start(world, agent, **args)
+    end = world.time() + seconds
+    while world.time() < end:
+        outcome = skill.tick()
+        if outcome.status != Status.RUNNING:
+            return outcome
+        world.advance()
+    skill.cancel()
+    raise AssertionError(f"{name} still running after {seconds} s")
+
+
+def test_server_starts_answers_and_refuses_bad_requests(server: MinecraftServer) -> None:
+    assert server.running and server.port and server.port != server.control_port
+    assert server.control("ping")["version"] == "1.20.4"
+    with pytest.raises(ServerError, match="unknown block"):
+        server.control("set_block", x=0, y=5, z=0, block="unobtainium")
+    with pytest.raises(ServerError, match="x must be a number"):
+        server.control("get_block", x="left", y=5, z=0)
+    with pytest.raises(ServerError, match="unknown op"):
+        server.control("explode")
+
+
+def test_crafting_grid_matches_minecraft_data_recipes(server: MinecraftServer) -> None:
+    def match(grid: list[str | None], size: int) -> Any:
+        return server.control("craft_match", grid=grid, size=size)
+
+    assert match(["oak_log", None, None, None], 2) == {"item": "oak_planks", "count": 4}
+    assert match([None, None, None, "oak_log"], 2) == {"item": "oak_planks", "count": 4}  # anywhere in the grid
+    assert match(["oak_planks"] * 4, 2) == {"item": "crafting_table", "count": 1}
+    assert match([None, "oak_planks", None, "oak_planks"], 2) == {"item": "stick", "count": 4}
+    pickaxe = ["oak_planks", "oak_planks", "oak_planks", None, "stick", None, None, "stick", None]
+    assert match(pickaxe, 3) == {"item": "wooden_pickaxe", "count": 1}
+    axe = ["oak_planks", "oak_planks", None, "oak_planks", "stick", None, None, "stick", None]
+    mirrored = ["oak_planks", "oak_planks", None, "stick", "oak_planks", None, "stick", None, None]
+    assert match(axe, 3) == {"item": "wooden_axe", "count": 1}
+    assert match([None, *mirrored[:2], None, *mirrored[3:5], None, mirrored[6], None], 3) == {
+        "item": "wooden_axe",
+        "count": 1,
+    }
+    assert match(["stick", "oak_planks", None, None], 2) is None
+
+
+def test_spawn_facts_and_bad_connections(server: MinecraftServer) -> None:
+    world, scenario = _world(server, ["spawner"])
+    try:
+        facts = {str(f) for f in world.facts()}
+        assert "online(spawner)" in facts and "near(spawner, grass_block)" in facts
+        x, y, z = world.state("spawner")["position"]
+        sx, sy, sz = scenario.spawns["spawner"]
+        assert abs(x - sx - 0.5) < 1.5 and abs(z - sz - 0.5) < 1.5 and y == sy
+        assert world.render().shape[2] == 3 and world.observe("spawner")["policy"].shape[0] == 5 + len(world.watched)
+        with pytest.raises(WorldError, match="unknown"):
+            world.state("ghost")
+        with pytest.raises(WorldError, match="must be"):
+            world.apply("spawner", {"jump": True})
+    finally:
+        world.close()
+    with pytest.raises(WorldError, match=r"could not join 127\.0\.0\.1:1 "):
+        MinecraftWorld(port=1, bots=["nobody"], connect_timeout=5)
+    with pytest.raises(WorldError, match="3-16 letters"):
+        MinecraftWorld(port=server.port, bots=["x y"])
+
+
+def test_mine_dirt_fell_a_tree_and_craft_a_wooden_pickaxe(
+    server: MinecraftServer, skills: SkillLibrary, data: Any
+) -> None:
+    world, _ = _world(server, ["miner"], trees=1)
+    try:
+        assert _run(world, skills, "miner", "mine", block="grass_block", count=3).status == Status.SUCCESS
+        assert world.facts() >= {Atom("has", ("miner", "dirt", 3))}
+        assert "near(miner, oak_log)" in {str(f) for f in world.facts()}
+        # The crafting chain, planned from the goal and run through the executor: logs -> planks -> sticks ->
+        # crafting table (placed) -> wooden pickaxe, every craft by mineflayer's own bot.craft.
+        planner = RecipePlanner(data)
+        goal = parse_goal("craft a wooden pickaxe", data)
+        plan = planner.plan(goal, world.facts(), "miner")
+        used = [c["skill"] for c in plan["root"]["children"]]
+        assert used[0] == "mine" and "place" in used and used[-1] == "craft"
+        events: list[dict] = []
+        result = Executor(world, skills, on_event=events.append, max_seconds=150).run(
+            plan,
+            planner.goal_literals(goal, "miner"),
+            replan=lambda _: planner.plan(goal, world.facts(), "miner"),
+            max_replans=2,
+        )
+        assert result.success, result.reason
+        inventory = world.state("miner")["inventory"]
+        assert inventory["wooden_pickaxe"] == 1 and inventory["dirt"] == 3
+        assert server.control("inventory", player="miner") == inventory  # client and server agree
+        assert "near(miner, crafting_table)" in {str(f) for f in world.facts()}
+    finally:
+        world.close()
+
+
+def test_skills_fail_with_reasons(server: MinecraftServer, skills: SkillLibrary) -> None:
+    world, _ = _world(server, ["failer"])
+    try:
+        out = _run(world, skills, "failer", "mine", block="diamond_ore", count=1)
+        assert out.status == Status.FAILURE and "no diamond_ore in reach" in out.reason
+        out = _run(world, skills, "failer", "craft", item="wooden_pickaxe")
+        assert out.status == Status.FAILURE and "missing ingredients" in out.reason and "oak_planks" in out.reason
+        out = _run(world, skills, "failer", "place", block="crafting_table")
+        assert out.status == Status.FAILURE and "no crafting_table in the inventory" in out.reason
+        slow = skills["explore"](timeout=1.0)
+        slow.start(world, "failer", block="oak_log", distance=40)
+        while (outcome := slow.tick()).status == Status.RUNNING:
+            world.advance()
+        assert "timeout after 1 s" in outcome.reason
+        world.advance()
+        assert world.state("failer")["task"]["error"] == "cancelled"  # the task stopped with the skill
+    finally:
+        world.close()
+
+
+def test_two_bots_hand_over_an_item(server: MinecraftServer, skills: SkillLibrary) -> None:
+    world, _ = _world(server, ["giver", "taker"])
+    try:
+        server.control("give", player="giver", item="oak_planks", count=5)
+        for _ in range(10):
+            world.advance()
+        out = _run(world, skills, "giver", "give", item="oak_planks", count=3, player="taker")
+        open("/tmp/mcx/dbg.txt", "w").write(repr((out.reason, world.state("giver"), world.state("taker"))))
+        assert out.status == Status.SUCCESS, out.reason
+        assert world.state("taker")["inventory"].get("oak_planks") == 3
+        assert world.state("giver")["inventory"].get("oak_planks") == 2
+    finally:
+        world.close()
+
+
+def test_bots_reconnect_after_a_server_restart_and_the_plan_resumes(
+    server: MinecraftServer, skills: SkillLibrary, data: Any
+) -> None:
+    world, _ = _world(server, ["phoenix"])
+    try:
+        skill = skills["mine"]()
+        skill.start(world, "phoenix", block="grass_block", count=50)
+        world.advance()
+        server.restart()
+        outcome = skill.tick()
+        for _ in range(100):
+            if outcome.status != Status.RUNNING:
+                break
+            world.advance()
+            outcome = skill.tick()
+        assert outcome.status == Status.FAILURE and "disconnected" in outcome.reason
+        for _ in range(200):  # back online under the same name within 10 s
+            world.advance()
+            if "online(phoenix)" in {str(f) for f in world.facts()}:
+                break
+        assert "online(phoenix)" in {str(f) for f in world.facts()} and world.reconnects >= 1
+        planner = RecipePlanner(data)
+        goal = parse_goal("collect 2 dirt", data)
+        result = Executor(world, skills, max_seconds=60).run(
+            planner.plan(goal, world.facts(), "phoenix"), planner.goal_literals(goal, "phoenix")
+        )
+        assert result.success, result.reason
+    finally:
+        world.close()
+
+
+def test_goal_parser_reads_words_and_predicates(data: Any) -> None:
+    def read(text: str) -> list[tuple[str, int]]:
+        return [(g.item, g.count) for g in parse_goal(text, data)]
+
+    assert read("collect 3 oak logs") == [("oak_log", 3)]
+    assert read("craft a wooden pickaxe") == [("wooden_pickaxe", 1)]
+    assert read("Collect 5 dirt") == [("dirt", 5)]
+    assert read("we need a wooden pickaxe and 10 dirt") == [("wooden_pickaxe", 1), ("dirt", 10)]
+    assert read("craft two wooden pickaxes") == [("wooden_pickaxe", 2)]
+    assert read("get 4 sticks") == [("stick", 4)]
+    assert read("has(bot0, oak_log, 3), has(bot0, stick, 2)") == [("oak_log", 3), ("stick", 2)]
+    bad_goals = [
+        ("", "empty"),
+        ("craft a flux capacitor", "'flux' is not a Minecraft item"),
+        ("on(a, b)", r"has\(agent, item, count\)"),
+        ("has(bot0, unobtainium, 2)", "not a Minecraft item"),
+    ]
+    for bad, needle in bad_goals:
+        with pytest.raises(PlanningError, match=needle):
+            parse_goal(bad, data)
+
+
+def test_recipe_planner_plans_from_what_is_held_and_near(data: Any) -> None:
+    planner = RecipePlanner(data)
+    near = frozenset({Atom("near", ("b", "oak_log")), Atom("near", ("b", "grass_block"))})
+
+    def steps(text: str, facts: frozenset[Atom] = near) -> list[tuple[str, Any]]:
+        return [(s.skill, next(iter(s.args.values()))) for s in planner.steps(parse_goal(text, data), facts, "b")]
+
+    pickaxe = steps("craft a wooden pickaxe")
+    assert pickaxe[0] == ("mine", "oak_log") and ("place", "crafting_table") in pickaxe
+    assert pickaxe[-1] == ("craft", "wooden_pickaxe")
+    # 3 planks + 2 sticks (2 planks) + a table (4 planks) = 9 planks = 3 logs, dug in one go.
+    assert planner.steps(parse_goal("craft a wooden pickaxe", data), near, "b")[0].args == {
+        "block": "oak_log",
+        "count": 3,
+    }
+    assert steps("collect 5 dirt") == [("mine", "grass_block")]  # buried dirt is not near; grass drops dirt
+    with_table = near | {Atom("near", ("b", "crafting_table"))}
+    assert ("place", "crafting_table") not in steps("craft a wooden pickaxe", with_table)
+    held = frozenset({Atom("has", ("b", "oak_planks", 3)), Atom("has", ("b", "stick", 2))}) | with_table
+    assert steps("craft a wooden pickaxe", held) == [("craft", "wooden_pickaxe")]
+    assert steps("collect 3 oak logs", frozenset()) == [("explore", "oak_log"), ("mine", "oak_log")]
+    assert (
+        planner.steps(parse_goal("collect 3 oak logs", data), frozenset({Atom("has", ("b", "oak_log", 5))}), "b") == []
+    )
+
+
+def test_node_side_installs_nothing_at_run_time() -> None:
+    """The bridge resolves from the project's node_modules; package-lock.json pins every package."""
+    from ember.sims.minecraft.node import node_modules, project_root
+
+    lock = (project_root() / "package-lock.json").read_text()
+    for name in ("flying-squid", "mineflayer", "mineflayer-pathfinder", "minecraft-data"):
+        assert f'"node_modules/{name}"' in lock and (node_modules() / name).is_dir()
+    files = ["package.json", "package-lock.json"]
+    out = subprocess.run(["git", "status", "--porcelain", *files], cwd=project_root(), capture_output=True, text=True)
+    assert out.stdout == ""  # running the suite changed neither file

@@ -46,6 +46,26 @@ class OvercookedTaskConfig:
 
 
 @dataclass
+class MinecraftTaskConfig:
+    name: str = "minecraft"
+    """Task id: mineflayer bots on a Minecraft server."""
+    host: str | None = None
+    """An external server's host; null: Ember starts its local flying-squid server (and stops it after the run)."""
+    port: int = 25565
+    """The external server's port (the local server takes a free one)."""
+    version: str = "1.20.4"
+    """Minecraft version the bots (and the local server) speak."""
+    bots: int = 1
+    """Bots bot0, bot1, ... (the run's top-level bots= overrides it)."""
+    trees: int = 3
+    """Local server: trees the seeded scenario plants."""
+    obstacles: int = 2
+    """Local server: walls and pillars the seeded scenario builds."""
+    max_seconds: float = 300.0
+    """Time budget of the run [s of game time, which is wall time]."""
+
+
+@dataclass
 class SymbolicPlannerConfig:
     name: str = "symbolic"
     """Planner id."""
@@ -122,6 +142,8 @@ class RunConfig:
     """Overcooked: which chef Ember drives beside a partner (0 or 1)."""
     episodes: int = 1
     """Overcooked: episodes to play (seeds seed, seed+1, ...)."""
+    bots: int | None = None
+    """Minecraft: how many bots share the goal (shorthand for task.bots)."""
 
 
 @dataclass
@@ -336,6 +358,7 @@ def register() -> None:
     cs.store(group="task", name="tabletop_schema", node=TabletopTaskConfig)
     cs.store(group="planner", name="symbolic_schema", node=SymbolicPlannerConfig)
     cs.store(group="task", name="overcooked_schema", node=OvercookedTaskConfig)
+    cs.store(group="task", name="minecraft_schema", node=MinecraftTaskConfig)
     cs.store(group="planner", name="llm_schema", node=LLMPlannerConfig)
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="task", name="pendulum_schema", node=PendulumTaskConfig)

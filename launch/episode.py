@@ -124,7 +124,9 @@ def run_episode(
             if hasattr(planner, "on_event"):
                 planner.on_event = trace
             try:
-                literals = parse_goal(goal, world)
+                literals = (
+                    planner.goal_literals(goal, world) if hasattr(planner, "goal_literals") else parse_goal(goal, world)
+                )
             except GoalError:
                 if not getattr(planner, "accepts_free_text", False):
                     raise
@@ -177,7 +179,7 @@ def run_episode(
         def replan(reason: str) -> dict[str, Any] | None:
             try:
                 new = planner.plan(goal, world, feedback=reason)
-            except (PlanError, GoalError) as err:
+            except (PlanError, GoalError, ValueError) as err:
                 trace({"event": "replan_failed", "reason": str(err)})
                 return None
             trace({"event": "plan", "source": f"replan after: {reason}", "plan": new})

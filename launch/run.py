@@ -24,12 +24,13 @@ from ember.launch.episode import ConfigError, run_episode
 from ember.launch.rundir import RunDir
 from ember.launch.status import status_progress
 from ember.planners.goals import GoalError
+from ember.planners.minecraft import PlanningError
 from ember.planners.validate import PlanError
 from ember.sims.pybullet.scene import SceneConfigError
 from ember.sims.world import WorldError
 
 log = logging.getLogger("ember.run")
-USER_ERRORS = (ConfigError, GoalError, PlanError, SceneConfigError, WorldError, KeyError)
+USER_ERRORS = (ConfigError, GoalError, PlanError, SceneConfigError, WorldError, KeyError, PlanningError)
 register()
 
 
@@ -51,6 +52,13 @@ def main(cfg: DictConfig) -> None:
         run(cfg, run_dir, console)
         return
     task = _container(cfg, "task")
+    planner_cfg = _container(cfg, "planner")
+    if task["name"] == "minecraft":
+        if cfg.bots is not None:
+            task["bots"] = cfg.bots
+        task.setdefault("log_path", str(run_path / "server.log"))
+        if planner_cfg["name"] == "symbolic":  # Minecraft's symbolic planner: recipes and the team division
+            planner_cfg = {"name": "minecraft"}
     progress = status_progress(console, bool(cfg.progress))
     try:
         with progress:
@@ -64,7 +72,7 @@ def main(cfg: DictConfig) -> None:
 
             metrics = run_episode(
                 task,
-                _container(cfg, "planner"),
+                planner_cfg,
                 cfg.goal,
                 seed=cfg.seed,
                 plan_file=cfg.plan,

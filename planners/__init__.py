@@ -6,5 +6,7 @@ from __future__ import annotations
 PLANNERS: dict[str, str] = {
     "llm": "ember.planners.llm.planner:LLMPlanner",
     "symbolic": "ember.planners.symbolic:SymbolicPlanner",
+    "minecraft": "ember.planners.minecraft:MinecraftPlanner",
 }
-"""Planner classes by name; each takes ``skills`` plus its config's fields as keyword arguments."""
+"""Planner classes by name; each takes ``skills`` plus its config's fields as keyword arguments. ``ember run``
+uses ``minecraft`` (the recipe and team planner) where ``planner=symbolic`` is asked for on a Minecraft task."""

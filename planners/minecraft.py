@@ -260,3 +260,156 @@ def inventory_of(facts: frozenset[Atom], agent: str) -> dict[str, int]:
 
 def near_of(facts: frozenset[Atom], agent: str) -> set[str]:
     return {str(f.args[1]) for f in facts if f.name == "near" and f.args[0] == agent}
+
+
+_SECONDS = {"explore": 25.0, "craft": 0.6, "place": 1.5, "give": 6.0, "chat": 0.1, "goto": 5.0}
+"""Rough seconds per step, for dividing work (mine: per drop, by block hardness)."""
+
+
+class TeamPlanner:
+    """Divides a team goal among bots (after MindForge: each bot takes a share, says what it took, and hands its
+    results to the leader) and plans each share with the :class:`RecipePlanner`.
+
+    The goal holds when the leader has every item. Work is cut into chunks (one crafted item, or an even share of a
+    raw resource per bot) and each chunk goes to the bot that would finish it soonest given what it holds, what lies
+    near it and the work it already took (longest chunks first). The plan is a parallel node with one sequence per
+    bot: a chat line announcing its share (the others' beliefs), its steps, then ``give`` to the leader.
+
+    Args:
+        data: game data.
+        leader: the bot that collects the results (default: the first bot).
+    """
+
+    def __init__(self, data: MinecraftData, leader: str | None = None) -> None:
+        self.data = data
+        self.recipes = RecipePlanner(data)
+        self.leader = leader
+
+    def goal_literals(self, goal: list[GoalItem], bots: list[str]) -> list[Literal]:
+        return self.recipes.goal_literals(goal, self.leader or bots[0])
+
+    def plan(self, goal: list[GoalItem], facts: frozenset[Atom], bots: list[str]) -> dict[str, Any]:
+        leader = self.leader or bots[0]
+        if leader not in bots:
+            raise PlanningError(f"leader {leader!r} is not one of the bots {bots}")
+        shares = self.divide(goal, facts, bots)
+        branches = []
+        for bot in bots:
+            items = shares.get(bot, [])
+            if not items:
+                continue
+            steps = self.recipes.steps(items, facts, bot) if bot == leader else self._steps_keeping(items, facts, bot)
+            said = ", ".join(f"{g.count} {g.item}" for g in items)
+            children: list[dict[str, Any]] = [
+                {"type": "action", "skill": "chat", "args": {"message": f"doing: {said}"}, "agent": bot}
+            ]
+            children += [{"type": "action", "skill": s.skill, "args": s.args, "agent": s.agent} for s in steps]
+            if bot != leader:
+                for g in items:
+                    children.append(
+                        {
+                            "type": "action",
+                            "skill": "give",
+                            "args": {"item": g.item, "count": g.count, "player": leader},
+                            "agent": bot,
+                        }
+                    )
+            branches.append({"type": "sequence", "children": children})
+        if not branches:
+            literals = self.goal_literals(goal, bots)
+            return {"version": 1, "root": {"type": "sequence", "children": [
+                {"type": "condition", "predicate": str(g)} for g in literals]}}  # fmt: skip
+        if len(branches) == 1:
+            return {"version": 1, "root": branches[0]}
+        return {"version": 1, "root": {"type": "parallel", "policy": "all", "children": branches}}
+
+    def _steps_keeping(self, items: list[GoalItem], facts: frozenset[Atom], bot: str) -> list[Step]:
+        """A helper's steps: it must make its share anew even if it holds some (the leader's goal counts only what
+        arrives), except what it holds beyond its own needs — it gives that right away."""
+        return self.recipes.steps(items, facts, bot)
+
+    def divide(self, goal: list[GoalItem], facts: frozenset[Atom], bots: list[str]) -> dict[str, list[GoalItem]]:
+        """Which bot makes what: ``{bot: [GoalItem, ...]}`` for what the leader still lacks."""
+        leader = self.leader or bots[0]
+        held = inventory_of(facts, leader)
+        chunks: list[GoalItem] = []
+        for g in goal:
+            missing = g.count - held.get(g.item, 0)
+            if missing <= 0:
+                continue
+            raw = not self.data.recipes.get(g.item) or any(
+                b in near_of(facts, bot) for bot in bots for b in self.data.sources(g.item)
+            )
+            if raw and missing >= len(bots):
+                per = math.ceil(missing / len(bots))
+                chunks += [
+                    GoalItem(g.item, min(per, missing - i * per)) for i in range(len(bots)) if missing - i * per > 0
+                ]
+            else:
+                chunks += [GoalItem(g.item, 1) for _ in range(missing)] if not raw else [GoalItem(g.item, missing)]
+        shares: dict[str, list[GoalItem]] = {b: [] for b in bots}
+        load = {b: 0.0 for b in bots}
+        costed = sorted(chunks, key=lambda c: -self.seconds([c], facts, leader))
+        for chunk in costed:
+            best = min(bots, key=lambda b: (load[b] + self._extra(shares[b], chunk, facts, b), bots.index(b)))
+            load[best] += self._extra(shares[best], chunk, facts, best)
+            shares[best].append(chunk)
+        return {b: _combine(items) for b, items in shares.items() if items}
+
+    def _extra(self, taken: list[GoalItem], chunk: GoalItem, facts: frozenset[Atom], bot: str) -> float:
+        """Seconds ``bot`` needs for its share with ``chunk`` added, minus without it (shared steps count once)."""
+        before = self.seconds(_combine(taken), facts, bot) if taken else 0.0
+        after = self.seconds(_combine([*taken, chunk]), facts, bot)
+        give = _SECONDS["give"] if bot != (self.leader or bot) else 0.0
+        return after - before + give
+
+    def seconds(self, items: list[GoalItem], facts: frozenset[Atom], bot: str) -> float:
+        try:
+            steps = self.recipes.steps(items, facts, bot)
+        except PlanningError:
+            return math.inf
+        total = 0.0
+        for s in steps:
+            if s.skill == "mine":
+                hardness = float(self.data.blocks[s.args["block"]].get("hardness") or 1.0)
+                total += s.args["count"] * (1.5 + 1.2 * hardness)
+            else:
+                total += _SECONDS.get(s.skill, 2.0)
+        return total
+
+
+def _combine(items: list[GoalItem]) -> list[GoalItem]:
+    out: dict[str, int] = {}
+    for g in items:
+        out[g.item] = out.get(g.item, 0) + g.count
+    return [GoalItem(k, v) for k, v in out.items()]
+
+
+class MinecraftPlanner:
+    """The planner interface ``ember run`` uses (``plan(goal, world, feedback)``, ``goal_literals(goal, world)``):
+    the goal read by :func:`parse_goal`, divided among the world's bots by :class:`TeamPlanner`, planned again from
+    the facts of the moment after a failure.
+
+    Args:
+        skills: the Minecraft skill library (kept for the common planner signature).
+        leader: the bot that collects the results (default: the first).
+    """
+
+    def __init__(self, skills: Any = None, leader: str | None = None, **_: Any) -> None:
+        self.skills = skills
+        self.leader = leader
+        self.calls = 0
+
+    def _team(self, world: Any) -> TeamPlanner:
+        from ember.sims.minecraft.data import game_data
+
+        return TeamPlanner(game_data(world.version), leader=self.leader)
+
+    def goal_literals(self, goal: str, world: Any) -> list[Literal]:
+        team = self._team(world)
+        return team.goal_literals(parse_goal(goal, team.data), world.agents())
+
+    def plan(self, goal: str, world: Any, feedback: str | None = None) -> dict[str, Any]:
+        self.calls += 1
+        team = self._team(world)
+        return team.plan(parse_goal(goal, team.data), world.facts(), world.agents())

@@ -10,7 +10,7 @@ from typing import Any
 WORLDS: dict[str, str] = {
     "tabletop": "ember.sims.pybullet.tabletop_world:TabletopWorld",
     "overcooked": "ember.sims.overcooked.kitchen:OvercookedWorld",
-    "minecraft": "ember.sims.minecraft.world:MinecraftWorld",
+    "minecraft": "ember.sims.minecraft.world:LocalMinecraftWorld",
 }
 """World backends (contract 2) by task name."""
 

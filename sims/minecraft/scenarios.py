@@ -38,7 +38,7 @@ def make_scenario(
     placed: list[tuple[int, int, int, int]] = []
     while len(placed) < trees:
         angle, dist = rng.uniform(0, 2 * np.pi), rng.uniform(6, 14)
-        x, z = ox + int(round(dist * np.cos(angle))), oz + int(round(dist * np.sin(angle)))
+        x, z = ox + round(dist * np.cos(angle)), oz + round(dist * np.sin(angle))
         if any(abs(x - a) <= 4 and abs(z - b) <= 4 for a, b in taken):
             continue
         placed.append((x, y, z, int(rng.integers(4, 6))))
@@ -65,7 +65,9 @@ def apply_scenario(server: Any, scenario: Scenario, clear: bool = False) -> None
     y = GROUND_Y + 1
     if clear:
         server.control("fill", x=ox - 16, y=y, z=oz - 16, x2=ox + 16, y2=y + 7, z2=oz + 16, block="air")
-        server.control("fill", x=ox - 16, y=GROUND_Y, z=oz - 16, x2=ox + 16, y2=GROUND_Y, z2=oz + 16, block="grass_block")
+        server.control(
+            "fill", x=ox - 16, y=GROUND_Y, z=oz - 16, x2=ox + 16, y2=GROUND_Y, z2=oz + 16, block="grass_block"
+        )
     for x, ty, z, height in scenario.trees:
         server.control("tree", x=x, y=ty, z=z, height=height)
     for x, wy, z, x2, y2, z2 in scenario.obstacles:

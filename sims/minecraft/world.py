@@ -220,7 +220,7 @@ class MinecraftWorld(World):
         self._check(agent)
         return self._state.get(agent, {})
 
-    def render(self, radius: int = 16, cell: int = 6) -> np.ndarray:
+    def render(self, radius: int = 16, cell: int = 8) -> np.ndarray:
         """Top-down map around the first online bot (highest block per column), bots as red squares."""
         name = next((n for n in self.names if self._state.get(n, {}).get("status") == "spawned"), None)
         size = 2 * radius + 1
@@ -308,3 +308,55 @@ def _xyz(values: Any) -> tuple[float, float, float]:
     except (TypeError, ValueError):
         return (0.0, 0.0, 0.0)
     return (x, y, z)
+
+
+class LocalMinecraftWorld(MinecraftWorld):
+    """A :class:`MinecraftWorld` that brings its own server: with ``host`` unset it starts Ember's local server
+    (stopped again by :meth:`close`) and lays out the seeded scenario (trees, obstacles, where the bots stand); with a
+    ``host`` it joins that server as it is (an external server: no setup, the world there is used as found).
+
+    Args:
+        host, port, version: an external server; ``host=None`` starts a local one on a free port.
+        bots: bot count or names.
+        seed: scenario seed (spawn points, trees, obstacles).
+        trees, obstacles: scenario contents on the local server.
+        log_path: the local server's log file.
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        port: int = 25565,
+        version: str = VERSION,
+        bots: int | list[str] = 1,
+        seed: int = 0,
+        trees: int = 3,
+        obstacles: int = 2,
+        log_path: str | None = None,
+        connect_timeout: float = 30.0,
+    ) -> None:
+        from ember.sims.minecraft.scenarios import apply_scenario, make_scenario
+        from ember.sims.minecraft.server import MinecraftServer
+
+        self.owned: MinecraftServer | None = None
+        if host is None:
+            self.owned = MinecraftServer(version=version, log_path=log_path).start()
+            host, port = "127.0.0.1", int(self.owned.port or 0)
+        try:
+            super().__init__(host, port, version, bots, connect_timeout=connect_timeout, seed=seed, server=self.owned)
+            if self.owned is not None:
+                self.scenario = make_scenario(seed, self.names, trees=trees, obstacles=obstacles)
+                apply_scenario(self.owned, self.scenario)
+                for _ in range(20):  # chunks of the new place and the emptied inventories arrive
+                    self.advance()
+        except BaseException:
+            if self.owned is not None:
+                self.owned.stop()
+            raise
+        self._t0 = time.monotonic()
+
+    def close(self) -> None:
+        super().close()
+        if self.owned is not None:
+            self.owned.stop()
+            self.owned = None

@@ -29,8 +29,8 @@ def make_scenario(
 ) -> Scenario:
     """Lay out a scenario: bots within 3 blocks of each other, trees 6-14 blocks away, walls in between."""
     rng = np.random.default_rng(seed)
-    if origin is None:  # a fresh patch of ground per seed, 64 blocks apart
-        origin = (64 * (seed % 16) - 512, 64 * (seed // 16 % 16) - 512)
+    if origin is None:  # a fresh patch of ground per seed, 96 blocks apart (4096 seeds before one repeats)
+        origin = (96 * (seed % 64) - 3072, 96 * (seed // 64 % 64) - 3072)
     ox, oz = origin
     y = GROUND_Y + 1
     spawns = {name: (ox + 2 * i, y, oz + int(rng.integers(-1, 2))) for i, name in enumerate(bots)}

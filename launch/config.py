@@ -144,6 +144,8 @@ class RunConfig:
     """Overcooked: episodes to play (seeds seed, seed+1, ...)."""
     bots: int | None = None
     """Minecraft: how many bots share the goal (shorthand for task.bots)."""
+    skill_store: str | None = "runs/skill_store.json"
+    """Minecraft: the persistent library of learned composite skills (null: learn nothing, reuse nothing)."""
 
 
 @dataclass

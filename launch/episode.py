@@ -121,6 +121,8 @@ def run_episode(
                 literals = parse_goal(plan["goal"], world)
         else:
             planner = build_planner(planner_cfg, skills)
+            if hasattr(planner, "extend_library"):  # learned (composite) skills join the library
+                skills = planner.extend_library(skills)
             if hasattr(planner, "on_event"):
                 planner.on_event = trace
             try:
@@ -176,9 +178,12 @@ def run_episode(
         if video is not None:
             video.add(world.render())
 
+        last_plan = [plan]
+
         def replan(reason: str) -> dict[str, Any] | None:
             try:
                 new = planner.plan(goal, world, feedback=reason)
+                last_plan[0] = new
             except (PlanError, GoalError, ValueError) as err:
                 trace({"event": "replan_failed", "reason": str(err)})
                 return None
@@ -190,6 +195,8 @@ def run_episode(
         )
         result = executor.run(plan, literals, replan=replan if planner is not None else None, max_replans=max_replans)
         video_path = video.close() if video is not None else None
+        if result.success and planner is not None and hasattr(planner, "on_success"):
+            planner.on_success(goal, last_plan[0], world)  # e.g. store the tree that worked as a learned skill
         metrics = {
             "success": result.success,
             "status": result.status,

@@ -58,7 +58,7 @@ def main(cfg: DictConfig) -> None:
             task["bots"] = cfg.bots
         task.setdefault("log_path", str(run_path / "server.log"))
         if planner_cfg["name"] == "symbolic":  # Minecraft's symbolic planner: recipes and the team division
-            planner_cfg = {"name": "minecraft"}
+            planner_cfg = {"name": "minecraft", "store": cfg.skill_store}
     progress = status_progress(console, bool(cfg.progress))
     try:
         with progress:

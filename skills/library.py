@@ -37,6 +37,7 @@ REGISTRY: dict[str, dict[str, str]] = {
         "goto": "ember.skills.minecraft.skills:Goto",
         "mine": "ember.skills.minecraft.skills:Mine",
         "place": "ember.skills.minecraft.skills:Place",
+        "wait_for": "ember.skills.minecraft.skills:WaitFor",
     },
 }
 """Skill sets by domain: skill name -> ``"module:Class"``, imported on first use."""

@@ -172,3 +172,37 @@ class Explore(TaskSkill):
         Param("distance", ("number",), "blocks per leg", required=False, default=24),
     )
     effects = ("near(?agent, ?block)",)
+
+
+class WaitFor(Skill):
+    """Wait until the bot holds at least ``count`` of ``item`` (what a teammate is bringing)."""
+
+    name = "wait_for"
+    description = "Wait until the inventory holds at least `count` of an item (a teammate's hand-over)."
+    params = (
+        Param("item", ("string",), "item name"),
+        Param("count", ("number",), "how many in total"),
+    )
+    timeout: ClassVar[float] = 120.0
+
+    def _start(self) -> None:
+        assert self.ctx is not None
+        self.t0 = self.ctx.world.time()
+        self.limit = float(self.settings.get("timeout", self.timeout))
+
+    def tick(self) -> Outcome:
+        failed = self.unmet_preconditions_outcome()
+        if failed is not None:
+            return failed
+        assert self.ctx is not None
+        world: Any = self.ctx.world
+        state = world.state(self.ctx.agent)
+        if state.get("status") != "spawned":
+            return Outcome(Status.FAILURE, f"disconnected: {self.ctx.agent} is {state.get('status')}")
+        item, count = self.ctx.args["item"], int(self.ctx.args["count"])
+        have = int((state.get("inventory") or {}).get(item, 0))
+        if have >= count:
+            return Outcome(Status.SUCCESS)
+        if world.time() - self.t0 > self.limit:
+            return Outcome(Status.FAILURE, f"wait_for: {have} of {count} {item} after {self.limit:g} s")
+        return RUNNING

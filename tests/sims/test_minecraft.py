@@ -274,3 +274,72 @@ def test_node_side_installs_nothing_at_run_time() -> None:
     files = ["package.json", "package-lock.json"]
     out = subprocess.run(["git", "status", "--porcelain", *files], cwd=project_root(), capture_output=True, text=True)
     assert out.stdout == ""  # running the suite changed neither file
+
+
+def test_chat_updates_each_bots_beliefs_about_the_others(
+    server: MinecraftServer, skills: SkillLibrary, data: Any
+) -> None:
+    from ember.planners.minecraft import Beliefs
+
+    world, _ = _world(server, ["talker", "listener"])
+    try:
+        for message in ("doing: 2 wooden_pickaxe, 4 dirt", "doing: ∞ of ☃, 3 unobtainium", "need: 3 oak_log"):
+            assert _run(world, skills, "talker", "chat", message=message).status == Status.SUCCESS
+        beliefs = Beliefs("listener", data)
+        for _ in range(40):
+            world.advance()
+            beliefs.update(world)
+            if "believes_need(talker, oak_log, 3)" in {str(f) for f in beliefs.facts()}:
+                break
+        facts = {str(f) for f in beliefs.facts()}
+        # The malformed line changed nothing it could not read; the well-formed ones hold.
+        assert "believes_doing(talker, wooden_pickaxe, 2)" not in facts  # replaced by the later "doing" line
+        assert "believes_need(talker, oak_log, 3)" in facts and beliefs.ignored == 2
+        assert beliefs.about["talker"].said == "need: 3 oak_log"
+    finally:
+        world.close()
+
+
+def _ember_run(tmp_path: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    import sys
+
+    cmd = [sys.executable, "-m", "ember.launch.cli", "run", "task=minecraft", "progress=false", *args]
+    return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+
+def _servers_left() -> list[str]:
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
+    return [line for line in out if "sims/minecraft/js/server.js" in line]
+
+
+def test_ember_run_learns_a_skill_and_reuses_it(tmp_path: Any) -> None:
+    import json
+
+    before = _servers_left()
+    store = tmp_path / "store.json"
+    common = [f"skill_store={store}", "task.trees=0", "task.obstacles=0", "video=false"]
+    first = _ember_run(tmp_path, 'goal="collect 2 dirt"', "hydra.run.dir=first", *common)
+    assert first.returncode == 0, first.stderr[-2000:]
+    metrics = json.loads((tmp_path / "first" / "metrics.json").read_text())
+    assert metrics["success"] and (tmp_path / "first" / "server.log").stat().st_size > 0
+    assert json.loads(store.read_text())["skills"][0]["name"] == "collect_2_dirt"
+    second = _ember_run(tmp_path, 'goal="gather two dirt"', "hydra.run.dir=second", "seed=1", *common)
+    assert second.returncode == 0, second.stderr[-2000:]
+    plan = json.loads((tmp_path / "second" / "plan.json").read_text())
+    assert plan["root"]["skill"] == "collect_2_dirt"  # the learned skill, retrieved by similarity
+    assert json.loads((tmp_path / "second" / "metrics.json").read_text())["success"]
+    assert json.loads(store.read_text())["skills"][0]["uses"] == 1
+    assert _servers_left() == before  # the run stopped the server it started
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (['goal="craft a flux capacitor"'], "'flux' is not a Minecraft item"),
+        (["task.host=127.0.0.1", "task.port=1"], "could not join 127.0.0.1:1"),
+    ],
+)
+def test_ember_run_refuses_bad_input(tmp_path: Any, args: list[str], needle: str) -> None:
+    proc = _ember_run(tmp_path, *args, "skill_store=null", "task.trees=0", "task.obstacles=0")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert needle in proc.stderr

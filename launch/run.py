@@ -59,6 +59,8 @@ def main(cfg: DictConfig) -> None:
         task.setdefault("log_path", str(run_path / "server.log"))
         if planner_cfg["name"] == "symbolic":  # Minecraft's symbolic planner: recipes and the team division
             planner_cfg = {"name": "minecraft", "store": cfg.skill_store}
+        elif planner_cfg["name"] == "llm":  # the LLM planner with Minecraft's goals, beliefs, skills and fallback
+            planner_cfg = {**planner_cfg, "name": "minecraft_llm", "store": cfg.skill_store}
     progress = status_progress(console, bool(cfg.progress))
     try:
         with progress:

@@ -7,6 +7,8 @@ PLANNERS: dict[str, str] = {
     "llm": "ember.planners.llm.planner:LLMPlanner",
     "symbolic": "ember.planners.symbolic:SymbolicPlanner",
     "minecraft": "ember.planners.minecraft:MinecraftPlanner",
+    "minecraft_llm": "ember.planners.llm.minecraft:MinecraftLLMPlanner",
 }
 """Planner classes by name; each takes ``skills`` plus its config's fields as keyword arguments. ``ember run``
-uses ``minecraft`` (the recipe and team planner) where ``planner=symbolic`` is asked for on a Minecraft task."""
+uses ``minecraft`` (the recipe and team planner) where ``planner=symbolic`` is asked for on a Minecraft task, and
+``minecraft_llm`` for ``planner=llm`` there."""

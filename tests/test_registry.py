@@ -11,7 +11,7 @@ import torch
 
 from ember.planners import PLANNERS
 from ember.planners.llm.standin import StandInModel
-from ember.planners.llm.testing import OpenAIStubServer
+from ember.planners.llm.testing import OpenAIStubServer, Scripted, StubReply
 from ember.sims import ENVS, SKILL_DOMAINS, WORLDS, load_class, make_env, make_world
 from ember.skills.library import REGISTRY, SkillLibrary
 
@@ -29,22 +29,32 @@ def test_world_entry(name: str) -> None:
 def test_env_entry(name: str) -> None:
     env = make_env(name, num_envs=2)
     obs, _ = env.reset(seed=0)
-    obs, reward, *_ = env.step(torch.zeros(2, env.single_action_space.shape[0]))
+    space = env.single_action_space
+    discrete = not space.shape  # Discrete: (N,) indices
+    obs, reward, *_ = env.step(torch.zeros(2, dtype=torch.long) if discrete else torch.zeros(2, space.shape[0]))
     assert reward.shape == (2,) and obs["policy"].shape[0] == 2
     env.close()
 
 
 @pytest.mark.parametrize("name", sorted(PLANNERS))
 def test_planner_entry(name: str) -> None:
-    skills = SkillLibrary.for_domain("tabletop")
+    minecraft = name.startswith("minecraft")
+    skills = SkillLibrary.for_domain("minecraft" if minecraft else "tabletop")
     with contextlib.ExitStack() as stack:
-        kwargs = {}
+        kwargs: dict[str, object] = {}
         if name == "llm":  # model planners talk to the local stand-in endpoint
             server = stack.enter_context(OpenAIStubServer(StandInModel(skills, k=0.0)))
             kwargs = {"base_url": server.base_url, "model": "stand-in"}
+        if name == "minecraft_llm":  # an endpoint that fails: the planner falls back to the symbolic one
+            server = stack.enter_context(OpenAIStubServer(Scripted([StubReply(status=500)])))
+            kwargs = {"base_url": server.base_url, "model": "m", "fallback": "symbolic", "max_retries": 0}
         planner = load_class(PLANNERS[name])(skills, **kwargs)
-        world = stack.enter_context(make_world("tabletop", seed=0))
-        assert planner.plan("put red in the tray", world)["root"]
+        if minecraft:
+            world = stack.enter_context(make_world("minecraft", seed=0, trees=0, obstacles=0))
+            assert planner.plan("collect 1 dirt", world)["root"]
+        else:
+            world = stack.enter_context(make_world("tabletop", seed=0))
+            assert planner.plan("put red in the tray", world)["root"]
 
 
 @pytest.mark.parametrize(("domain", "skill"), [(d, s) for d, table in sorted(REGISTRY.items()) for s in sorted(table)])

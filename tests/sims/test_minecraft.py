@@ -343,3 +343,71 @@ def test_ember_run_refuses_bad_input(tmp_path: Any, args: list[str], needle: str
     proc = _ember_run(tmp_path, *args, "skill_store=null", "task.trees=0", "task.obstacles=0")
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert needle in proc.stderr
+
+
+def test_team_planner_divides_work_and_hands_results_to_the_leader(data: Any) -> None:
+    from ember.planners.minecraft import TeamPlanner
+
+    team = TeamPlanner(data)
+    bots = ["bot0", "bot1"]
+    near = frozenset({Atom("near", (b, k)) for b in bots for k in ("oak_log", "grass_block")})
+
+    def branches(text: str, facts: frozenset[Atom] = near) -> dict[str, list[tuple[str, Any]]]:
+        root = team.plan(parse_goal(text, data), facts, bots)["root"]
+        seqs = root["children"] if root["type"] == "parallel" else [root]
+        return {s["children"][0]["agent"]: [(c["skill"], c["args"]) for c in s["children"]] for s in seqs}
+
+    split = branches("we need a wooden pickaxe and 10 dirt")
+    assert ("craft", {"item": "wooden_pickaxe", "count": 1}) in split["bot0"]
+    assert split["bot1"][-1] == ("give", {"item": "dirt", "count": 10, "player": "bot0"})
+    assert split["bot1"][0] == ("chat", {"message": "doing: 10 dirt"})  # its share, for the others' beliefs
+    # Two pickaxes cost one bot barely more than one (3 logs either way): the idle bot gathers a log for it.
+    help_ = branches("craft two wooden pickaxes")
+    assert ("mine", {"block": "oak_log", "count": 2}) in help_["bot0"]
+    assert ("wait_for", {"item": "oak_log", "count": 3}) in help_["bot0"]
+    assert help_["bot1"][1:] == [
+        ("mine", {"block": "oak_log", "count": 1}),
+        ("give", {"item": "oak_log", "count": 1, "player": "bot0"}),
+    ]
+    # A bot with no tree near gets no digging; what the leader holds already is not made again.
+    only0 = frozenset({Atom("near", ("bot0", "oak_log")), Atom("near", ("bot1", "grass_block"))})
+    assert all(a.get("block") != "oak_log" for _, a in branches("collect 4 oak logs", only0).get("bot1", []))
+    held = near | {Atom("has", ("bot0", "wooden_pickaxe", 1))}
+    assert (
+        team.plan(parse_goal("craft a wooden pickaxe", data), held, bots)["root"]["children"][0]["type"] == "condition"
+    )
+
+
+def test_llm_planner_plans_minecraft_through_the_scripted_endpoint(
+    server: MinecraftServer, skills: SkillLibrary, tmp_path: Any
+) -> None:
+    """The LLM path end to end against the local stand-in endpoint: a reply with an unknown skill is sent back
+    with the problem, the repaired tree runs on the real server; the model saw beliefs and the learned skills."""
+    import json
+
+    from ember.planners.llm.minecraft import MinecraftLLMPlanner
+    from ember.planners.llm.testing import OpenAIStubServer, Scripted, StubReply
+    from ember.skills.composite import SkillStore
+
+    store = tmp_path / "store.json"
+    SkillStore(store).add("collect 5 dirt", {"version": 1, "root": {"type": "action", "skill": "mine",
+                          "args": {"block": "grass_block", "count": 5}}}, "minecraft")  # fmt: skip
+    bad = {"goal": "collect 2 dirt", "root": {"type": "action", "skill": "teleport", "args": {}, "agent": "thinker"}}
+    dig = {"type": "action", "skill": "mine", "args": {"block": "grass_block", "count": 2}, "agent": "thinker"}
+    good = {"goal": "collect 2 dirt", "root": {"type": "sequence", "children": [dig]}}
+    script = Scripted([StubReply(json.dumps(bad)), StubReply(json.dumps(good))])
+    world, _ = _world(server, ["thinker"])
+    try:
+        with OpenAIStubServer(script) as endpoint:
+            planner = MinecraftLLMPlanner(skills, base_url=endpoint.base_url, model="stand-in", store=str(store))
+            library = planner.extend_library(skills)
+            plan = planner.plan("collect 2 dirt", world)
+            literals = planner.goal_literals("collect 2 dirt", world)
+            result = Executor(world, library, max_seconds=60).run(plan, literals)
+        assert result.success, result.reason
+        assert [str(g) for g in literals] == ["has(thinker, dirt, 2)"] and planner.calls == 2
+        first = json.loads(script.requests[0]["messages"][1]["content"].split("```json\n")[1].split("\n```")[0])
+        assert first["learned_skills"][0]["name"] == "collect_5_dirt" and "beliefs" in first
+        assert "teleport" in script.requests[1]["messages"][-1]["content"]  # the critique named the bad skill
+    finally:
+        world.close()

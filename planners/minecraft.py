@@ -141,8 +141,8 @@ class RecipePlanner:
         """A plan (contract 4) that gets ``agent`` every goal item, from ``facts``."""
         steps = self.steps(goal, facts, agent)
         children = [{"type": "action", "skill": s.skill, "args": s.args, "agent": s.agent} for s in steps]
-        if not children:
-            children = [{"type": "condition", "predicate": str(g)} for g in self.goal_literals(goal, agent)]
+        if not children:  # already held: a tree that checks it (item names are not world objects, so no condition)
+            children = [_action(agent, "wait_for", item=g.item, count=g.count) for g in goal]
         return {"version": 1, "root": {"type": "sequence", "children": children}}
 
     def goal_literals(self, goal: list[GoalItem], agent: str) -> list[Literal]:
@@ -262,9 +262,10 @@ def near_of(facts: frozenset[Atom], agent: str) -> set[str]:
     return {str(f.args[1]) for f in facts if f.name == "near" and f.args[0] == agent}
 
 
-_SECONDS = {"explore": 25.0, "craft": 0.6, "place": 1.5, "give": 3.0, "chat": 0.1, "goto": 5.0, "wait_for": 0.0}
-"""Rough seconds per step, for dividing work (mine: per drop, by block hardness); measured here: a log about 4 s
-with the walk, a hand-over between neighbours 1.5-3 s."""
+_SECONDS = {"explore": 25.0, "craft": 0.6, "place": 1.5, "give": 6.0, "chat": 0.1, "goto": 5.0, "wait_for": 0.0}
+"""Rough seconds per step, for dividing work (mine: per drop, by block hardness). Measured here: a log about 4 s
+with the walk; a hand-over 1.5 s between neighbours, but 5-8 s once the helper has walked to another tree and
+back — helping with 1 of 3 logs then loses time, so the estimate is the far case."""
 
 
 def _action(agent: str, skill: str, **args: Any) -> dict[str, Any]:
@@ -322,10 +323,9 @@ class TeamPlanner:
                     )
             branches.append({"type": "sequence", "children": children})
         branches += helpers
-        if not branches:
-            literals = self.goal_literals(goal, bots)
-            return {"version": 1, "root": {"type": "sequence", "children": [
-                {"type": "condition", "predicate": str(g)} for g in literals]}}  # fmt: skip
+        if not branches:  # the leader holds everything already: a tree that checks it and succeeds
+            first = goal[0]
+            return {"version": 1, "root": _action(leader, "wait_for", item=first.item, count=first.count)}
         if len(branches) == 1:
             return {"version": 1, "root": branches[0]}
         return {"version": 1, "root": {"type": "parallel", "policy": "all", "children": branches}}

@@ -200,17 +200,14 @@ class MinecraftWorld(World):
         return frozenset(out)
 
     def objects(self) -> dict[str, ObjectInfo]:
-        """The bots, and the nearest exposed block of each watched kind per bot (``oak_log_near_bot0``)."""
-        out: dict[str, ObjectInfo] = {}
-        for name in self.names:
-            state = self._state.get(name, {})
-            out[name] = ObjectInfo(id=name, type="bot", position=_xyz(state.get("position")), movable=True)
-            for block, where in (state.get("blocks") or {}).items():
-                key = f"{block}_near_{name}"
-                out[key] = ObjectInfo(
-                    id=key, type="block", position=_xyz(where), movable=False, attributes={"block": block}
-                )
-        return out
+        """The bots (blocks and items are named by kind in skill arguments, not objects: ``mine(oak_log)``; where the
+        nearest of each watched kind lies is in :meth:`state`)."""
+        return {
+            name: ObjectInfo(
+                id=name, type="bot", position=_xyz(self._state.get(name, {}).get("position")), movable=True
+            )
+            for name in self.names
+        }
 
     def agents(self) -> list[str]:
         return list(self.names)

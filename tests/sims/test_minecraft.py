@@ -361,21 +361,32 @@ def test_team_planner_divides_work_and_hands_results_to_the_leader(data: Any) ->
     assert ("craft", {"item": "wooden_pickaxe", "count": 1}) in split["bot0"]
     assert split["bot1"][-1] == ("give", {"item": "dirt", "count": 10, "player": "bot0"})
     assert split["bot1"][0] == ("chat", {"message": "doing: 10 dirt"})  # its share, for the others' beliefs
-    # Two pickaxes cost one bot barely more than one (3 logs either way): the idle bot gathers a log for it.
-    help_ = branches("craft two wooden pickaxes")
-    assert ("mine", {"block": "oak_log", "count": 2}) in help_["bot0"]
-    assert ("wait_for", {"item": "oak_log", "count": 3}) in help_["bot0"]
-    assert help_["bot1"][1:] == [
-        ("mine", {"block": "oak_log", "count": 1}),
-        ("give", {"item": "oak_log", "count": 1, "player": "bot0"}),
-    ]
+    # Two pickaxes cost one bot barely more than one (3 logs either way): one bot makes both, no hand-over.
+    assert set(branches("craft two wooden pickaxes")) == {"bot0"}
+    # Three: the second bot makes one and hands it over.
+    three = branches("craft three wooden pickaxes")
+    assert three["bot1"][-1] == ("give", {"item": "wooden_pickaxe", "count": 1, "player": "bot0"})
+    # An idle bot gathers part of a long dig for the busy one, which waits for the hand-over before crafting.
+    from ember.planners.minecraft import Step
+
+    dig = Step("mine", {"block": "oak_log", "count": 6}, "bot0")
+    planned = {"bot0": [dig, Step("craft", {"item": "stick", "count": 4}, "bot0")]}
+    gather = team._helpers(planned, near, bots)
+    assert [c["skill"] for c in gather[0]["children"]] == ["chat", "mine", "give"]
+    share = gather[0]["children"][1]["args"]["count"]
+    assert share >= 1 and planned["bot0"][0].args["count"] == 6 - share
+    assert planned["bot0"][1] == Step("wait_for", {"item": "oak_log", "count": 6}, "bot0")
     # A bot with no tree near gets no digging; what the leader holds already is not made again.
     only0 = frozenset({Atom("near", ("bot0", "oak_log")), Atom("near", ("bot1", "grass_block"))})
     assert all(a.get("block") != "oak_log" for _, a in branches("collect 4 oak logs", only0).get("bot1", []))
     held = near | {Atom("has", ("bot0", "wooden_pickaxe", 1))}
-    assert (
-        team.plan(parse_goal("craft a wooden pickaxe", data), held, bots)["root"]["children"][0]["type"] == "condition"
-    )
+    done = team.plan(parse_goal("craft a wooden pickaxe", data), held, bots)["root"]
+    assert done == {
+        "type": "action",
+        "skill": "wait_for",
+        "args": {"item": "wooden_pickaxe", "count": 1},
+        "agent": "bot0",
+    }
 
 
 def test_llm_planner_plans_minecraft_through_the_scripted_endpoint(

@@ -259,7 +259,13 @@ async function mine (agent, task, { block, count, maxDistance }) {
   let failures = 0
   while (itemCount(bot, names) < want) {
     check(task)
-    const target = bot.findBlock({ matching: info.id, maxDistance: maxDistance ?? 32, useExtraInfo: (b) => exposed(bot, b.position) })
+    // The nearest exposed block that no teammate stands next to (two bots never dig the same tree at once), else
+    // the nearest exposed one.
+    const others = Object.values(bot.players).filter((p) => p.entity && p.username !== bot.username).map((p) => p.entity.position)
+    const found = bot.findBlocks({ matching: info.id, maxDistance: maxDistance ?? 32, count: 24, useExtraInfo: (b) => exposed(bot, b.position) })
+    const free = found.filter((pos) => others.every((q) => q.distanceTo(pos.offset(0.5, 0, 0.5)) > 4))
+    const pick = free[0] ?? found[0]
+    const target = pick ? bot.blockAt(pick) : null
     if (!target) throw new Error(`no ${block} in reach: none exposed within ${maxDistance ?? 32} blocks (explore first)`)
     try {
       await walk(agent, task, new goals.GoalLookAtBlock(target.position, bot.world, { reach: 4 }), `get to the ${block} at ${target.position}`)
@@ -449,7 +455,14 @@ async function collectIdle (agent) {
   if (agent.tossedAt && Date.now() - agent.tossedAt < 8000) return
   const bot = agent.bot
   if (!bot.entity) return
-  const item = Object.values(bot.entities).find((e) => e.name === 'item' && e.position.distanceTo(bot.entity.position) < 8)
+  // Only items nearer to this bot than to any other player: a hand-over lands at the receiver's feet, while a
+  // teammate's digging drops lie by the teammate (taking those would undo its work).
+  const others = Object.values(bot.players).filter((p) => p.entity && p.username !== bot.username).map((p) => p.entity.position)
+  const item = Object.values(bot.entities).find((e) => {
+    if (e.name !== 'item') return false
+    const mine = e.position.distanceTo(bot.entity.position)
+    return mine < 8 && others.every((q) => e.position.distanceTo(q) > mine)
+  })
   if (!item) return
   agent.collecting = true
   try {

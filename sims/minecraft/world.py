@@ -111,7 +111,7 @@ class MinecraftWorld(World):
         self.server = server
         self._agents: dict[str, Any] = {}
         self._state: dict[str, dict[str, Any]] = {}
-        self._queued: dict[str, Mapping[str, Any]] = {}
+        self._queued: list[tuple[str, Mapping[str, Any]]] = []
         self._down_since: dict[str, float] = {}
         self.reconnects = 0
         self.malformed = 0
@@ -255,11 +255,11 @@ class MinecraftWorld(World):
             raise WorldError(
                 f"action for {agent} must be {{'task': name, 'args': {{...}}}} or {{'cancel': true}}; got {action!r}"
             )
-        self._queued[agent] = action
+        self._queued.append((agent, action))  # in order: a help request, then the next task
 
     def advance(self) -> None:
-        queued, self._queued = self._queued, {}
-        for agent, action in queued.items():
+        queued, self._queued = self._queued, []
+        for agent, action in queued:
             handle = self._agents[agent]
             if action.get("cancel"):
                 bridge().cancelTask(handle)

@@ -7,16 +7,31 @@ ingredients for 1 wooden_pickaxe: need 2 stick``, ``path blocked: ...``, ``disco
 table within 32 blocks when the recipe needs one), ``place(block)`` (next to the bot), ``give(item, count, player)``
 (walks to the player and drops the items at their feet; done when a bot of this world holds them),
 ``chat(message)``, ``explore(block)`` (walks out until the block is within 32 blocks).
+
+A bot stuck for want of something asks for it: the failing skill says ``need: 3 oak_log`` in chat, which the other
+bots' beliefs record (``believes_need``) and the next plan can act on.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any, ClassVar
 
 from ember.skills.skill import RUNNING, Outcome, Param, Skill, Status
 
 _IDS = itertools.count(1)
+_MISSING = re.compile(r"(\d+) ([a-z_]+)")
+
+
+def _wanted(args: dict[str, Any], reason: str) -> list[tuple[str, int]]:
+    """What a failure says the bot lacks: ``no oak_log in reach`` (with the skill's count), or ``missing
+    ingredients ...: need 2 stick, 3 oak_planks``."""
+    if reason.startswith("no ") and " in reach" in reason:
+        return [(reason.split()[1], int(args.get("count") or 1))]
+    if "missing ingredients" in reason and "need " in reason:
+        return [(item, int(n)) for n, item in _MISSING.findall(reason.split("need ", 1)[1])]
+    return []
 
 
 class TaskSkill(Skill):
@@ -51,11 +66,22 @@ class TaskSkill(Skill):
         if task.get("id") == self.id and task.get("done"):
             if task.get("ok"):
                 return self.finished(world)
-            return Outcome(Status.FAILURE, f"{self.name}: {task.get('error') or 'failed'}")
+            reason = str(task.get("error") or "failed")
+            self.ask_for_help(world, reason)
+            return Outcome(Status.FAILURE, f"{self.name}: {reason}")
         if world.time() - self.t0 > self.limit:
             self.cancel()
             return Outcome(Status.FAILURE, f"{self.name}: timeout after {self.limit:g} s")
         return RUNNING
+
+    def ask_for_help(self, world: Any, reason: str) -> None:
+        """Stuck for want of something (none in reach, missing ingredients): say so in chat as ``need: N item``, so
+        teammates' beliefs carry the request and the next plan can bring it. Nothing is said otherwise."""
+        assert self.ctx is not None
+        wanted = _wanted(self.ctx.args, reason)
+        if wanted:
+            message = "need: " + ", ".join(f"{n} {item}" for item, n in wanted)
+            world.apply(self.ctx.agent, {"task": "chat", "args": {"message": message}, "id": f"{self.id}-help"})
 
     def finished(self, world: Any) -> Outcome:
         """Outcome once the task reports success (a skill may wait for more, e.g. the receiver of a gift)."""
@@ -140,6 +166,15 @@ class Give(TaskSkill):
         if where:  # the receiver's own report of where it stands
             args.update(x=where[0], y=where[1], z=where[2])
         return args
+
+    def ask_for_help(self, world: Any, reason: str) -> None:
+        """Stuck for want of something (none in reach, missing ingredients): say so in chat as ``need: N item``, so
+        teammates' beliefs carry the request and the next plan can bring it. Nothing is said otherwise."""
+        assert self.ctx is not None
+        wanted = _wanted(self.ctx.args, reason)
+        if wanted:
+            message = "need: " + ", ".join(f"{n} {item}" for item, n in wanted)
+            world.apply(self.ctx.agent, {"task": "chat", "args": {"message": message}, "id": f"{self.id}-help"})
 
     def finished(self, world: Any) -> Outcome:
         assert self.ctx is not None

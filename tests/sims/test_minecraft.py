@@ -422,3 +422,26 @@ def test_llm_planner_plans_minecraft_through_the_scripted_endpoint(
         assert "teleport" in script.requests[1]["messages"][-1]["content"]  # the critique named the bad skill
     finally:
         world.close()
+
+
+def test_a_stuck_bot_asks_for_help_and_teammates_believe_it(
+    server: MinecraftServer, skills: SkillLibrary, data: Any
+) -> None:
+    from ember.planners.minecraft import Beliefs
+
+    world, _ = _world(server, ["stuck", "buddy"])  # no trees anywhere near
+    try:
+        out = _run(world, skills, "stuck", "mine", block="oak_log", count=3)
+        assert out.status == Status.FAILURE and "no oak_log in reach" in out.reason
+        out = _run(world, skills, "stuck", "craft", item="crafting_table")
+        assert "missing ingredients" in out.reason
+        beliefs = Beliefs("buddy", data)
+        for _ in range(40):
+            world.advance()
+            beliefs.update(world)
+            if "believes_need(stuck, oak_planks, 4)" in {str(f) for f in beliefs.facts()}:
+                break
+        facts = {str(f) for f in beliefs.facts()}
+        assert {"believes_need(stuck, oak_log, 3)", "believes_need(stuck, oak_planks, 4)"} <= facts
+    finally:
+        world.close()

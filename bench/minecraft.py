@@ -25,7 +25,8 @@ from rich.console import Console
 from rich.progress import Progress
 
 from ember.planners.executor import Executor
-from ember.planners.minecraft import TeamPlanner, parse_goal
+from ember.planners.minecraft import parse_goal
+from ember.planners.minecraft_team import TeamPlanner
 from ember.sims.minecraft.data import game_data
 from ember.sims.minecraft.scenarios import apply_scenario, make_scenario
 from ember.sims.minecraft.server import MinecraftServer

@@ -98,8 +98,6 @@ def overcooked_task(task: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
         from ember.skills.overcooked.partners import partner_factory
 
         task = {**task, "partner": partner_factory(str(task["partner"]), str(task.get("layout", "cramped_room")))}
-    if task.get("seat") not in (0, 1, "both"):
-        raise ValueError(f"task.seat={task.get('seat')!r} must be 0, 1 or both")
     return task, {**task, "shaping_steps": 0}
 
 

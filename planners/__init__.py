@@ -6,7 +6,7 @@ from __future__ import annotations
 PLANNERS: dict[str, str] = {
     "llm": "ember.planners.llm.planner:LLMPlanner",
     "symbolic": "ember.planners.symbolic:SymbolicPlanner",
-    "minecraft": "ember.planners.minecraft:MinecraftPlanner",
+    "minecraft": "ember.planners.minecraft_team:MinecraftPlanner",
     "minecraft_llm": "ember.planners.llm.minecraft:MinecraftLLMPlanner",
 }
 """Planner classes by name; each takes ``skills`` plus its config's fields as keyword arguments. ``ember run``

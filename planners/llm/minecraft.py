@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ember.planners.llm.planner import LLMPlanner
-from ember.planners.minecraft import MinecraftPlanner, PlanningError
+from ember.planners.minecraft import PlanningError
+from ember.planners.minecraft_team import MinecraftPlanner
 from ember.sims.predicates import Literal
 from ember.sims.world import World
 

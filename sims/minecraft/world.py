@@ -107,6 +107,7 @@ class MinecraftWorld(World):
                 raise WorldError(f"bot name {name!r} must be 3-16 letters, digits or _ (Minecraft usernames)")
         self.host, self.port, self.version = host, int(port), version
         self.names, self.watched = names, tuple(watched)
+        self._watched_json = json.dumps(self.watched)  # sent with every snapshot (each tick, each bot)
         self.connect_timeout, self.reconnect, self.seed = connect_timeout, reconnect, seed
         self.server = server
         self._agents: dict[str, Any] = {}
@@ -150,7 +151,7 @@ class MinecraftWorld(World):
 
     def _read(self, name: str) -> dict[str, Any]:
         try:
-            state = json.loads(bridge().snapshot(self._agents[name], json.dumps(self.watched)))
+            state = json.loads(bridge().snapshot(self._agents[name], self._watched_json))
             if not isinstance(state, dict):
                 raise ValueError(f"snapshot is a {type(state).__name__}")
             return state

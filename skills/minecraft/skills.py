@@ -34,6 +34,10 @@ def _wanted(args: dict[str, Any], reason: str) -> list[tuple[str, int]]:
     return []
 
 
+def disconnected(agent: str, state: dict[str, Any]) -> Outcome:
+    return Outcome(Status.FAILURE, f"disconnected: {agent} is {state.get('status')} ({state.get('reason')})")
+
+
 class TaskSkill(Skill):
     task: ClassVar[str]
     timeout: ClassVar[float] = 60.0
@@ -59,9 +63,7 @@ class TaskSkill(Skill):
         world: Any = self.ctx.world
         state = world.state(self.ctx.agent)
         if state.get("status") != "spawned":
-            return Outcome(
-                Status.FAILURE, f"disconnected: {self.ctx.agent} is {state.get('status')} ({state.get('reason')})"
-            )
+            return disconnected(self.ctx.agent, state)
         task = state.get("task") or {}
         if task.get("id") == self.id and task.get("done"):
             if task.get("ok"):
@@ -167,15 +169,6 @@ class Give(TaskSkill):
             args.update(x=where[0], y=where[1], z=where[2])
         return args
 
-    def ask_for_help(self, world: Any, reason: str) -> None:
-        """Stuck for want of something (none in reach, missing ingredients): say so in chat as ``need: N item``, so
-        teammates' beliefs carry the request and the next plan can bring it. Nothing is said otherwise."""
-        assert self.ctx is not None
-        wanted = _wanted(self.ctx.args, reason)
-        if wanted:
-            message = "need: " + ", ".join(f"{n} {item}" for item, n in wanted)
-            world.apply(self.ctx.agent, {"task": "chat", "args": {"message": message}, "id": f"{self.id}-help"})
-
     def finished(self, world: Any) -> Outcome:
         assert self.ctx is not None
         if self.receiver_before is None:
@@ -233,7 +226,7 @@ class WaitFor(Skill):
         world: Any = self.ctx.world
         state = world.state(self.ctx.agent)
         if state.get("status") != "spawned":
-            return Outcome(Status.FAILURE, f"disconnected: {self.ctx.agent} is {state.get('status')}")
+            return disconnected(self.ctx.agent, state)
         item, count = self.ctx.args["item"], int(self.ctx.args["count"])
         have = int((state.get("inventory") or {}).get(item, 0))
         if have >= count:

@@ -279,7 +279,7 @@ def test_node_side_installs_nothing_at_run_time() -> None:
 def test_chat_updates_each_bots_beliefs_about_the_others(
     server: MinecraftServer, skills: SkillLibrary, data: Any
 ) -> None:
-    from ember.planners.minecraft import Beliefs
+    from ember.planners.minecraft_team import Beliefs
 
     world, _ = _world(server, ["talker", "listener"])
     try:
@@ -346,7 +346,7 @@ def test_ember_run_refuses_bad_input(tmp_path: Any, args: list[str], needle: str
 
 
 def test_team_planner_divides_work_and_hands_results_to_the_leader(data: Any) -> None:
-    from ember.planners.minecraft import TeamPlanner
+    from ember.planners.minecraft_team import TeamPlanner
 
     team = TeamPlanner(data)
     bots = ["bot0", "bot1"]
@@ -427,7 +427,7 @@ def test_llm_planner_plans_minecraft_through_the_scripted_endpoint(
 def test_a_stuck_bot_asks_for_help_and_teammates_believe_it(
     server: MinecraftServer, skills: SkillLibrary, data: Any
 ) -> None:
-    from ember.planners.minecraft import Beliefs
+    from ember.planners.minecraft_team import Beliefs
 
     world, _ = _world(server, ["stuck", "buddy"])  # no trees anywhere near
     try:

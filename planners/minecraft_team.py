@@ -1,0 +1,358 @@
+"""Minecraft with several bots, after MindForge: the team planner that divides a goal among bots and hands the
+results to a leader, each bot's beliefs about the others (from chat and observation), and the planner ``ember run``
+uses (``MinecraftPlanner``: goal reading, team division, replanning from the facts, learned-skill reuse)."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ember.planners.minecraft import (
+    GoalItem,
+    PlanningError,
+    RecipePlanner,
+    Step,
+    action_node,
+    inventory_of,
+    near_of,
+    parse_goal,
+)
+from ember.sims.minecraft.data import MinecraftData
+from ember.sims.predicates import Atom, Literal
+
+_SECONDS = {"explore": 25.0, "craft": 0.6, "place": 1.5, "give": 6.0, "chat": 0.1, "goto": 5.0, "wait_for": 0.0}
+"""Rough seconds per step, for dividing work (mine: per drop, by block hardness). Measured here: a log about 4 s
+with the walk; a hand-over 1.5 s between neighbours, but 5-8 s once the helper has walked to another tree and
+back — helping with 1 of 3 logs then loses time, so the estimate is the far case."""
+
+
+class TeamPlanner:
+    """Divides a team goal among bots (after MindForge: each bot takes a share, says what it took, and hands its
+    results to the leader) and plans each share with the :class:`RecipePlanner`.
+
+    The goal holds when the leader has every item. Work is cut into chunks (one crafted item, or an even share of a
+    raw resource per bot) and each chunk goes to the bot that would finish it soonest given what it holds, what lies
+    near it and the work it already took (longest chunks first). The plan is a parallel node with one sequence per
+    bot: a chat line announcing its share (the others' beliefs), its steps, then ``give`` to the leader.
+
+    Args:
+        data: game data.
+        leader: the bot that collects the results (default: the first bot).
+    """
+
+    def __init__(self, data: MinecraftData, leader: str | None = None) -> None:
+        self.data = data
+        self.recipes = RecipePlanner(data)
+        self.leader = leader
+
+    def goal_literals(self, goal: list[GoalItem], bots: list[str]) -> list[Literal]:
+        return self.recipes.goal_literals(goal, self.leader or bots[0])
+
+    def plan(self, goal: list[GoalItem], facts: frozenset[Atom], bots: list[str]) -> dict[str, Any]:
+        leader = self.leader or bots[0]
+        if leader not in bots:
+            raise PlanningError(f"leader {leader!r} is not one of the bots {bots}")
+        shares = self.divide(goal, facts, bots)
+        planned = {bot: self.recipes.steps(items, facts, bot) for bot, items in shares.items() if items}
+        helpers = self._helpers(planned, facts, bots)
+        branches = []
+        for bot in bots:
+            items = shares.get(bot, [])
+            if not items:
+                continue
+            said = ", ".join(f"{g.count} {g.item}" for g in items)
+            children: list[dict[str, Any]] = [
+                {"type": "action", "skill": "chat", "args": {"message": f"doing: {said}"}, "agent": bot}
+            ]
+            children += [{"type": "action", "skill": s.skill, "args": s.args, "agent": s.agent} for s in planned[bot]]
+            if bot != leader:
+                for g in items:
+                    children.append(
+                        {
+                            "type": "action",
+                            "skill": "give",
+                            "args": {"item": g.item, "count": g.count, "player": leader},
+                            "agent": bot,
+                        }
+                    )
+            branches.append({"type": "sequence", "children": children})
+        branches += helpers
+        if not branches:  # the leader holds everything already: a tree that checks it and succeeds
+            first = goal[0]
+            return {"version": 1, "root": action_node(leader, "wait_for", item=first.item, count=first.count)}
+        if len(branches) == 1:
+            return {"version": 1, "root": branches[0]}
+        return {"version": 1, "root": {"type": "parallel", "policy": "all", "children": branches}}
+
+    def _helpers(self, planned: dict[str, list[Step]], facts: frozenset[Atom], bots: list[str]) -> list[dict[str, Any]]:
+        """Bots left without a share gather for the busiest one: it digs part of a long ``mine`` step and hands the
+        drops over, while the busy bot digs the rest and waits for the hand-over before crafting with them."""
+        idle = [b for b in bots if b not in planned]
+        branches: list[dict[str, Any]] = []
+        for helper in idle:
+            busy = max(planned, key=lambda b: self.seconds_of(planned[b]), default=None)
+            if busy is None:
+                break
+            steps = planned[busy]
+            for i, step in enumerate(steps):
+                if step.skill != "mine" or step.args["block"] not in near_of(facts, helper):
+                    continue
+                if self.data.harvest_tools(step.args["block"]):
+                    continue
+                per = self._dig_seconds(step.args["block"])
+                count = int(step.args["count"])
+                share = int((count * per - _SECONDS["give"]) // (2 * per))  # both finish together
+                if share < 1:
+                    continue
+                item = self.data.drops(step.args["block"])[0]
+                have = inventory_of(facts, busy).get(item, 0)
+                steps[i] = Step("mine", {"block": step.args["block"], "count": count - share}, busy)
+                steps.insert(i + 1, Step("wait_for", {"item": item, "count": have + count}, busy))
+                block = step.args["block"]
+                gather = [
+                    action_node(helper, "chat", message=f"doing: {share} {item}"),
+                    action_node(helper, "mine", block=block, count=share),
+                    action_node(helper, "give", item=item, count=share, player=busy),
+                ]
+                branches.append({"type": "sequence", "children": gather})
+                break
+        return branches
+
+    def _dig_seconds(self, block: str) -> float:
+        return 1.5 + 1.2 * float(self.data.blocks[block].get("hardness") or 1.0)
+
+    def seconds_of(self, steps: list[Step]) -> float:
+        total = 0.0
+        for s in steps:
+            if s.skill == "mine":
+                total += s.args["count"] * self._dig_seconds(s.args["block"])
+            else:
+                total += _SECONDS.get(s.skill, 2.0)
+        return total
+
+    def divide(self, goal: list[GoalItem], facts: frozenset[Atom], bots: list[str]) -> dict[str, list[GoalItem]]:
+        """Which bot makes what: ``{bot: [GoalItem, ...]}`` for what the leader still lacks."""
+        leader = self.leader or bots[0]
+        held = inventory_of(facts, leader)
+        chunks: list[GoalItem] = []
+        for g in goal:
+            missing = g.count - held.get(g.item, 0)
+            if missing <= 0:
+                continue
+            raw = not self.data.recipes.get(g.item) or any(
+                b in near_of(facts, bot) for bot in bots for b in self.data.sources(g.item)
+            )
+            if raw and missing >= len(bots):
+                per = math.ceil(missing / len(bots))
+                chunks += [
+                    GoalItem(g.item, min(per, missing - i * per)) for i in range(len(bots)) if missing - i * per > 0
+                ]
+            else:
+                chunks += [GoalItem(g.item, 1) for _ in range(missing)] if not raw else [GoalItem(g.item, missing)]
+        shares: dict[str, list[GoalItem]] = {b: [] for b in bots}
+        load = {b: 0.0 for b in bots}
+        costed = sorted(chunks, key=lambda c: -self.seconds([c], facts, leader))
+        for chunk in costed:
+            best = min(bots, key=lambda b: (load[b] + self._extra(shares[b], chunk, facts, b), bots.index(b)))
+            load[best] += self._extra(shares[best], chunk, facts, best)
+            shares[best].append(chunk)
+        return {b: _combine(items) for b, items in shares.items() if items}
+
+    def _extra(self, taken: list[GoalItem], chunk: GoalItem, facts: frozenset[Atom], bot: str) -> float:
+        """Seconds ``bot`` needs for its share with ``chunk`` added, minus without it (shared steps count once)."""
+        before = self.seconds(_combine(taken), facts, bot) if taken else 0.0
+        after = self.seconds(_combine([*taken, chunk]), facts, bot)
+        give = _SECONDS["give"] if bot != (self.leader or bot) else 0.0
+        return after - before + give
+
+    def seconds(self, items: list[GoalItem], facts: frozenset[Atom], bot: str) -> float:
+        try:
+            steps = self.recipes.steps(items, facts, bot)
+        except PlanningError:
+            return math.inf
+        return self.seconds_of(steps)
+
+
+def _combine(items: list[GoalItem]) -> list[GoalItem]:
+    out: dict[str, int] = {}
+    for g in items:
+        out[g.item] = out.get(g.item, 0) + g.count
+    return [GoalItem(k, v) for k, v in out.items()]
+
+
+class MinecraftPlanner:
+    """The planner interface ``ember run`` uses (``plan(goal, world, feedback)``, ``goal_literals(goal, world)``):
+    the goal read by :func:`parse_goal`, divided among the world's bots by :class:`TeamPlanner`, planned again from
+    the facts of the moment after a failure.
+
+    With a skill store (Voyager-style lifelong learning), a goal that a stored skill achieved before (the same items
+    and counts) is run as that one composite skill; a tree that achieves a goal is stored as a new skill
+    (:meth:`on_success`); a composite that fails is recorded and not offered again in this run.
+
+    Args:
+        skills: the Minecraft skill library (kept for the common planner signature).
+        leader: the bot that collects the results (default: the first).
+        store: path of the persistent skill store (``null``: none).
+    """
+
+    def __init__(self, skills: Any = None, leader: str | None = None, store: str | None = None, **_: Any) -> None:
+        from ember.skills.composite import SkillStore
+
+        self.skills = skills
+        self.leader = leader
+        self.store = SkillStore(store) if store else None
+        self.calls = 0
+        self.reused: str | None = None
+        self._failed: set[str] = set()
+        self.beliefs: dict[str, Beliefs] = {}
+        self.on_event: Any = None
+
+    def _team(self, world: Any) -> TeamPlanner:
+        from ember.sims.minecraft.data import game_data
+
+        return TeamPlanner(game_data(world.version), leader=self.leader)
+
+    def goal_literals(self, goal: str, world: Any) -> list[Literal]:
+        team = self._team(world)
+        return team.goal_literals(parse_goal(goal, team.data), world.agents())
+
+    def extend_library(self, library: Any) -> Any:
+        """The run's skill library with the store's learned skills added."""
+        return self.store.library(library, "minecraft") if self.store is not None else library
+
+    def plan(self, goal: str, world: Any, feedback: str | None = None) -> dict[str, Any]:
+        self.calls += 1
+        team = self._team(world)
+        items = parse_goal(goal, team.data)
+        self._update_beliefs(world, team.data)
+        if self.reused is not None and feedback is not None and self.store is not None:
+            self.store.record_use(self.reused, False)
+            self._failed.add(self.reused)
+            self.reused = None
+        known = self._known(goal, items, team.data)
+        if known is not None:
+            self.reused = known
+            leader = self.leader or world.agents()[0]
+            return {"version": 1, "root": {"type": "action", "skill": known, "args": {}, "agent": leader}}
+        return team.plan(items, world.facts(), world.agents())
+
+    def _update_beliefs(self, world: Any, data: MinecraftData) -> None:
+        """Each bot's beliefs about the others, from the chat it heard and what it sees (traced as events)."""
+        if not hasattr(world, "chat_since"):
+            return
+        for bot in world.agents():
+            beliefs = self.beliefs.setdefault(bot, Beliefs(bot, data))
+            beliefs.update(world)
+            if self.on_event is not None and beliefs.about:
+                self.on_event({"event": "beliefs", "agent": bot, "facts": sorted(str(f) for f in beliefs.facts()),
+                               "last_words": {n: b.said for n, b in beliefs.about.items()}})  # fmt: skip
+
+    def _known(self, goal: str, items: list[GoalItem], data: MinecraftData) -> str | None:
+        if self.store is None:
+            return None
+        want = sorted((g.item, g.count) for g in items)
+        for entry, _ in self.store.search(goal, domain="minecraft", k=5):
+            if entry.name in self._failed:
+                continue
+            try:
+                if sorted((g.item, g.count) for g in parse_goal(entry.goal, data)) == want:
+                    return entry.name
+            except PlanningError:
+                continue
+        return None
+
+    def on_success(self, goal: str, plan: dict[str, Any], world: Any) -> None:
+        """Store the tree that achieved ``goal`` as a skill (or count the reused one's success)."""
+        if self.store is None:
+            return
+        if self.reused is not None:
+            self.store.record_use(self.reused, True)
+            return
+        self.store.add(goal, plan, "minecraft", agent=self.leader or world.agents()[0])
+
+
+_SAID = re.compile(r"^\s*(doing|done|need|have)\s*:\s*(.*)$", re.IGNORECASE)
+
+
+@dataclass
+class Belief:
+    """What one bot believes about another: its announced share (``doing``), what it asked for (``need``), what it
+    said it holds (``have``), what it finished (``done``), where it was last seen, and its last words."""
+
+    doing: dict[str, int] = field(default_factory=dict)
+    need: dict[str, int] = field(default_factory=dict)
+    have: dict[str, int] = field(default_factory=dict)
+    done: dict[str, int] = field(default_factory=dict)
+    position: tuple[float, float, float] | None = None
+    said: str = ""
+
+
+class Beliefs:
+    """A bot's beliefs about the others (after MindForge's theory of mind), updated from chat — lines such as
+    ``doing: 2 wooden_pickaxe``, ``need: 3 oak_log``, ``have: 4 oak_planks``, ``done: 1 wooden_pickaxe`` — and from
+    observation (where the others stand). Anything else in the chat is kept as the speaker's last words and never
+    raises: game chat is untrusted text.
+
+    Args:
+        owner: the bot holding these beliefs.
+        data: game data (item names are checked against it).
+    """
+
+    def __init__(self, owner: str, data: MinecraftData) -> None:
+        self.owner, self.data = owner, data
+        self.about: dict[str, Belief] = {}
+        self.seq = 0
+        self.ignored = 0
+
+    def hear(self, speaker: str, text: str) -> None:
+        if speaker == self.owner or not isinstance(text, str):
+            return
+        belief = self.about.setdefault(speaker, Belief())
+        belief.said = text[:256]
+        match = _SAID.match(text)
+        if match is None:
+            return
+        kind, rest = match.group(1).lower(), match.group(2)
+        counts: dict[str, int] = {}
+        for part in rest.split(","):
+            words = part.split()
+            if len(words) == 2 and words[0].isdigit() and self.data.is_item(words[1]) and 0 < int(words[0]) <= 10000:
+                counts[words[1]] = int(words[0])
+            elif part.strip():
+                self.ignored += 1
+        if kind == "doing":
+            belief.doing = counts
+        elif kind == "done":
+            for item, n in counts.items():
+                belief.done[item] = belief.done.get(item, 0) + n
+                belief.doing.pop(item, None)
+        else:
+            getattr(belief, kind).update(counts)
+
+    def update(self, world: Any) -> None:
+        """Read the chat the owner heard since the last update, and where the others stand."""
+        for line in world.chat_since(self.owner, self.seq):
+            self.seq = max(self.seq, int(line.get("seq", 0)))
+            self.hear(str(line.get("from", "")), str(line.get("text", "")))
+        for name, where in (world.state(self.owner).get("players") or {}).items():
+            self.about.setdefault(name, Belief()).position = tuple(float(v) for v in where)  # type: ignore[assignment]
+
+    def claimed(self, online: set[str]) -> dict[str, int]:
+        """Items the others (still online) said they are making."""
+        out: dict[str, int] = {}
+        for name, belief in self.about.items():
+            if name in online:
+                for item, n in belief.doing.items():
+                    out[item] = out.get(item, 0) + n
+        return out
+
+    def facts(self) -> frozenset[Atom]:
+        """The beliefs as predicates: ``believes_doing(bot1, wooden_pickaxe, 1)``, ``believes_need(...)``."""
+        out = set()
+        for name, belief in self.about.items():
+            for kind in ("doing", "need", "have", "done"):
+                for item, n in getattr(belief, kind).items():
+                    out.add(Atom(f"believes_{kind}", (name, item, n)))
+        return frozenset(out)

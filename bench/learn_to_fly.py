@@ -154,13 +154,14 @@ def main() -> None:
     parser.add_argument("--cap-s", type=float, default=300.0, help="wall-clock cap per Ember run [s]")
     parser.add_argument("--algos", nargs="+", default=["ppo", "sac"], choices=["ppo", "sac"])
     parser.add_argument("--sb3", action="store_true", help="also run Stable-Baselines3 (capped at 30x Ember's time)")
+    parser.add_argument("--sb3-cap-x", type=float, default=30.0, help="SB3's cap as a multiple of Ember's time")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)
     runs = [run_ember(name, args.cap_s, args.seed) for name in args.algos]
     if args.sb3:
         for name, ember in zip(args.algos, list(runs), strict=True):
-            sb3 = run_sb3(name, 30 * ember["wall_s"], args.seed)
+            sb3 = run_sb3(name, args.sb3_cap_x * ember["wall_s"], args.seed)
             sb3["speedup"] = round(sb3["wall_s"] / ember["wall_s"], 2)
             sb3["speedup_is_lower_bound"] = not sb3["solved"]
             runs.append(sb3)

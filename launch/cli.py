@@ -10,19 +10,21 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("ember.launch.run:main", "plan a goal and execute it in simulation (default: stack green on red)"),
     "train": ("ember.launch.train:main", "train a policy: PPO/SAC (algo=...) or from demonstrations (policy=beso|bc)"),
     "eval": ("ember.launch.eval:main", "evaluate a trained chunk policy (BESO or BC) over seeded episodes"),
+    "robot-sim": ("ember.launch.robot_sim:main", "run the PyBullet Panda tabletop as a ROS 2 robot (real time)"),
     "data": ("ember.launch.data:main", "record demonstrations (data record) and summarize datasets (data info PATH)"),
 }
 
 
 def usage() -> str:
     lines = ["usage: ember <subcommand> [key=value ...] [hydra flags]", "", "subcommands:"]
-    lines += [f"  {name:<8} {desc}" for name, (_, desc) in SUBCOMMANDS.items()]
+    lines += [f"  {name:<10} {desc}" for name, (_, desc) in SUBCOMMANDS.items()]
     lines += [
         "",
         "examples:",
         "  ember run",
         '  ember run goal="put every cube in the tray" seed=3',
         "  ember run plan=my_plan.json",
+        "  ember robot-sim seed=3 &  ember run backend=ros seed=3",
         "  ember run -m seed=0,1,2",
         "  ember data record --task tabletop_push_obstacle --episodes 400 --out data/push_obstacle.zarr",
         "  ember train policy=beso task=tabletop_push_obstacle policy.dataset=data/push_obstacle.zarr",

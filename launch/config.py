@@ -12,6 +12,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from ember.robots.config import RobotConfig
 from ember.skills.diffusion.policy import PolicyConfig
 
 
@@ -144,6 +145,13 @@ class RunConfig:
     """Overcooked: episodes to play (seeds seed, seed+1, ...)."""
     bots: int | None = None
     """Minecraft: how many bots share the goal (shorthand for task.bots)."""
+    backend: str = "sim"
+    """Tabletop: ``sim`` (PyBullet in this process), ``ros`` (a robot or ``ember robot-sim`` over ROS 2) or
+    ``rosbridge`` (a rosbridge websocket at ``robot.rosbridge_url``)."""
+    robot: Any = None
+    """The robot config (group ``robot``) used when ``backend`` is not ``sim``."""
+    record: str | None = None
+    """Robot backends: directory of a rosbag2/MCAP recording of the run (null: none)."""
     skill_store: str | None = "runs/skill_store.json"
     """Minecraft: the persistent library of learned composite skills (null: learn nothing, reuse nothing)."""
 
@@ -354,9 +362,25 @@ class TrainConfig:
     progress: bool = True
 
 
+@dataclass
+class RobotSimConfig:
+    robot: Any = MISSING
+    task: Any = MISSING
+    seed: int = 0
+    """Seed of the initial arrangement."""
+    state_hz: float = 250.0
+    """Joint state rate [Hz]."""
+    pose_hz: float = 60.0
+    """Object pose rate [Hz]."""
+    camera_hz: float = 2.0
+    """Camera image rate [Hz] (0: no camera)."""
+
+
 def register() -> None:
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConfig)
+    cs.store(name="robot_sim_schema", node=RobotSimConfig)
+    cs.store(group="robot", name="panda_schema", node=RobotConfig)
     cs.store(group="task", name="tabletop_schema", node=TabletopTaskConfig)
     cs.store(group="planner", name="symbolic_schema", node=SymbolicPlannerConfig)
     cs.store(group="task", name="overcooked_schema", node=OvercookedTaskConfig)

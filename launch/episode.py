@@ -27,10 +27,21 @@ class ConfigError(ValueError):
 
 
 def build_world(task: Mapping[str, Any], seed: int) -> World:
+    backend = task.get("backend", "sim")
+    if backend != "sim":
+        if task.get("name") != "tabletop":
+            raise ConfigError(
+                f"backend={backend} serves task=tabletop; task.name={task.get('name')!r} runs on backend=sim"
+            )
+        from ember.robots import LINKS, make_robot_world
+
+        if backend not in LINKS:
+            raise ConfigError(f"backend={backend!r} is unknown; choose sim or one of {sorted(LINKS)}")
+        return make_robot_world(backend, task.get("robot"), record=task.get("record"))
     name = task.get("name")
     if name not in WORLDS:
         raise ConfigError(f"task.name={name!r} is unknown; choose one of {sorted(WORLDS)}")
-    kwargs = {k: v for k, v in task.items() if k not in ("name", "max_seconds")}
+    kwargs = {k: v for k, v in task.items() if k not in ("name", "max_seconds", "backend", "robot", "record")}
     if "render_size" in kwargs:
         size = list(kwargs["render_size"])
         if len(size) != 2 or not all(isinstance(v, int) and 16 <= v <= 2048 for v in size):
@@ -96,6 +107,8 @@ def run_episode(
             on_event(event)
 
     world = build_world(task, seed)
+    if hasattr(world, "on_event"):  # robot backends report safety events (clipped, refused, watchdog, e-stop)
+        world.on_event = trace
     scene = getattr(world, "scene", None)
     steps0 = scene.steps if scene is not None else 0
     try:

@@ -26,11 +26,21 @@ from ember.launch.status import status_progress
 from ember.planners.goals import GoalError
 from ember.planners.minecraft import PlanningError
 from ember.planners.validate import PlanError
+from ember.robots.config import RobotConfigError
 from ember.sims.pybullet.scene import SceneConfigError
 from ember.sims.world import WorldError
 
 log = logging.getLogger("ember.run")
-USER_ERRORS = (ConfigError, GoalError, PlanError, SceneConfigError, WorldError, KeyError, PlanningError)
+USER_ERRORS = (
+    ConfigError,
+    RobotConfigError,
+    GoalError,
+    PlanError,
+    SceneConfigError,
+    WorldError,
+    KeyError,
+    PlanningError,
+)
 register()
 
 
@@ -53,6 +63,8 @@ def main(cfg: DictConfig) -> None:
         return
     task = _container(cfg, "task")
     planner_cfg = _container(cfg, "planner")
+    if cfg.backend != "sim":
+        task.update(backend=cfg.backend, robot=_container(cfg, "robot"), record=cfg.record)
     if task["name"] == "minecraft":
         if cfg.bots is not None:
             task["bots"] = cfg.bots

@@ -28,7 +28,8 @@ class ExecutionResult:
     success: bool
     """Every goal literal holds at the end (checked on the world, after settling)."""
     status: str
-    """``success``, ``failure`` (tree failed, no replans left) or ``timeout`` (world time ran out)."""
+    """``success``, ``failure`` (tree failed, no replans left), ``timeout`` (world time ran out) or ``fault`` (the
+    robot's e-stop or watchdog halted the tree)."""
     ticks: int
     world_time: float
     """[s]"""
@@ -90,7 +91,14 @@ class Executor:
         facts: frozenset[Atom] = self.world.facts()
         replans, tick, reason, status = 0, 0, "", "timeout"
         t_end = self.world.time() + self.max_seconds
+        fault = getattr(self.world, "fault", None)  # a robot's e-stop or watchdog halts the tree
         while self.world.time() < t_end:
+            why = fault() if fault is not None else None
+            if why:
+                root.stop(BTStatus.INVALID)
+                status, reason = "fault", why
+                self._emit({"event": "fault", "reason": why})
+                break
             ctx.new_tick(refresh=False)
             root.tick_once()
             tick += 1
@@ -131,7 +139,7 @@ class Executor:
         else:
             root.stop(BTStatus.INVALID)
             reason = reason or f"world time budget of {self.max_seconds} s ran out"
-        settle_until = self.world.time() + self.settle_seconds
+        settle_until = self.world.time() + (self.settle_seconds if status != "fault" else 0.0)
         while self.world.time() < settle_until:
             self.world.advance()
             facts = self._trace_facts(facts, ctx)

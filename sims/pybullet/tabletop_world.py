@@ -25,7 +25,7 @@ Actions for ``apply("panda", action)`` (SI units, world frame), exactly one moti
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -72,6 +72,167 @@ def _vector(action: Mapping[str, Any], key: str, size: int) -> np.ndarray:
     if value.shape != (size,) or not np.all(np.isfinite(value)):
         raise WorldError(f"action[{key!r}] must be {size} finite numbers; got {action[key]!r}")
     return value
+
+
+def support_from_poses(
+    cube: str,
+    positions: Mapping[str, np.ndarray],
+    tray_bounds: tuple[float, float, float, float] | None,
+    touches_table: Callable[[], bool] | None = None,
+    table_z: float = TABLE_TOP_Z,
+    tray_floor_z: float = TRAY_FLOOR_Z,
+) -> str | None:
+    """What a cube rests on, from object positions alone (a cube id, ``tray``, ``table``, or None when it is in the
+    air or fell off): the rule the simulator and a real robot's perception share. ``touches_table`` (a contact query,
+    where one exists) keeps a cube rocked onto an edge by a push on the table; without it a center up to a quarter of
+    the cube higher than resting still counts."""
+    pos = positions[cube]
+    for other, opos in positions.items():
+        if other == cube:
+            continue
+        if abs(pos[2] - opos[2] - CUBE_SIZE) < Z_TOL and math.hypot(*(pos[:2] - opos[:2])) < XY_TOL:
+            return other
+    if (
+        tray_bounds is not None
+        and tray_bounds[0] - 0.02 <= pos[0] <= tray_bounds[1] + 0.02
+        and tray_bounds[2] - 0.02 <= pos[1] <= tray_bounds[3] + 0.02
+    ):
+        return "tray" if abs(pos[2] - (tray_floor_z + CUBE_SIZE / 2)) < Z_TOL else None
+    on_table_top = -0.25 < pos[0] < 1.25 and abs(pos[1]) < 0.5
+    if on_table_top and abs(pos[2] - (table_z + CUBE_SIZE / 2)) < Z_TOL:
+        return "table"
+    # Rocked onto an edge by a push (center up to ~1 cm higher still), but still standing on the table.
+    if on_table_top and pos[2] < table_z + 0.75 * CUBE_SIZE and (touches_table is None or touches_table()):
+        return "table"
+    return None
+
+
+def tabletop_facts(
+    agent: str,
+    held: str | None,
+    positions: Mapping[str, np.ndarray],
+    supports: Mapping[str, str | None],
+    spots: Mapping[str, np.ndarray],
+    spot_radius: float,
+    tray: bool,
+) -> frozenset[Atom]:
+    """The tabletop's predicates (module docstring) from the held cube, cube positions and what each rests on."""
+    facts: set[Atom] = {Atom("holding", (agent, held or "none"))}
+    covered = {s for s in supports.values() if s is not None}
+    for cube, support in supports.items():
+        if support is not None:
+            facts.add(Atom("on", (cube, support)))
+        if cube not in covered:
+            facts.add(Atom("clear", (cube,)))
+        pos = positions[cube]
+        if (
+            math.hypot(pos[0] - PANDA.base_position[0], pos[1] - PANDA.base_position[1]) < REACH_RADIUS
+            and pos[2] > TABLE_TOP_Z
+        ):
+            facts.add(Atom("reachable", (cube,)))
+        if support == "table":
+            for spot, xy in spots.items():
+                if math.hypot(*(pos[:2] - xy)) < spot_radius:
+                    facts.add(Atom("at", (cube, spot)))
+    facts.add(Atom("clear", ("table",)))
+    if tray:
+        facts.add(Atom("clear", ("tray",)))
+    return frozenset(facts)
+
+
+def tabletop_objects(
+    cube_poses: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    tray_bounds: tuple[float, float, float, float] | None,
+    spots: Mapping[str, np.ndarray],
+    post_xy: np.ndarray | None,
+) -> dict[str, ObjectInfo]:
+    """The tabletop's objects: cubes from their poses (position, quaternion x y z w), the tray where there is one,
+    named spots, the post, and the table."""
+    out: dict[str, ObjectInfo] = {}
+    for cube, (pos, quat) in cube_poses.items():
+        out[cube] = ObjectInfo(
+            id=cube,
+            type="cube",
+            position=tuple(float(v) for v in pos),  # type: ignore[arg-type]
+            orientation=tuple(float(v) for v in quat),  # type: ignore[arg-type]
+            attributes={"color": cube.removesuffix("_cube"), "size": CUBE_SIZE},
+        )
+    if tray_bounds is not None:
+        out["tray"] = ObjectInfo(
+            id="tray",
+            type="surface",
+            position=(*TRAY_POSITION, TRAY_FLOOR_Z),
+            movable=False,
+            attributes={
+                "container": True,
+                "free_area": tray_bounds,
+                "footprint": (
+                    TRAY_POSITION[0] - TRAY_HALF_WIDTH,
+                    TRAY_POSITION[0] + TRAY_HALF_WIDTH,
+                    TRAY_POSITION[1] - TRAY_HALF_WIDTH,
+                    TRAY_POSITION[1] + TRAY_HALF_WIDTH,
+                ),
+            },
+        )
+    for spot, xy in spots.items():
+        out[spot] = ObjectInfo(id=spot, type="spot", position=(float(xy[0]), float(xy[1]), TABLE_TOP_Z), movable=False)
+    if post_xy is not None:
+        out["post"] = ObjectInfo(
+            id="post",
+            type="obstacle",
+            position=(float(post_xy[0]), float(post_xy[1]), TABLE_TOP_Z),
+            movable=False,
+            attributes={"radius": OBSTACLE_RADIUS, "height": OBSTACLE_HEIGHT},
+        )
+    out["table"] = ObjectInfo(
+        id="table",
+        type="surface",
+        position=(0.5, 0.0, TABLE_TOP_Z),
+        movable=False,
+        attributes={"free_area": (*WORKSPACE_X, *WORKSPACE_Y)},
+    )
+    return out
+
+
+def check_arm_action(action: Any, current_yaw: Callable[[], float]) -> dict[str, Any]:
+    """Check an arm action (module docstring) and return it with numbers as arrays; ``current_yaw()`` is the
+    gripper's yaw now [rad] (an ``ee_delta`` without ``ee_yaw`` keeps it). Raises :class:`WorldError` naming the key."""
+    if not isinstance(action, Mapping):
+        raise WorldError(f"action must be a mapping such as {{'ee_pos': [x, y, z]}}; got {type(action).__name__}")
+    unknown = [k for k in action if k not in _ALL_KEYS]
+    if unknown:
+        raise WorldError(
+            f"action keys {unknown} are unknown; use one of {list(_MOTION_KEYS)} plus optional 'ee_yaw', 'gripper'"
+        )
+    motion = [k for k in _MOTION_KEYS if k in action]
+    if len(motion) > 1:
+        raise WorldError(f"action gives {motion}; give at most one of {list(_MOTION_KEYS)}")
+    checked: dict[str, Any] = {}
+    if "ee_pos" in action:
+        checked["ee_pos"] = _vector(action, "ee_pos", 3)
+        checked["ee_yaw"] = float(action.get("ee_yaw", 0.0))
+    elif "ee_delta" in action:
+        checked["ee_delta"] = _vector(action, "ee_delta", 3)
+        checked["ee_yaw"] = float(action.get("ee_yaw", current_yaw()))
+    elif "joint_pos" in action:
+        checked["joint_pos"] = _vector(action, "joint_pos", 7)
+    elif "policy_action" in action:
+        control = action.get("control", "ee_delta")
+        if control not in ("ee_delta", "joint_delta"):
+            raise WorldError(f"action['control'] must be 'ee_delta' or 'joint_delta'; got {control!r}")
+        size = 4 if control == "ee_delta" else 8
+        checked["policy_action"] = np.clip(_vector(action, "policy_action", size), -1.0, 1.0)
+        checked["control"] = control
+        checked["ee_step"] = float(action.get("ee_step", 0.02))
+        checked["joint_step"] = float(action.get("joint_step", 0.05))
+    if "gripper" in action:
+        opening = float(action["gripper"])
+        if not math.isfinite(opening) or not 0.0 <= opening <= PANDA.max_opening:
+            raise WorldError(
+                f"action['gripper'] must be an opening in [0, {PANDA.max_opening}] m; got {action['gripper']!r}"
+            )
+        checked["gripper"] = opening
+    return checked
 
 
 class TabletopWorld(World):
@@ -154,54 +315,16 @@ class TabletopWorld(World):
         """What ``cube`` rests on (a cube id, ``tray`` or ``table``), or None (held, falling, fallen off)."""
         if cube == held:
             return None
-        pos, _ = self.scene.cube_pose(cube)
-        for other in self.scene.cube_ids:
-            if other == cube:
-                continue
-            opos, _ = self.scene.cube_pose(other)
-            if abs(pos[2] - opos[2] - CUBE_SIZE) < Z_TOL and math.hypot(*(pos[:2] - opos[:2])) < XY_TOL:
-                return other
-        bounds = self.scene.tray_bounds()
-        if (
-            bounds is not None
-            and bounds[0] - 0.02 <= pos[0] <= bounds[1] + 0.02
-            and bounds[2] - 0.02 <= pos[1] <= bounds[3] + 0.02
-        ):
-            if abs(pos[2] - (TRAY_FLOOR_Z + CUBE_SIZE / 2)) < Z_TOL:
-                return "tray"
-            return None
-        on_table_top = -0.25 < pos[0] < 1.25 and abs(pos[1]) < 0.5
-        if on_table_top and abs(pos[2] - (TABLE_TOP_Z + CUBE_SIZE / 2)) < Z_TOL:
-            return "table"
-        # Rocked onto an edge by a push (center up to ~1 cm higher still), but still standing on the table.
-        if on_table_top and pos[2] < TABLE_TOP_Z + 0.75 * CUBE_SIZE and self.scene.touches_table(cube):
-            return "table"
-        return None
+        positions = {c: self.scene.cube_pose(c)[0] for c in self.scene.cube_ids}
+        return support_from_poses(cube, positions, self.scene.tray_bounds(), lambda: self.scene.touches_table(cube))
 
     def facts(self) -> frozenset[Atom]:
         held = self.held_cube()
-        facts: set[Atom] = {Atom("holding", (AGENT, held or "none"))}
-        supports: dict[str, str | None] = {c: self.support_of(c, held) for c in self.scene.cube_ids}
-        covered = {s for s in supports.values() if s is not None}
-        for cube, support in supports.items():
-            if support is not None:
-                facts.add(Atom("on", (cube, support)))
-            if cube not in covered:
-                facts.add(Atom("clear", (cube,)))
-            pos, _ = self.scene.cube_pose(cube)
-            if (
-                math.hypot(pos[0] - PANDA.base_position[0], pos[1] - PANDA.base_position[1]) < REACH_RADIUS
-                and pos[2] > TABLE_TOP_Z
-            ):
-                facts.add(Atom("reachable", (cube,)))
-            if support == "table":
-                for spot, xy in self.spots.items():
-                    if math.hypot(*(pos[:2] - xy)) < self.spot_radius:
-                        facts.add(Atom("at", (cube, spot)))
-        facts.add(Atom("clear", ("table",)))
-        if self.scene.tray is not None:
-            facts.add(Atom("clear", ("tray",)))
-        return frozenset(facts)
+        positions = {c: self.scene.cube_pose(c)[0] for c in self.scene.cube_ids}
+        supports = {c: self.support_of(c, held) for c in self.scene.cube_ids}
+        return tabletop_facts(
+            AGENT, held, positions, supports, self.spots, self.spot_radius, self.scene.tray is not None
+        )
 
     def derived_rules(self) -> tuple[DerivedRule, ...]:
         return (
@@ -211,54 +334,12 @@ class TabletopWorld(World):
         )
 
     def objects(self) -> dict[str, ObjectInfo]:
-        out: dict[str, ObjectInfo] = {}
-        for cube in self.scene.cube_ids:
-            pos, quat = self.scene.cube_pose(cube)
-            out[cube] = ObjectInfo(
-                id=cube,
-                type="cube",
-                position=tuple(float(v) for v in pos),  # type: ignore[arg-type]
-                orientation=tuple(float(v) for v in quat),  # type: ignore[arg-type]
-                attributes={"color": cube.removesuffix("_cube"), "size": CUBE_SIZE},
-            )
-        if self.scene.tray is not None:
-            out["tray"] = ObjectInfo(
-                id="tray",
-                type="surface",
-                position=(*TRAY_POSITION, TRAY_FLOOR_Z),
-                movable=False,
-                attributes={
-                    "container": True,
-                    "free_area": self.scene.tray_bounds(),
-                    "footprint": (
-                        TRAY_POSITION[0] - TRAY_HALF_WIDTH,
-                        TRAY_POSITION[0] + TRAY_HALF_WIDTH,
-                        TRAY_POSITION[1] - TRAY_HALF_WIDTH,
-                        TRAY_POSITION[1] + TRAY_HALF_WIDTH,
-                    ),
-                },
-            )
-        for spot, xy in self.spots.items():
-            out[spot] = ObjectInfo(
-                id=spot, type="spot", position=(float(xy[0]), float(xy[1]), TABLE_TOP_Z), movable=False
-            )
-        if self.scene.obstacle is not None:
-            post = self.scene.obstacle_xy()
-            out["post"] = ObjectInfo(
-                id="post",
-                type="obstacle",
-                position=(float(post[0]), float(post[1]), TABLE_TOP_Z),
-                movable=False,
-                attributes={"radius": OBSTACLE_RADIUS, "height": OBSTACLE_HEIGHT},
-            )
-        out["table"] = ObjectInfo(
-            id="table",
-            type="surface",
-            position=(0.5, 0.0, TABLE_TOP_Z),
-            movable=False,
-            attributes={"free_area": (*WORKSPACE_X, *WORKSPACE_Y)},
+        return tabletop_objects(
+            {c: self.scene.cube_pose(c) for c in self.scene.cube_ids},
+            self.scene.tray_bounds(),
+            self.spots,
+            self.scene.obstacle_xy() if self.scene.obstacle is not None else None,
         )
-        return out
 
     def agents(self) -> list[str]:
         return [AGENT]
@@ -284,42 +365,7 @@ class TabletopWorld(World):
 
     def apply(self, agent: str, action: Mapping[str, Any]) -> None:
         self._check_agent(agent)
-        if not isinstance(action, Mapping):
-            raise WorldError(f"action must be a mapping such as {{'ee_pos': [x, y, z]}}; got {type(action).__name__}")
-        unknown = [k for k in action if k not in _ALL_KEYS]
-        if unknown:
-            raise WorldError(
-                f"action keys {unknown} are unknown; use one of {list(_MOTION_KEYS)} plus optional 'ee_yaw', 'gripper'"
-            )
-        motion = [k for k in _MOTION_KEYS if k in action]
-        if len(motion) > 1:
-            raise WorldError(f"action gives {motion}; give at most one of {list(_MOTION_KEYS)}")
-        checked: dict[str, Any] = {}
-        if "ee_pos" in action:
-            checked["ee_pos"] = _vector(action, "ee_pos", 3)
-            checked["ee_yaw"] = float(action.get("ee_yaw", 0.0))
-        elif "ee_delta" in action:
-            checked["ee_delta"] = _vector(action, "ee_delta", 3)
-            checked["ee_yaw"] = float(action.get("ee_yaw", self.scene.ee_yaw()))
-        elif "joint_pos" in action:
-            checked["joint_pos"] = _vector(action, "joint_pos", 7)
-        elif "policy_action" in action:
-            control = action.get("control", "ee_delta")
-            if control not in ("ee_delta", "joint_delta"):
-                raise WorldError(f"action['control'] must be 'ee_delta' or 'joint_delta'; got {control!r}")
-            size = 4 if control == "ee_delta" else 8
-            checked["policy_action"] = np.clip(_vector(action, "policy_action", size), -1.0, 1.0)
-            checked["control"] = control
-            checked["ee_step"] = float(action.get("ee_step", 0.02))
-            checked["joint_step"] = float(action.get("joint_step", 0.05))
-        if "gripper" in action:
-            opening = float(action["gripper"])
-            if not math.isfinite(opening) or not 0.0 <= opening <= PANDA.max_opening:
-                raise WorldError(
-                    f"action['gripper'] must be an opening in [0, {PANDA.max_opening}] m; got {action['gripper']!r}"
-                )
-            checked["gripper"] = opening
-        self._pending = checked
+        self._pending = check_arm_action(action, self.scene.ee_yaw)
 
     def advance(self) -> None:
         action, self._pending = self._pending, None

@@ -3,7 +3,7 @@
 In order, a command is refused while the e-stop is latched or the watchdog has tripped, refused when it holds NaN/inf,
 refused when it comes sooner than ``1 / max_command_hz`` after the last one, then clipped to the joint position
 limits, to the joint speed limits and to the joint acceleration limits (both measured against the previous accepted
-command over the time between them), and refused when the grasp point it leads to leaves the workspace box. The
+command over the time between them; the acceleration limit bounds speeding up, never braking), and refused when the grasp point it leads to leaves the workspace box. The
 gripper opening is clipped to ``[0, gripper_max]``. Each clip or refusal is a :class:`SafetyEvent` with its reason;
 the world writes them to the trace.
 """
@@ -184,7 +184,11 @@ class SafetyLayer:
         v = (out - previous) / dt
         v_lim = np.clip(v, -self.vmax, self.vmax)
         v_prev = np.zeros_like(v) if fresh else self._last_v
-        v_acc = np.clip(v_lim, v_prev - self.amax * dt, v_prev + self.amax * dt)
+        # Speeding up is limited; slowing down is not (a safety layer must never carry a joint past where it was
+        # told to stop), and a reversal brakes to rest at once, then speeds up within the limit.
+        braking = (np.sign(v_lim) * np.sign(v_prev) >= 0) & (np.abs(v_lim) <= np.abs(v_prev))
+        base = np.where(np.sign(v_lim) * np.sign(v_prev) < 0, 0.0, v_prev)
+        v_acc = np.where(braking, v_lim, np.clip(v_lim, base - self.amax * dt, base + self.amax * dt))
         if not np.allclose(v_lim, v, atol=1e-9):
             joints = np.flatnonzero(~np.isclose(v_lim, v, atol=1e-9)).tolist()
             events.append(

@@ -326,7 +326,7 @@ class RobotWorld(World):
         delay = self._next_tick - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        elif delay < -self.control_dt:  # fell behind (a slow planner call): restart the cadence from now
+        else:  # fell behind (a slow planner call): restart the cadence from now, never send a burst to catch up
             self._next_tick = time.monotonic()
 
     def _send(self, action: dict[str, Any], t: float) -> None:

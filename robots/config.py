@@ -62,6 +62,10 @@ class Limits:
     """Commands closer together than 1 / this are refused [Hz]."""
     watchdog_s: float = 0.1
     """A joint state older than this trips the watchdog: hold position and report [s]."""
+    base_linear: float = 0.5
+    """Mobile base speed limit [m/s] (``base_twist`` actions are scaled down to it)."""
+    base_angular: float = 1.0
+    """Mobile base turn rate limit [rad/s]."""
     max_state_jump: float = 0.5
     """A joint state that moves a joint further than this since the previous one is rejected as corrupt [rad]."""
 
@@ -146,6 +150,8 @@ def load_robot_config(data: Mapping[str, Any] | RobotConfig | None = None) -> Ro
         ("limits.watchdog_s", lim.watchdog_s, 1e-3),
         ("limits.gripper_max", lim.gripper_max, 1e-3),
         ("limits.max_state_jump", lim.max_state_jump, 1e-3),
+        ("limits.base_linear", lim.base_linear, 0.0),
+        ("limits.base_angular", lim.base_angular, 0.0),
     ):
         if not isinstance(value, int | float) or not math.isfinite(value) or value < low:
             raise RobotConfigError(f"robot.{name} must be a number >= {low}; got {value!r}")

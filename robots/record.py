@@ -34,7 +34,7 @@ class McapRecorder:
             raise FileExistsError(f"record={str(path)!r} exists; give a new directory for the bag")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.ts = get_typestore(Stores.ROS2_JAZZY)
-        self._writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
+        self._writer: Any = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
         self._connections: dict[str, Any] = {}
         self._lock = threading.Lock()

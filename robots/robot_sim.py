@@ -99,17 +99,21 @@ class RobotSim:
     # ------------------------------------------------------------------ commands
     def _targets(self, msg: Any, joints: Sequence[str]) -> np.ndarray | None:
         if not msg.points:
-            return self._ignore("trajectory without points")
+            self._ignore("trajectory without points")
+            return None
         positions = list(msg.points[-1].positions)
         names = list(msg.joint_names)
         if len(positions) != len(names):
-            return self._ignore(f"trajectory with {len(names)} joint names but {len(positions)} positions")
+            self._ignore(f"trajectory with {len(names)} joint names but {len(positions)} positions")
+            return None
         index = {n: i for i, n in enumerate(names)}
         if any(j not in index for j in joints):
-            return self._ignore(f"trajectory for {names}, expected {list(joints)}")
+            self._ignore(f"trajectory for {names}, expected {list(joints)}")
+            return None
         out = np.array([positions[index[j]] for j in joints], dtype=np.float64)
         if not np.all(np.isfinite(out)):
-            return self._ignore("trajectory with NaN or inf")
+            self._ignore("trajectory with NaN or inf")
+            return None
         seq = SEQ.search(msg.header.frame_id)
         if seq is not None:
             self.ack = max(self.ack, int(seq.group(1)))

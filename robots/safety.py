@@ -3,9 +3,10 @@
 In order, a command is refused while the e-stop is latched or the watchdog has tripped, refused when it holds NaN/inf,
 refused when it comes sooner than ``1 / max_command_hz`` after the last one, then clipped to the joint position
 limits, to the joint speed limits and to the joint acceleration limits (both measured against the previous accepted
-command over the time between them; the acceleration limit bounds speeding up, never braking), and refused when the grasp point it leads to leaves the workspace box. The
-gripper opening is clipped to ``[0, gripper_max]``. Each clip or refusal is a :class:`SafetyEvent` with its reason;
-the world writes them to the trace.
+command over the time between them; the acceleration limit bounds speeding up, never braking), and refused when the
+grasp point it leads to leaves the workspace box. The gripper opening is clipped to ``[0, gripper_max]``; a mobile
+base's twist is scaled down to its speed limits. Each clip or refusal is a :class:`SafetyEvent` with its reason; the
+world writes them to the trace.
 """
 
 from __future__ import annotations
@@ -171,6 +172,26 @@ class SafetyLayer:
         self._last_v = (q - previous) / dt
         self._last_q, self._last_t = q, t
         return Command(q, gripper), events
+
+    def filter_twist(self, twist: np.ndarray, t: float) -> tuple[np.ndarray | None, list[SafetyEvent]]:
+        """Check a base velocity ``[vx, vy, vz, wx, wy, wz]`` [m/s, rad/s]: refused while blocked or with NaN/inf,
+        scaled down (direction kept) to the linear and angular limits."""
+        if self.blocked is not None:
+            return None, [SafetyEvent("refused", self.blocked, t)]
+        twist = np.asarray(twist, dtype=np.float64)
+        if twist.shape != (6,) or not np.all(np.isfinite(twist)):
+            return None, [SafetyEvent("refused", f"base twist must be 6 finite numbers; got {twist.tolist()}", t)]
+        events = []
+        out = twist.copy()
+        for part, limit, unit in (
+            (slice(0, 3), self.limits.base_linear, "m/s"),
+            (slice(3, 6), self.limits.base_angular, "rad/s"),
+        ):
+            norm = float(np.linalg.norm(out[part]))
+            if norm > limit:
+                out[part] *= limit / norm
+                events.append(SafetyEvent("clipped", f"base speed {norm:.3f} {unit} above its limit {limit}", t))
+        return out, events
 
     def _clip(self, q: np.ndarray, measured: np.ndarray, t: float, events: list[SafetyEvent]) -> np.ndarray:
         out = np.clip(q, self.lower, self.upper)

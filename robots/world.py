@@ -5,7 +5,8 @@ planners and skills cannot tell it from the simulator.
   ``tabletop_facts``), applied to the object poses heard on ``/objects/<id>/pose`` and the joint states; a cube
   counts as held when it sits between the fingers (grasp point within 3 cm) and the fingers are open by 40-120 % of
   its width.
-- ``apply`` takes the tabletop's arm actions (``ee_pos`` + ``ee_yaw``, ``ee_delta``, ``joint_pos``, ``gripper``);
+- ``apply`` takes the tabletop's arm actions (``ee_pos`` + ``ee_yaw``, ``ee_delta``, ``joint_pos``, ``gripper``) and,
+  for a robot with ``topics.base_command``, ``base_twist`` ``[vx, vy, vz, wx, wy, wz]`` for its mobile base;
   Cartesian targets go through the Panda's own kinematic model (``PandaKinematics``), seeded with the measured joints.
 - ``advance`` sends the queued command through the :class:`~ember.robots.safety.SafetyLayer`, then waits for the end
   of the control period: world time is wall-clock time on a robot.
@@ -301,7 +302,23 @@ class RobotWorld(World):
 
     def apply(self, agent: str, action: Mapping[str, Any]) -> None:
         self._check_agent(agent)
+        twist = None
+        if isinstance(action, Mapping) and "base_twist" in action:
+            if not self.robot.topics.base_command:
+                raise WorldError(
+                    f"action 'base_twist' needs a mobile base; robot {self.robot.name!r} has no topics.base_command"
+                )
+            try:
+                twist = np.asarray(action["base_twist"], dtype=np.float64).reshape(6)
+            except (TypeError, ValueError) as err:
+                raise WorldError(
+                    "action['base_twist'] must be [vx, vy, vz, wx, wy, wz] in m/s and rad/s; "
+                    f"got {action['base_twist']!r}"
+                ) from err
+            action = {k: v for k, v in action.items() if k != "base_twist"}
         checked = check_arm_action(action, lambda: self.ee_pose(agent)[1])
+        if twist is not None:
+            checked["base_twist"] = twist
         if "policy_action" in checked:
             raise WorldError(
                 "action 'policy_action' (a learned policy's normalized action) is not mapped on the robot yet; "
@@ -330,6 +347,15 @@ class RobotWorld(World):
             self._next_tick = time.monotonic()
 
     def _send(self, action: dict[str, Any], t: float) -> None:
+        if "base_twist" in action:
+            twist, events = self.safety.filter_twist(action["base_twist"], t)
+            for event in events:
+                self.counters["clipped" if event.kind == "clipped" else "refused"] += 1
+                self._note(event.to_dict())
+            if twist is not None:
+                self.link.send_twist(twist[:3].tolist(), twist[3:].tolist())
+        if not any(k in action for k in ("ee_pos", "ee_delta", "joint_pos", "gripper")):
+            return
         q_meas, _, _ = self._snapshot()
         target: np.ndarray | None = None
         if "ee_pos" in action:
@@ -369,7 +395,10 @@ class RobotWorld(World):
             self.recorder.command(self.robot.topics.arm_command, self.robot.arm_joints, q.tolist(), self._seq, stamp)
 
     def _hold(self, why: str) -> None:
-        """Command the measured joint positions: the arm stops where it is (e-stop, watchdog)."""
+        """Command the measured joint positions: the arm stops where it is, and a base gets a zero twist (e-stop,
+        watchdog)."""
+        if self.robot.topics.base_command:
+            self.link.send_twist([0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
         with self._lock:
             q = None if self._q is None else self._q.copy()
         if q is None:

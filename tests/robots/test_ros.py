@@ -140,7 +140,7 @@ def test_watchdog_trips_when_robot_sim_pauses_or_dies(world: Any) -> None:
     assert world.fault() is not None and "watchdog" in world.fault()
     assert any(e["kind"] == "watchdog" for e in world.events) and any(e["kind"] == "hold" for e in world.events)
     ee, yaw = world.ee_pose("panda")
-    world.apply("panda", {"ee_pos": ee + [0, 0, -0.01], "ee_yaw": yaw})
+    world.apply("panda", {"ee_pos": ee + np.array([0.0, 0.0, -0.01]), "ee_yaw": yaw})
     world.advance()
     assert any(e["kind"] == "refused" and "watchdog" in e["reason"] for e in world.events)
     world.sim.resume()
@@ -172,7 +172,7 @@ def test_estop_halts_motion_within_one_control_period(world: Any, probe: Probe) 
     assert world.fault() is not None and "e-stop" in world.fault()
     n = len(probe.commands)
     for _ in range(15):  # skills keep asking; nothing reaches the robot
-        world.apply("panda", {"ee_pos": home_ee + [0.0, 0.0, -0.2], "ee_yaw": yaw})
+        world.apply("panda", {"ee_pos": home_ee + np.array([0.0, 0.0, -0.2]), "ee_yaw": yaw})
         world.advance()
     assert len(probe.commands) == n
     assert sum(e["kind"] == "refused" and "e-stop" in e["reason"] for e in world.events) >= 15

@@ -149,3 +149,15 @@ def test_bad_robot_config_names_the_field(data: dict, field: str) -> None:
 def test_default_config_is_the_panda() -> None:
     cfg = load_robot_config(None)
     assert cfg.arm_joints[0] == "panda_joint1" and cfg.limits.position_upper == list(PANDA.upper)
+
+
+def test_base_twist_is_scaled_to_its_limits_and_refused_when_blocked() -> None:
+    safety = layer(base_linear=0.5, base_angular=1.0)
+    out, events = safety.filter_twist(np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.5]), t=0.0)
+    assert out is not None
+    np.testing.assert_allclose(out, [0.5, 0.0, 0.0, 0.0, 0.0, 0.5])
+    assert "base speed 1.000 m/s" in events[0].reason
+    assert safety.filter_twist(np.array([np.nan, 0, 0, 0, 0, 0]), t=0.1)[0] is None
+    safety.estop("test", t=0.2)
+    out, events = safety.filter_twist(np.zeros(6), t=0.3)
+    assert out is None and "e-stop" in events[0].reason

@@ -87,6 +87,8 @@ class RobotConfig:
     """Object ids whose poses the robot hears on ``topics.object_pose``."""
     tray: bool = True
     """Whether the workspace has the tray at its known place."""
+    rosbridge_url: str = "ws://127.0.0.1:9090"
+    """Websocket of the robot's rosbridge server (``backend=rosbridge``)."""
     topics: Topics = field(default_factory=Topics)
     limits: Limits = field(default_factory=Limits)
 
@@ -159,6 +161,10 @@ def load_robot_config(data: Mapping[str, Any] | RobotConfig | None = None) -> Ro
         raise RobotConfigError(
             f"robot.limits.max_command_hz={lim.max_command_hz} is below control_hz={cfg.control_hz}: every command "
             "would be refused; raise the limit or lower the control rate"
+        )
+    if not cfg.rosbridge_url.startswith(("ws://", "wss://")):
+        raise RobotConfigError(
+            f"robot.rosbridge_url={cfg.rosbridge_url!r} must be a websocket URL such as ws://127.0.0.1:9090"
         )
     if "{id}" not in cfg.topics.object_pose:
         raise RobotConfigError(

@@ -44,6 +44,7 @@ TYPE_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)/(?:(msg|srv)/)?([A-Za-z][A-Za-
 FLOATS = frozenset({"float", "double", "long double", "float32", "float64"})
 BINARY = frozenset({"uint8", "char"})
 """Element types whose arrays travel as one base64 string."""
+INT_BITS = {"short": 16, "long": 32, "long long": 64, "octet": 8}
 OUTBOX = 1000
 """Messages queued for one slow client before new ones are dropped."""
 
@@ -161,6 +162,10 @@ def _from_json(value: Any, slot: Any, path: str) -> Any:
         if kind in ("char", "wchar") and isinstance(value, str | int) and not isinstance(value, bool):
             return chr(value) if isinstance(value, int) else value
         if kind not in FLOATS and number and float(value).is_integer():
+            bits = int(kind.strip("uintsgd ") or 0) or INT_BITS.get(kind.replace("unsigned ", ""), 64)
+            low, high = (0, 2**bits - 1) if kind.startswith("u") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+            if not low <= value <= high:
+                raise BridgeError(f"field {path!r}: {value} is out of range for {kind} [{low}, {high}]")
             return int(value)
         raise BridgeError(f"field {path!r}: expected {kind}, got {type(value).__name__} {value!r}")
     if isinstance(value, str):

@@ -82,6 +82,12 @@ def _plain(values: Any) -> list[Any]:
     return values.tolist() if hasattr(values, "tolist") else list(values)
 
 
+def _int_range(kind: str) -> tuple[int, int]:
+    sized = re.fullmatch(r"u?int(\d+)", kind)
+    bits = int(sized.group(1)) if sized else INT_BITS.get(kind.removeprefix("unsigned "), 64)
+    return (0, 2**bits - 1) if kind.startswith("u") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+
+
 def message_to_dict(msg: Any) -> dict[str, Any]:
     """An rclpy message as rosbridge JSON values."""
     return {
@@ -162,8 +168,7 @@ def _from_json(value: Any, slot: Any, path: str) -> Any:
         if kind in ("char", "wchar") and isinstance(value, str | int) and not isinstance(value, bool):
             return chr(value) if isinstance(value, int) else value
         if kind not in FLOATS and number and float(value).is_integer():
-            bits = int(kind.strip("uintsgd ") or 0) or INT_BITS.get(kind.replace("unsigned ", ""), 64)
-            low, high = (0, 2**bits - 1) if kind.startswith("u") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+            low, high = _int_range(kind)
             if not low <= value <= high:
                 raise BridgeError(f"field {path!r}: {value} is out of range for {kind} [{low}, {high}]")
             return int(value)
@@ -309,7 +314,7 @@ class RosbridgeServer:
 
         self._stopping = asyncio.Event()
         try:
-            server = await serve(self._handle, self.host, self.port, max_size=self.max_message_bytes)
+            server = await serve(self._handle, self.host, self.port, max_size=self.max_message_bytes, close_timeout=2.0)
         except OSError as err:
             self._start_error = err
             self._ready.set()

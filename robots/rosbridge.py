@@ -19,7 +19,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from ember.robots.config import RobotConfig
 from ember.robots.link import (
@@ -33,6 +33,7 @@ from ember.robots.link import (
 )
 
 log = logging.getLogger("ember.robots.rosbridge")
+T = TypeVar("T")
 DEFAULT_URL = "ws://127.0.0.1:9090"
 _open_links = 0
 _open_lock = threading.Lock()
@@ -89,7 +90,7 @@ class RosbridgeLink(RobotLink):
 
     Args:
         robot: the robot config (topic and joint names).
-        url: the rosbridge server, ``ws://host:port`` (default: ``robot.rosbridge_url``, else ws://127.0.0.1:9090).
+        url: the rosbridge server, ``ws://host:port`` (default: ``robot.rosbridge_url``).
         connect_timeout: seconds to wait for the connection in :meth:`start`.
         ros1: write times as ROS 1 ``{secs, nsecs}`` (a ROS 1 rosbridge server).
     """
@@ -98,7 +99,7 @@ class RosbridgeLink(RobotLink):
         self, robot: RobotConfig, url: str | None = None, connect_timeout: float = 10.0, ros1: bool = False
     ) -> None:
         self.robot = robot
-        self.url = url or getattr(robot, "rosbridge_url", None) or DEFAULT_URL
+        self.url = url or robot.rosbridge_url or DEFAULT_URL
         if not self.url.startswith(("ws://", "wss://")):
             raise ValueError(f"rosbridge url {self.url!r} must start with ws:// or wss:// (e.g. {DEFAULT_URL})")
         self.connect_timeout = connect_timeout
@@ -131,18 +132,29 @@ class RosbridgeLink(RobotLink):
                 "server there (on ROS 2 `python -m ember.robots.rosbridge_server --port 9090`, or rosbridge_suite's "
                 "rosbridge_websocket), or point robot.rosbridge_url at the robot's"
             ) from None
+        try:
+            self._open(ros, callbacks, object_ids)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, ros: Any, callbacks: LinkCallbacks, object_ids: Sequence[str]) -> None:
+        """Subscribe to what the world hears, advertise what it says, serve the e-stop."""
+        roslibpy = require_roslibpy()
         topics = self.robot.topics
-        self._subscribe(topics.joint_states, "sensor_msgs/JointState", joint_state_from_dict, callbacks, "JointState")
+        dropped = callbacks.dropped
+        self._subscribe(
+            topics.joint_states, "sensor_msgs/JointState", joint_state_from_dict, callbacks.joint_state, dropped
+        )
         for object_id in object_ids:
 
             def pose(msg: Mapping[str, Any], object_id: str = object_id) -> PoseMsg:
                 return pose_from_dict(object_id, msg)
 
-            self._subscribe(
-                topics.object_pose.format(id=object_id), "geometry_msgs/PoseStamped", pose, callbacks, "pose"
-            )
+            topic = topics.object_pose.format(id=object_id)
+            self._subscribe(topic, "geometry_msgs/PoseStamped", pose, callbacks.pose, dropped)
         if topics.camera:
-            self._subscribe(topics.camera, "sensor_msgs/Image", image_from_dict, callbacks, "image", queue_length=2)
+            self._subscribe(topics.camera, "sensor_msgs/Image", image_from_dict, callbacks.image, dropped, 2)
         for key, name, type_name in (
             ("arm", topics.arm_command, "trajectory_msgs/JointTrajectory"),
             ("gripper", topics.gripper_command, "trajectory_msgs/JointTrajectory"),
@@ -172,23 +184,20 @@ class RosbridgeLink(RobotLink):
         self,
         topic: str,
         type_name: str,
-        convert: Callable[[Mapping[str, Any]], Any],
-        callbacks: LinkCallbacks,
-        kind: str,
+        convert: Callable[[Mapping[str, Any]], T],
+        deliver: Callable[[T], None],
+        dropped: Callable[[str], None],
         queue_length: int = 10,
     ) -> None:
+        """Subscribe; each message is converted (or dropped with the reason) and delivered on roslibpy's thread."""
         roslibpy = require_roslibpy()
-        deliver: Callable[[Any], None] = {
-            "JointState": callbacks.joint_state,
-            "pose": callbacks.pose,
-            "image": callbacks.image,
-        }[kind]
+        kind = type_name.split("/")[-1]
 
         def on_message(msg: Mapping[str, Any]) -> None:  # roslibpy's loop thread: never raise
             try:
                 converted = convert(msg)
             except Exception as err:
-                callbacks.dropped(f"{topic}: unreadable {kind} ({type(err).__name__}: {err})")
+                dropped(f"{topic}: unreadable {kind} ({type(err).__name__}: {err})")
                 return
             try:
                 deliver(converted)
@@ -273,6 +282,7 @@ class RosbridgeLink(RobotLink):
                 closed.wait(2.0)
         finally:
             ros.factory._stop = True  # no reconnect attempts after this (roslibpy has no public switch)
+            ros.on("ready", lambda proto: proto.send_close())  # nor a reconnect already scheduled
             self._subscribed, self._publishers, self._estop = [], {}, None
             with _open_lock:
                 _open_links -= 1

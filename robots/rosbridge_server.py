@@ -7,9 +7,9 @@ Ops: ``advertise``/``unadvertise``, ``publish``, ``subscribe``/``unsubscribe`` (
 ``queue_length`` and ``compression: none`` tolerated), ``call_service`` (to an rclpy service; the type comes from the
 graph), ``advertise_service``/``unadvertise_service`` and ``service_response`` (a client serves a ROS 2 service: each
 ROS 2 request is forwarded to the client as ``call_service`` and answered with its ``service_response``, or with the
-default response after ``service_timeout``). Types are ``pkg/Type`` or ``pkg/msg/Type`` (``pkg/srv/Type``).
-Messages convert field by field as rosbridge does: ``uint8[]`` as base64, NaN/inf as null, times as ``{sec, nanosec}``
-(``{secs, nsecs}`` accepted). A bad request gets a ``status`` op with level ``error`` naming the problem.
+default response after ``service_timeout``). Types are ``pkg/Type`` or ``pkg/msg/Type`` (``pkg/srv/Type``), and
+messages convert as rosbridge does (:mod:`ember.robots.rosbridge_messages`). A malformed or unserveable request gets
+a ``status`` op with level ``error`` naming the problem; the connection and the server carry on.
 
 Limits: no authentication, fragmentation, PNG/CBOR/BSON compression, actions or parameters; a client-served call
 holds this server's executor (so other relaying waits) until the client answers or the timeout passes.
@@ -20,16 +20,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
 import concurrent.futures
-import importlib
 import itertools
 import json
 import logging
 import math
 import os
-import re
 import signal
 import sys
 import threading
@@ -38,144 +34,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ember.robots.ros2 import require_rclpy
+from ember.robots.rosbridge_messages import BridgeError, dict_to_message, interface_class, message_to_dict
 
 log = logging.getLogger("ember.robots.rosbridge_server")
-TYPE_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)/(?:(msg|srv)/)?([A-Za-z][A-Za-z0-9_]*)$")
-FLOATS = frozenset({"float", "double", "long double", "float32", "float64"})
-BINARY = frozenset({"uint8", "char"})
-"""Element types whose arrays travel as one base64 string."""
-INT_BITS = {"short": 16, "long": 32, "long long": 64, "octet": 8}
 OUTBOX = 1000
 """Messages queued for one slow client before new ones are dropped."""
-
-
-class BridgeError(ValueError):
-    """A request the server cannot serve; its text goes back to the client in an error ``status``."""
-
-
-def interface_class(type_name: Any, kind: str) -> Any:
-    """The rclpy class of ``pkg/Type`` or ``pkg/<kind>/Type`` (kind ``msg`` or ``srv``)."""
-    match = TYPE_NAME.match(type_name) if isinstance(type_name, str) else None
-    if match is None:
-        raise BridgeError(f"type {type_name!r} is not 'pkg/Type' or 'pkg/{kind}/Type'")
-    package, given, name = match.groups()
-    if given not in (None, kind):
-        raise BridgeError(f"type {type_name!r} is a {given}, not a {kind}")
-    try:
-        cls = getattr(importlib.import_module(f"{package}.{kind}"), name)
-    except (ImportError, AttributeError) as err:
-        raise BridgeError(
-            f"unknown {kind} type {type_name!r} ({err}); install its package (PyPI ros-{package.replace('_', '-')})"
-        ) from err
-    if not (hasattr(cls, "Request") if kind == "srv" else hasattr(cls, "get_fields_and_field_types")):
-        raise BridgeError(f"{type_name!r} is not a ROS 2 {kind} type")
-    return cls
-
-
-def _idl() -> Any:
-    from rosidl_parser import definition
-
-    return definition
-
-
-def _plain(values: Any) -> list[Any]:
-    return values.tolist() if hasattr(values, "tolist") else list(values)
-
-
-def _int_range(kind: str) -> tuple[int, int]:
-    sized = re.fullmatch(r"u?int(\d+)", kind)
-    bits = int(sized.group(1)) if sized else INT_BITS.get(kind.removeprefix("unsigned "), 64)
-    return (0, 2**bits - 1) if kind.startswith("u") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-
-
-def message_to_dict(msg: Any) -> dict[str, Any]:
-    """An rclpy message as rosbridge JSON values."""
-    return {
-        name: _to_json(getattr(msg, name), slot)
-        for name, slot in zip(msg.get_fields_and_field_types(), msg.SLOT_TYPES, strict=True)
-    }
-
-
-def _to_json(value: Any, slot: Any) -> Any:
-    idl = _idl()
-    if isinstance(slot, idl.NamespacedType):
-        return message_to_dict(value)
-    if isinstance(slot, idl.AbstractNestedType):
-        inner = slot.value_type
-        if isinstance(inner, idl.BasicType):
-            if inner.typename in BINARY:
-                return base64.b64encode(bytes(_plain(value))).decode("ascii")
-            if inner.typename in FLOATS:
-                return [v if math.isfinite(v) else None for v in _plain(value)]
-            if inner.typename == "octet":
-                return [v[0] for v in value]
-            return _plain(value)
-        return [_to_json(v, inner) for v in value]
-    if isinstance(slot, idl.BasicType):
-        if slot.typename == "octet":
-            return value[0]
-        if slot.typename in FLOATS and not math.isfinite(value):
-            return None
-    return value
-
-
-def dict_to_message(cls: Any, data: Any, where: str = "") -> Any:
-    """An rclpy message of ``cls`` from rosbridge JSON values; a missing field keeps its default."""
-    if not isinstance(data, dict):
-        raise BridgeError(f"{where or cls.__name__}: expected a JSON object, got {type(data).__name__}")
-    slots = dict(zip(cls.get_fields_and_field_types(), cls.SLOT_TYPES, strict=True))
-    msg = cls()
-    for name, value in data.items():
-        path = f"{where}.{name}" if where else name
-        if name not in slots:
-            raise BridgeError(f"{cls.__name__} has no field {path!r} (fields: {', '.join(slots)})")
-        try:
-            setattr(msg, name, _from_json(value, slots[name], path))
-        except BridgeError:
-            raise
-        except (AssertionError, TypeError, ValueError, OverflowError) as err:  # rclpy setters assert ranges
-            raise BridgeError(f"field {path!r}: {err or 'value out of range'}") from err
-    return msg
-
-
-def _from_json(value: Any, slot: Any, path: str) -> Any:
-    idl = _idl()
-    if isinstance(slot, idl.NamespacedType):
-        if slot.namespaces == ["builtin_interfaces", "msg"] and isinstance(value, dict):  # ROS 1 secs/nsecs
-            value = {{"secs": "sec", "nsecs": "nanosec"}.get(k, k): v for k, v in value.items()}
-        cls = getattr(importlib.import_module(".".join(slot.namespaces)), slot.name)
-        return dict_to_message(cls, value, path)
-    if isinstance(slot, idl.AbstractNestedType):
-        inner = slot.value_type
-        if isinstance(value, str) and isinstance(inner, idl.BasicType) and inner.typename in BINARY:
-            try:
-                raw = base64.b64decode(value, validate=True)
-            except binascii.Error as err:
-                raise BridgeError(f"field {path!r}: not base64 ({err})") from err
-            return list(raw) if isinstance(slot, idl.Array) else raw
-        if not isinstance(value, list):
-            raise BridgeError(f"field {path!r}: expected a list, got {type(value).__name__}")
-        return [_from_json(v, inner, f"{path}[{i}]") for i, v in enumerate(value)]
-    if isinstance(slot, idl.BasicType):
-        kind = slot.typename
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if kind in FLOATS and (value is None or number):
-            return math.nan if value is None else float(value)
-        if kind == "boolean" and isinstance(value, bool):
-            return value
-        if kind == "octet" and isinstance(value, int) and not isinstance(value, bool):
-            return bytes([value])
-        if kind in ("char", "wchar") and isinstance(value, str | int) and not isinstance(value, bool):
-            return chr(value) if isinstance(value, int) else value
-        if kind not in FLOATS and number and float(value).is_integer():
-            low, high = _int_range(kind)
-            if not low <= value <= high:
-                raise BridgeError(f"field {path!r}: {value} is out of range for {kind} [{low}, {high}]")
-            return int(value)
-        raise BridgeError(f"field {path!r}: expected {kind}, got {type(value).__name__} {value!r}")
-    if isinstance(value, str):
-        return value
-    raise BridgeError(f"field {path!r}: expected a string, got {type(value).__name__}")
 
 
 @dataclass
@@ -244,7 +107,7 @@ class RosbridgeServer:
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
         self._lock = threading.Lock()
-        self._clients: set[_Client] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._served: dict[str, _Client] = {}
         self._rclpy_clients: dict[tuple[str, Any], Any] = {}
         self._pending: dict[str, tuple[concurrent.futures.Future[Any], _Client]] = {}
@@ -324,6 +187,9 @@ class RosbridgeServer:
         await self._stopping.wait()
         server.close()
         await server.wait_closed()
+        for task in list(self._tasks):  # calls still waiting on a ROS 2 service
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def stop(self) -> None:
         """Close every connection, the websocket server and the rclpy node and context; joins both threads."""
@@ -359,7 +225,6 @@ class RosbridgeServer:
         from websockets.exceptions import ConnectionClosed
 
         client = _Client(ws)
-        self._clients.add(client)
         sender = asyncio.create_task(self._send_loop(client))
         try:
             async for text in ws:
@@ -369,7 +234,6 @@ class RosbridgeServer:
         finally:
             client.closed = True
             sender.cancel()
-            self._clients.discard(client)
             self._forget(client)
 
     async def _send_loop(self, client: _Client) -> None:
@@ -448,7 +312,7 @@ class RosbridgeServer:
 
     def _graph_type(self, name: str, services: bool) -> str | None:
         graph = self._node.get_service_names_and_types() if services else self._node.get_topic_names_and_types()
-        types = next((t for n, t in graph if n == name), [])
+        types: list[str] = next((list(t) for n, t in graph if n == name), [])
         return types[0] if len(types) == 1 else None
 
     def _advertise(self, client: _Client, request: dict[str, Any]) -> None:
@@ -525,8 +389,9 @@ class RosbridgeServer:
 
     # ------------------------------------------------------------------ services
     def _call_service(self, client: _Client, request: dict[str, Any]) -> None:
-        assert self._loop is not None
-        self._loop.create_task(self._relay_call(client, request))
+        task = asyncio.get_running_loop().create_task(self._relay_call(client, request))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _relay_call(self, client: _Client, request: dict[str, Any]) -> None:
         service, call_id = request.get("service"), request.get("id")
@@ -555,9 +420,9 @@ class RosbridgeServer:
                 if time.monotonic() > deadline:
                     raise BridgeError(f"service {name} is not available")
                 await asyncio.sleep(0.02)
-            answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            future = rclpy_client.call_async(ros_request)
             loop = asyncio.get_running_loop()
+            answer: asyncio.Future[Any] = loop.create_future()
+            future = rclpy_client.call_async(ros_request)
 
             def done(f: Any) -> None:  # executor thread
                 def settle() -> None:
@@ -621,11 +486,13 @@ class RosbridgeServer:
         return response
 
     def _service_response(self, client: _Client, request: dict[str, Any]) -> None:
-        call_id = request.get("id")
+        call_id = str(request.get("id"))
         with self._lock:
-            entry = self._pending.pop(call_id, None) if isinstance(call_id, str) else None
-        if entry is None:
-            raise BridgeError(f"no call {call_id!r} is waiting for an answer (late, or never asked)")
+            entry = self._pending.get(call_id)
+            if entry is not None and entry[1] is client:
+                del self._pending[call_id]
+        if entry is None or entry[1] is not client:
+            raise BridgeError(f"no call {call_id!r} is waiting for this client's answer (late, or never asked)")
         if request.get("result") is False:
             entry[0].set_exception(BridgeError(f"service failed: {request.get('values')!r}"))
         else:

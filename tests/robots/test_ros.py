@@ -210,7 +210,7 @@ def test_malformed_and_stale_messages_are_rejected(world: Any, probe: Probe) -> 
         state(joints[2:], q_now[2:]),
         state(joints, q_now[:5]),
         state(joints, q_now, stamp=1.0),
-        state(joints, [v + 1.0 for v in q_now]),
+        state(joints, [v + 1.0 for v in q_now], stamp=time.time() + 0.05),  # newer than the sim's: a jump
     ]
     bad_pose = PoseStamped()
     bad_pose.pose.position.x = math.nan

@@ -14,18 +14,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import HAVE_ROS, requires_ros
 
-try:
+if HAVE_ROS:
     import rclpy
     import roslibpy
 
-    HAVE_ROS = True
-except ImportError:  # pragma: no cover - depends on the install
-    HAVE_ROS = False
-
-pytestmark = pytest.mark.skipif(
-    not HAVE_ROS, reason="the ROS extra is not installed: pip install -e '.[ros]' (make setup installs it)"
-)
+pytestmark = requires_ros
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0, every: Callable[[], None] | None = None) -> Any:
@@ -76,7 +71,7 @@ class Ros2Node:
             pass
 
     def call(self, srv_type: Any, name: str, request: Any, timeout: float = 10.0) -> Any:
-        client = self.node.create_client(srv_type, name)
+        client: Any = self.node.create_client(srv_type, name)
         assert client.wait_for_service(timeout_sec=timeout), f"no service {name}"
         future = client.call_async(request)
         wait_for(future.done, timeout)
@@ -122,7 +117,9 @@ def test_messages_convert_like_rosbridge() -> None:
     from sensor_msgs.msg import Image, JointState
     from trajectory_msgs.msg import JointTrajectory
 
-    from ember.robots.rosbridge_server import BridgeError, dict_to_message, interface_class, message_to_dict
+    from ember.robots.config import load_robot_config
+    from ember.robots.rosbridge import RosbridgeLink
+    from ember.robots.rosbridge_messages import BridgeError, dict_to_message, interface_class, message_to_dict
 
     assert interface_class("sensor_msgs/Image", "msg") is Image is interface_class("sensor_msgs/msg/Image", "msg")
     image = Image(height=1, width=2, encoding="rgb8", data=bytes(range(6)))
@@ -148,6 +145,13 @@ def test_messages_convert_like_rosbridge() -> None:
     for unknown in ("nope_msgs/Thing", "sensor_msgs/srv/Image", "../etc", 5):
         with pytest.raises(BridgeError):
             interface_class(unknown, "msg")
+
+    # what the link writes, in either time dialect, is what the server reads
+    for ros1 in (False, True):
+        link = RosbridgeLink(load_robot_config(None), url="ws://127.0.0.1:1", ros1=ros1)
+        sent = dict_to_message(JointTrajectory, link._trajectory(["j1", "j2"], [0.5, -1.0], 12, 3.25))
+        assert (sent.header.frame_id, sent.header.stamp.sec, sent.header.stamp.nanosec) == ("seq=12", 3, 250_000_000)
+        assert list(sent.points[0].positions) == [0.5, -1.0] and sent.points[0].time_from_start.sec == 0
 
 
 def test_server_relays_topics_both_ways(ros2: Ros2Node, client: Any) -> None:
@@ -242,6 +246,33 @@ def test_server_reports_bad_requests_and_keeps_serving(server: Any, ros2: Ros2No
         assert message == {"op": "publish", "topic": "/bridge_still", "msg": {"data": "still here"}}
 
 
+def test_server_command_line_runs_until_sigterm() -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from websockets.sync.client import connect
+
+    command = [sys.executable, "-m", "ember.robots.rosbridge_server", "--port", "0"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        ready = proc.stdout.readline()
+        assert ready.startswith("rosbridge ready on ws://127.0.0.1:"), ready
+        with connect(ready.split()[-1]) as ws:
+            ws.send(json.dumps({"op": "teleport"}))
+            assert json.loads(ws.recv(timeout=5))["level"] == "error"
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert "rosbridge stopped" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()  # type: ignore[union-attr]
+
+
 def test_link_connection_failure_names_the_url() -> None:
     import socket
 
@@ -272,11 +303,16 @@ def test_world_over_rosbridge_drives_the_robot_sim(robot_sim: Any, server: Any, 
 
     robot_sim("seed=3")
     cfg = load_robot_config(None)
-    world = RobotWorld(RosbridgeLink(cfg, url=server.url), cfg, connect_timeout=30.0)
+    link = RosbridgeLink(cfg, url=server.url)
+    world = RobotWorld(link, cfg, connect_timeout=30.0)
     try:
         facts = world.facts()
         assert Atom("holding", ("panda", "none")) in facts
         assert Atom("on", ("red_cube", "table")) in facts, sorted(map(str, facts))
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        health: list[Any] = []
+        ros2.node.create_subscription(DiagnosticArray, cfg.topics.diagnostics, health.append, 10)
         start, yaw = world.ee_pose("panda")
         for i in range(1, 46):  # 5 cm down over 1.5 s at 30 Hz
             world.apply("panda", {"ee_pos": start - np.array([0.0, 0.0, 0.05 * min(1.0, i / 30)]), "ee_yaw": yaw})
@@ -284,6 +320,13 @@ def test_world_over_rosbridge_drives_the_robot_sim(robot_sim: Any, server: Any, 
         wait_for(lambda: world.ee_pose("panda")[0][2] < start[2] - 0.035, timeout=5.0)
         assert world.fault() is None
         assert world.counters["commands"] > 0 and world.counters["refused"] == 0
+        assert link.errors == []  # the server took every message the link sent
+        wait_for(lambda: health, timeout=5.0)  # diagnostics reached ROS 2
+        assert health[-1].status[0].name == "ember: panda" and health[-1].status[0].level == b"\x00"
+
+        # an image that does not decode is dropped with its reason, not raised on roslibpy's thread
+        link._ros.emit(cfg.topics.camera, {"height": 1, "width": 1, "encoding": "rgb8", "data": "not base64!"})
+        assert world.counters["rejected_states"] == 1
 
         answer = ros2.call(SetBool, cfg.topics.estop, SetBool.Request(data=True))
         assert answer.success

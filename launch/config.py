@@ -145,6 +145,12 @@ class RunConfig:
     """Overcooked: episodes to play (seeds seed, seed+1, ...)."""
     bots: int | None = None
     """Minecraft: how many bots share the goal (shorthand for task.bots)."""
+    input: str | None = None
+    """Retarget: a recorded head/hands stream (.jsonl or .csv) to drive the character with."""
+    tracking_policy: str | None = None
+    """Retarget: an artifact folder of a trained tracking policy (null: the shipped one)."""
+    zero_shot: bool = False
+    """Retarget: drive a character of other proportions with a policy trained on the human one."""
     backend: str = "sim"
     """Tabletop: ``sim`` (PyBullet in this process), ``ros`` (a robot or ``ember robot-sim`` over ROS 2) or
     ``rosbridge`` (a rosbridge websocket at ``robot.rosbridge_url``)."""
@@ -212,6 +218,31 @@ class QuadrotorTaskConfig:
     """Scale of the published random force and torque."""
     eval_target: float = 0.95
     """Hover criterion: fraction of eval envs within 0.1 m of the target from t = 2 s to t = 12 s."""
+
+
+@dataclass
+class RetargetTaskConfig:
+    name: str = "retarget"
+    """Env id in ``ember.sims.ENVS``: the MuJoCo humanoid tracking clips from sparse head/hand signals."""
+    num_envs: int = 32
+    clips: list[str] = field(default_factory=lambda: ["walk", "run", "punch", "kick"])
+    """Training clips (pybullet_data's DeepMimic clips); the held-out ones are dance_a and dance_b."""
+    mirror: bool = True
+    """Also train on each clip's mirror image."""
+    max_episode_length: int = 300
+    """Control steps per episode (30 Hz)."""
+    leg_scale: float = 1.0
+    """Leg length factor of the character (0.7 for the second morphology)."""
+    arm_scale: float = 1.0
+    """Arm length factor of the character (1.3 for the second morphology)."""
+    tracker_noise: float = 0.01
+    """Standard deviation of the trackers' position reports during training [m]."""
+    eval_envs: int = 8
+    """Fixed phases per training clip in each evaluation."""
+    eval_seconds: float = 5.0
+    """Length of each evaluation rollout [s] (non-looping clips end sooner)."""
+    eval_target: float = 0.9
+    """Success rate over the training clips that counts as solved."""
 
 
 @dataclass
@@ -389,6 +420,7 @@ def register() -> None:
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="task", name="pendulum_schema", node=PendulumTaskConfig)
     cs.store(group="task", name="quadrotor_hover_schema", node=QuadrotorTaskConfig)
+    cs.store(group="task", name="retarget_schema", node=RetargetTaskConfig)
     cs.store(group="task", name="overcooked_selfplay_schema", node=OvercookedSelfPlayTaskConfig)
     cs.store(group="task", name="tabletop_push_schema", node=TabletopPushTaskConfig)
     cs.store(group="task", name="tabletop_push_obstacle_schema", node=TabletopPushObstacleTaskConfig)

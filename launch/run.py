@@ -56,6 +56,11 @@ def main(cfg: DictConfig) -> None:
     run_dir = RunDir(run_path)
     run_dir.write_text("config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     console = Console(stderr=True)
+    if cfg.task.name == "retarget":
+        from ember.launch.retarget import run as run_retarget
+
+        run_retarget(cfg, run_dir, console)
+        return
     if cfg.task.name == "overcooked":
         from ember.launch.overcooked import run
 

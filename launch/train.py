@@ -84,6 +84,10 @@ def task_eval_fn(name: str, eval_env: Any) -> Any:
         return lambda algo: hover_success(eval_env, lambda obs: algo.act(obs, deterministic=True))
     if name == "tabletop_push":
         return lambda algo: success_rate(algo, eval_env)
+    if name == "retarget":
+        from ember.sims.humanoid.retarget_env import tracking_success
+
+        return lambda algo: tracking_success(eval_env, lambda obs: algo.act(obs, deterministic=True))
     if name == "overcooked_selfplay":
         from ember.sims.overcooked.vec_env import soups_per_episode
 
@@ -129,12 +133,14 @@ def main(cfg: DictConfig) -> None:
         console.print(f"[bold red]error:[/] task.name={name!r} is unknown; choose one of {sorted(ENVS)}")
         sys.exit(2)
     eval_target, eval_envs = task.pop("eval_target", None), task.pop("eval_envs", 16)
+    eval_extra = {"seconds": task.pop("eval_seconds")} if "eval_seconds" in task else {}
     try:
         eval_task = dict(task)
         if name == "overcooked_selfplay":
             task, eval_task = overcooked_task(task)
         env = make_env(name, seed=cfg.seed, **task)
         eval_env = make_env(name, **{**eval_task, "num_envs": eval_envs, "seed": cfg.seed + 10_000})
+        eval_env.eval_options = eval_extra
         algo = build_algo(dict(algo_cfg), env, cfg.seed)
     except (TypeError, ValueError) as err:
         console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
@@ -187,6 +193,20 @@ def main(cfg: DictConfig) -> None:
             "env_steps": result.env_steps,
         }
         save_skill_artifact(algo, policy_dim, critic_dim, run_dir / "artifact", meta)
+    if name == "retarget":
+        from ember.skills.humanoid.tracking import save_tracking_artifact
+
+        meta = {
+            "train_command": "ember train " + " ".join(HydraConfig.get().overrides.task),
+            "clips": list(task.get("clips", [])),
+            "mirror": bool(task.get("mirror", True)),
+            "leg_scale": float(task.get("leg_scale", 1.0)),
+            "arm_scale": float(task.get("arm_scale", 1.0)),
+            "best_eval_success": result.best_eval,
+            "env_steps": result.env_steps,
+            "wall_s": round(result.wall_s, 1),
+        }
+        save_tracking_artifact(algo, policy_dim, run_dir / "artifact", meta)
     if name == "overcooked_selfplay":
         from ember.skills.overcooked.partners import save_partner
 

@@ -21,6 +21,7 @@ ENVS: dict[str, str] = {
     "tabletop_push_obstacle": "ember.sims.pybullet.tabletop_env:TabletopVecEnv",
     "tabletop_reach": "ember.sims.pybullet.tabletop_env:TabletopVecEnv",
     "overcooked_selfplay": "ember.sims.overcooked.vec_env:OvercookedVecEnv",
+    "retarget": "ember.sims.humanoid.retarget_env:RetargetVecEnv",
 }
 """Vectorized env backends (contract 1) by task name."""
 

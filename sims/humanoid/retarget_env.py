@@ -1,0 +1,436 @@
+"""Motion retargeting from sparse inputs as a vectorized env (contract 1): the MuJoCo DeepMimic humanoid tracks a
+reference clip while its actor sees only what a headset and two controllers would report (after Reda et al. 2023).
+
+Each env plays one clip of ``clips`` (mirrored copies added with ``mirror=True``) from a random frame (reference state
+initialisation: pose and velocities, root included), 30 Hz control, 240 Hz physics (MuJoCo, one ``MjData`` per env,
+``mj_step(nstep=8)``). Actions (28): PD targets of the hinges, ``target = clip(a, -2, 2) * pi / 2`` [rad].
+
+Observation groups, all in the character's heading frame (yaw of the root removed; z up):
+
+- ``policy`` (123): root height (1), root orientation as two rotation-matrix columns (6), root linear and angular
+  velocity (6), hinge angles (28) and rates (28) — proprioception — then the three trackers' positions relative to the
+  root for the next ``LOOKAHEAD`` (2) frames (18) and relative to the character's own head and hands (18), and their
+  orientations at the next frame as two matrix columns each (18). The trackers' reports carry ``tracker_noise`` [m].
+- ``critic`` (201): the policy group plus the reference's hinge angles (28), root offset (3), body positions relative
+  to the reference root (45) and the clip phase as cos/sin (2) — privileged: a live system has none of it.
+
+Reward (after ../shared/notes/retargeting.md, plus the paper's smoothness and contact terms):
+``0.45 exp(-2 sum dq^2) + 0.05 exp(-0.1 sum dqd^2) + 0.3 exp(-10 sum |head, hands, root err|^2)
++ 0.2 exp(-10 mean_body_err^2) + 0.1 exp(-sum (a_t - a_{t-1})^2 / 28) + 0.1 (share of feet whose ground contact
+matches the reference's)``. An env terminates when the mean body error passes 0.5 m or the head drops below 0.6 of
+the reference head's height (a fall); it is truncated at ``max_episode_length`` or the end of a clip that does not
+loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from ember.sims.env import Obs, StepResult, VecEnv
+from ember.sims.humanoid import motion
+from ember.sims.humanoid.character import CONTROL_DECIMATION, load_humanoid
+from ember.sims.humanoid.motion import CLIP_NAMES, Clip, forward_kinematics, load_clip
+
+LOOKAHEAD = 2
+TRACKER_SITES = ("head", "left_hand", "right_hand")
+FOOT_SITES = ("right_foot", "left_foot")
+ACTION_SCALE = math.pi / 2
+FALL_BODY_ERR = 0.5  # [m]
+FALL_HEAD_RATIO = 0.6
+CONTACT_HEIGHT = 0.06  # a reference foot site below this height [m] is on the ground
+
+
+def actor_observation(
+    qpos: np.ndarray, qvel: np.ndarray, own: np.ndarray, targets: np.ndarray, target_quat: np.ndarray
+) -> np.ndarray:
+    """The ``policy`` group (module docstring) for ``N`` characters: their states ``qpos (N, 35)``, ``qvel (N, 34)``,
+    their own head and hand sites ``own (N, 3, 3)`` [m], and what the trackers report: positions for the next
+    ``LOOKAHEAD`` frames ``targets (N, LOOKAHEAD, 3, 3)`` [m] and orientations at the next frame ``target_quat
+    (N, 3, 4)``. Shared by the env and by live replay, so the actor sees the same layout in both."""
+    n = qpos.shape[0]
+    root, quat = qpos[:, :3], qpos[:, 3:7]
+    yaw = _yaw(quat)
+    proprio = [root[:, 2:3], _mat_cols(quat, yaw), _rot_z(qvel[:, :3], -yaw), qvel[:, 3:6], qpos[:, 7:], qvel[:, 6:]]
+    to_root = [_rot_z(targets[:, k] - root[:, None], -yaw).reshape(n, -1) for k in range(targets.shape[1])]
+    to_own = [_rot_z(targets[:, k] - own, -yaw).reshape(n, -1) for k in range(targets.shape[1])]
+    orient = _mat_cols(target_quat, yaw[:, None]).reshape(n, -1)
+    return np.concatenate([*proprio, *to_root, *to_own, orient], 1)
+
+
+def _yaw(quat: np.ndarray) -> np.ndarray:
+    w, x, y, z = quat[..., 0], quat[..., 1], quat[..., 2], quat[..., 3]
+    return np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+
+
+def _rot_z(vec: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """Rotate ``(N, ..., 3)`` vectors about z by ``angle`` ``(N,)``."""
+    c, s = np.cos(angle), np.sin(angle)
+    shape = (-1,) + (1,) * (vec.ndim - 2)
+    c, s = c.reshape(shape), s.reshape(shape)
+    out = vec.copy()
+    out[..., 0] = c * vec[..., 0] - s * vec[..., 1]
+    out[..., 1] = s * vec[..., 0] + c * vec[..., 1]
+    return out
+
+
+def _mat_cols(quat: np.ndarray, yaw: np.ndarray) -> np.ndarray:
+    """First two columns of the rotation matrix of ``quat`` (w, x, y, z) with ``yaw`` removed, flattened (..., 6)."""
+    w, x, y, z = quat[..., 0], quat[..., 1], quat[..., 2], quat[..., 3]
+    c0 = np.stack([1 - 2 * (y * y + z * z), 2 * (x * y + z * w), 2 * (x * z - y * w)], -1)
+    c1 = np.stack([2 * (x * y - z * w), 1 - 2 * (x * x + z * z), 2 * (y * z + x * w)], -1)
+    c0, c1 = _rot_z(c0, -yaw), _rot_z(c1, -yaw)
+    return np.concatenate([c0, c1], -1)
+
+
+@dataclass
+class _Tables:
+    """Every reference frame of every clip, concatenated; ``start[c]`` is clip ``c``'s first row."""
+
+    qpos: np.ndarray  # (F, 35)
+    qvel: np.ndarray  # (F, 34)
+    bodies: np.ndarray  # (F, 15, 3)
+    sites: dict[str, np.ndarray]  # name -> (F, 3)
+    tracker_quat: np.ndarray  # (F, 3, 4)
+    start: np.ndarray  # (C,)
+    length: np.ndarray  # (C,)
+    loops: np.ndarray  # (C,) bool
+    names: list[str]
+
+
+class RetargetVecEnv(VecEnv):
+    """Args:
+    num_envs: batch size.
+    clips: clip names (``motion.CLIP_NAMES``) or :class:`Clip` objects to track.
+    mirror: also track each clip's mirror image (left and right swapped).
+    max_episode_length: control steps per episode (30 Hz).
+    leg_scale, arm_scale: the character's proportions (1, 1 is the human).
+    tracker_noise: standard deviation of the trackers' position reports in the actor's observation [m].
+    seed: seed of clip, phase and noise draws.
+    """
+
+    def __init__(
+        self,
+        num_envs: int = 32,
+        clips: Sequence[str | Clip] = ("walk", "run", "punch", "kick"),
+        mirror: bool = True,
+        max_episode_length: int = 300,
+        leg_scale: float = 1.0,
+        arm_scale: float = 1.0,
+        tracker_noise: float = 0.0,
+        seed: int = 0,
+        device: str = "cpu",
+    ) -> None:
+        import mujoco
+
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1; got {num_envs}")
+        unknown = [c for c in clips if isinstance(c, str) and c not in CLIP_NAMES]
+        if unknown or not clips:
+            raise ValueError(f"clips {unknown or list(clips)} are not clip names; choose from {list(CLIP_NAMES)}")
+        self.num_envs, self.device = num_envs, torch.device(device)
+        self.max_episode_length = max_episode_length
+        self.model = load_humanoid(leg_scale, arm_scale)
+        self.datas = [mujoco.MjData(self.model) for _ in range(num_envs)]
+        self._mj = mujoco
+        self.tracker_noise = tracker_noise
+        loaded = [load_clip(c) if isinstance(c, str) else c for c in clips]
+        if mirror:
+            loaded += [motion.mirror(c) for c in loaded]
+        self.tables = self._build_tables(loaded)
+        self.rng = np.random.default_rng(seed)
+        site = {n: mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, n) for n in self.tables.sites}
+        self._site_ids = site
+        self._tracker_ids = [site[n] for n in TRACKER_SITES]
+        self._foot_geoms = {
+            mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM, n) for n in ("right_ankle", "left_ankle")
+        }
+        self._foot_geom_order = [
+            mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM, n) for n in ("right_ankle", "left_ankle")
+        ]
+        self.clip = np.zeros(num_envs, dtype=np.int64)
+        self.frame = np.zeros(num_envs, dtype=np.int64)  # row of the reference table at the current step
+        self.prev_action = np.zeros((num_envs, self.model.nu))
+        self.episode_length_buf = torch.zeros(num_envs, dtype=torch.long)
+        self.single_action_space = gym.spaces.Box(-2.0, 2.0, (self.model.nu,), np.float32)
+        obs = self._observe()
+        self.single_observation_space = gym.spaces.Dict(
+            {k: gym.spaces.Box(-np.inf, np.inf, (v.shape[1],), np.float32) for k, v in obs.items()}
+        )
+
+    # ------------------------------------------------------------------ reference
+    def _build_tables(self, clips: list[Clip]) -> _Tables:
+        rows_q, rows_v, starts, lengths, loops = [], [], [], [], []
+        at = 0
+        horizon = self.max_episode_length + LOOKAHEAD + 2
+        for clip in clips:
+            if clip.loop:
+                times = np.arange(horizon + int(clip.duration * clip.fps) + 1) / clip.fps
+                qpos, qvel = clip.sample(times)
+            else:
+                qpos, qvel = clip.qpos, clip.qvel
+            rows_q.append(qpos)
+            rows_v.append(qvel)
+            starts.append(at)
+            lengths.append(len(qpos))
+            loops.append(clip.loop)
+            at += len(qpos)
+        qpos_all = np.concatenate(rows_q)
+        fk = forward_kinematics(self.model, qpos_all)
+        body_names = [
+            self._mj.mj_id2name(self.model, self._mj.mjtObj.mjOBJ_BODY, b) for b in range(1, self.model.nbody)
+        ]
+        bodies = np.stack([fk[n] for n in body_names], 1)
+        sites = {n: fk[n] for n in (*TRACKER_SITES, *FOOT_SITES, "pelvis")}
+        from ember.sims.humanoid.motion import tracker_poses
+
+        _, tracker_quat = tracker_poses(self.model, qpos_all, TRACKER_SITES)
+        return _Tables(
+            qpos_all,
+            np.concatenate(rows_v),
+            bodies,
+            sites,
+            tracker_quat,
+            np.array(starts),
+            np.array(lengths),
+            np.array(loops),
+            [c.name for c in clips],
+        )
+
+    # ------------------------------------------------------------------ contract
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Obs, dict[str, Any]]:
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self._reset_idx(np.arange(self.num_envs))
+        return self._observe(), {}
+
+    def _reset_idx(self, ids: np.ndarray, clip: int | None = None, phases: np.ndarray | None = None) -> None:
+        t = self.tables
+        self.clip[ids] = self.rng.integers(0, len(t.names), len(ids)) if clip is None else clip
+        room = np.maximum(t.length[self.clip[ids]] - LOOKAHEAD - 31, 1)  # leave at least a second of clip
+        offset = (self.rng.random(len(ids)) * room).astype(np.int64) if phases is None else phases
+        self.frame[ids] = t.start[self.clip[ids]] + np.minimum(offset, room - 1)
+        for i in ids:
+            data = self.datas[i]
+            self._mj.mj_resetData(self.model, data)
+            data.qpos[:] = t.qpos[self.frame[i]]
+            data.qvel[:] = t.qvel[self.frame[i]]
+            data.ctrl[:] = t.qpos[self.frame[i], 7:]
+            self._mj.mj_forward(self.model, data)
+        self.prev_action[ids] = t.qpos[self.frame[ids], 7:] / ACTION_SCALE
+        self.episode_length_buf[torch.as_tensor(ids)] = 0
+
+    def reset_to(self, clip: str, phases: Sequence[int]) -> Obs:
+        """Start env ``i`` at frame ``phases[i]`` of clip ``clip`` (by name; evaluation from fixed phases)."""
+        if clip not in self.tables.names:
+            raise ValueError(f"clip {clip!r} is not tracked by this env; it tracks {self.tables.names}")
+        phases_arr = np.asarray(phases, dtype=np.int64).reshape(-1)
+        if phases_arr.shape != (self.num_envs,):
+            raise ValueError(f"phases must give one frame per env ({self.num_envs}); got {len(phases_arr)}")
+        self._reset_idx(np.arange(self.num_envs), self.tables.names.index(clip), phases_arr)
+        return self._observe()
+
+    def step(self, actions: torch.Tensor) -> StepResult:
+        action = np.clip(np.nan_to_num(np.asarray(actions, dtype=np.float64)), -2.0, 2.0)
+        for i, data in enumerate(self.datas):
+            data.ctrl[:] = action[i] * ACTION_SCALE
+            self._mj.mj_step(self.model, data, nstep=CONTROL_DECIMATION)
+        self.frame += 1
+        self.episode_length_buf += 1
+        state = self.last_state = self._state()
+        reward, terminated, info = self._reward(state, action)
+        self.prev_action = action
+        end = self.tables.start[self.clip] + self.tables.length[self.clip] - LOOKAHEAD - 1
+        truncated = (self.episode_length_buf.numpy() >= self.max_episode_length) | (self.frame >= end)
+        truncated &= ~terminated
+        obs = self._observe(state)
+        final_obs = {k: v.clone() for k, v in obs.items()}
+        done = np.flatnonzero(terminated | truncated)
+        if len(done):
+            self._reset_idx(done)
+            fresh = self._observe()
+            for key in obs:
+                obs[key][done] = fresh[key][done]
+        extras = {
+            "log": {k: float(np.mean(v)) for k, v in info.items()},
+            "time_outs": torch.as_tensor(truncated),
+            "final_obs": final_obs,
+            "body_err": info["body_err"],
+        }
+        return (
+            obs,
+            torch.as_tensor(reward, dtype=torch.float32),
+            torch.as_tensor(terminated),
+            torch.as_tensor(truncated),
+            extras,
+        )
+
+    # ------------------------------------------------------------------ state, observation, reward
+    def _state(self) -> dict[str, np.ndarray]:
+        d = self.datas
+        state = {
+            "qpos": np.stack([x.qpos for x in d]),
+            "qvel": np.stack([x.qvel for x in d]),
+            "bodies": np.stack([x.xpos[1:] for x in d]),
+            "sites": np.stack([x.site_xpos for x in d]),
+            "contact": np.zeros((self.num_envs, 2), dtype=bool),
+        }
+        for i, x in enumerate(d):
+            geoms = x.contact.geom[: x.ncon]
+            for k, g in enumerate(self._foot_geom_order):
+                state["contact"][i, k] = bool(np.any(geoms == g))
+        return state
+
+    def _observe(self, state: dict[str, np.ndarray] | None = None) -> Obs:
+        s = state if state is not None else self._state()
+        t, f = self.tables, self.frame
+        qpos = s["qpos"]
+        root, yaw = qpos[:, :3], _yaw(qpos[:, 3:7])
+        targets = np.stack(
+            [np.stack([t.sites[n][f + k] for n in TRACKER_SITES], 1) for k in range(1, LOOKAHEAD + 1)], 1
+        )
+        if self.tracker_noise > 0:
+            targets = targets + self.rng.normal(0.0, self.tracker_noise, targets.shape)
+        policy = actor_observation(qpos, s["qvel"], s["sites"][:, self._tracker_ids], targets, t.tracker_quat[f + 1])
+        ref_root = t.qpos[f, :3]
+        phase = (f - t.start[self.clip]) / np.maximum(t.length[self.clip], 1) * 2 * np.pi
+        critic = np.concatenate(
+            [
+                policy,
+                t.qpos[f, 7:],
+                _rot_z(ref_root - root, -yaw),
+                _rot_z(t.bodies[f] - ref_root[:, None], -yaw).reshape(self.num_envs, -1),
+                np.stack([np.cos(phase), np.sin(phase)], 1),
+            ],
+            1,
+        )
+        return {
+            "policy": torch.as_tensor(policy, dtype=torch.float32),
+            "critic": torch.as_tensor(critic, dtype=torch.float32),
+        }
+
+    def _reward(self, s: dict[str, np.ndarray], action: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        t, f = self.tables, self.frame
+        dq = np.angle(np.exp(1j * (s["qpos"][:, 7:] - t.qpos[f, 7:])))
+        dqd = s["qvel"][:, 6:] - t.qvel[f, 6:]
+        keys = np.stack([s["sites"][:, self._site_ids[n]] - t.sites[n][f] for n in (*TRACKER_SITES, "pelvis")], 1)
+        body_err = np.linalg.norm(s["bodies"] - t.bodies[f], axis=-1).mean(1)
+        ref_contact = np.stack([t.sites[n][f, 2] < CONTACT_HEIGHT for n in FOOT_SITES], 1)
+        terms = {
+            "r_pose": np.exp(-2.0 * np.sum(dq**2, 1)),
+            "r_vel": np.exp(-0.1 * np.sum(dqd**2, 1)),
+            "r_keys": np.exp(-10.0 * np.sum(keys**2, (1, 2))),
+            "r_body": np.exp(-10.0 * body_err**2),
+            "r_smooth": np.exp(-np.sum((action - self.prev_action) ** 2, 1) / action.shape[1]),
+            "r_contact": (s["contact"] == ref_contact).mean(1),
+        }
+        weights = {"r_pose": 0.45, "r_vel": 0.05, "r_keys": 0.3, "r_body": 0.2, "r_smooth": 0.1, "r_contact": 0.1}
+        reward = sum(weights[k] * v for k, v in terms.items())
+        head = s["sites"][:, self._site_ids["head"], 2]
+        fell = (body_err > FALL_BODY_ERR) | (head < FALL_HEAD_RATIO * t.sites["head"][f, 2])
+        info: dict[str, Any] = {**terms, "body_err": body_err, "fell": fell.astype(np.float64)}
+        return np.asarray(reward), fell, info
+
+    def save_state(self) -> dict[str, Any]:
+        """Everything needed to continue (checkpoints): MuJoCo states, clips, frames, previous actions, the rng."""
+        return {
+            "qpos": np.stack([d.qpos for d in self.datas]),
+            "qvel": np.stack([d.qvel for d in self.datas]),
+            "ctrl": np.stack([d.ctrl for d in self.datas]),
+            "clip": self.clip.copy(),
+            "frame": self.frame.copy(),
+            "prev_action": self.prev_action.copy(),
+            "episode_length_buf": self.episode_length_buf.clone(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        for i, d in enumerate(self.datas):
+            d.qpos[:], d.qvel[:], d.ctrl[:] = state["qpos"][i], state["qvel"][i], state["ctrl"][i]
+            self._mj.mj_forward(self.model, d)
+        self.clip, self.frame = state["clip"].copy(), state["frame"].copy()
+        self.prev_action = state["prev_action"].copy()
+        self.episode_length_buf = state["episode_length_buf"].clone()
+        self.rng.bit_generator.state = state["rng"]
+
+
+def evaluate_tracking(
+    env: RetargetVecEnv, act: Any, clip: str, phases: Sequence[int], seconds: float, success_err: float = 0.3
+) -> dict[str, Any]:
+    """Roll ``act(obs) -> actions`` from each of ``phases`` (one per env) of ``clip`` for ``seconds`` or to the clip's
+    end, whichever comes first, without resets. Success: no fall and a mean body error below ``success_err`` [m] at
+    every step. Returns the success rate, time survived, world and root-relative mean per-joint position error (MPJPE
+    over the 15 bodies, mm), head/hands error (mm), jitter (mean body acceleration, m/s^2) and foot skating (mean
+    horizontal speed of a foot in ground contact, mm/s)."""
+    obs = env.reset_to(clip, phases)
+    n, fps = env.num_envs, 30.0
+    t = env.tables
+    alive, ok, survived = np.ones(n, dtype=bool), np.ones(n, dtype=bool), np.zeros(n)
+    world_err, root_err, key_err, skate, accel = [], [], [], [], []
+    prev: dict[str, np.ndarray] = {}
+    for _ in range(round(seconds * fps)):
+        with torch.no_grad():
+            action = act(obs)
+        ref = env.frame + 1
+        obs, _, terminated, truncated, extras = env.step(action)
+        s = env.last_state  # the state the step ended in, before finished rows were reset
+        fell = terminated.numpy()
+        live = alive & ~fell
+        if live.any():
+            own_b, ref_b = s["bodies"][live], t.bodies[ref][live]
+            world_err.append(np.linalg.norm(own_b - ref_b, axis=-1).mean(1))
+            rel = (own_b - s["qpos"][live, None, :3]) - (ref_b - t.qpos[ref][live, None, :3])
+            root_err.append(np.linalg.norm(rel, axis=-1).mean(1))
+            keys = [s["sites"][live, env._site_ids[k]] - t.sites[k][ref][live] for k in TRACKER_SITES]
+            key_err.append(np.linalg.norm(np.stack(keys, 1), axis=-1).mean(1))
+            feet = np.stack([s["sites"][:, env._site_ids[k]] for k in FOOT_SITES], 1)
+            if prev:
+                both = live & prev["live"]
+                speed = np.linalg.norm(feet[both, :, :2] - prev["feet"][both, :, :2], axis=-1) * fps
+                skate.append(speed[s["contact"][both] & prev["contact"][both]])
+                v = (s["bodies"] - prev["bodies"]) * fps
+                if "v" in prev:
+                    accel.append(np.linalg.norm((v - prev["v"])[both & prev["live_v"]] * fps, axis=-1).ravel())
+                prev.update(v=v, live_v=both)
+            prev.update(feet=feet, contact=s["contact"], bodies=s["bodies"], live=live)
+        ok &= ~(alive & (fell | (extras["body_err"] >= success_err)))
+        survived += alive
+        alive &= ~(fell | truncated.numpy())
+        if not alive.any():
+            break
+
+    def mean(rows: list[np.ndarray], scale: float = 1000.0) -> float:
+        values = np.concatenate(rows) if rows else np.zeros(0)
+        return round(scale * float(values.mean()), 1) if values.size else float("nan")
+
+    return {
+        "clip": clip,
+        "episodes": n,
+        "success_rate": float(ok.mean()),
+        "mean_survival_s": round(float(survived.mean() / fps), 2),
+        "mpjpe_world_mm": mean(world_err),
+        "mpjpe_root_mm": mean(root_err),
+        "head_hands_mm": mean(key_err),
+        "jitter_m_s2": mean(accel, 1.0),
+        "foot_skate_mm_s": mean(skate),
+    }
+
+
+def tracking_success(env: RetargetVecEnv, act: Any, seconds: float | None = None) -> float:
+    """Mean success rate over the env's unmirrored clips, each from ``env.num_envs`` phases spread over the clip (the
+    training evaluation)."""
+    seconds = seconds if seconds is not None else getattr(env, "eval_options", {}).get("seconds", 5.0)
+    rates = []
+    for name, length in zip(env.tables.names, env.tables.length, strict=True):
+        if "@" in name:
+            continue
+        room = max(int(length) - LOOKAHEAD - 31, 1)
+        phases = np.linspace(0, room - 1, env.num_envs).astype(int).tolist()
+        rates.append(evaluate_tracking(env, act, name, phases, seconds)["success_rate"])
+    return float(np.mean(rates))

@@ -1,0 +1,197 @@
+"""Recorded or live head/hand tracker streams, checked and put on the character's 30 Hz grid.
+
+A stream is a sequence of :class:`TrackerSample`: a timestamp [s] and, per tracker (``sparse.TRACKERS``: head,
+left_hand, right_hand), a position [m] and orientation (w, x, y, z) in the Z-up world frame — or nothing, when that
+tracker did not report. Anything that yields samples is a :class:`TrackerSource` (a file here; a VR runtime or a ROS
+``PoseStamped`` subscriber implements the same one method).
+
+Files (``read_tracker_file``):
+
+- JSON lines: ``{"t": 0.033, "head": {"pos": [x, y, z], "quat": [w, x, y, z]}, "left_hand": {...}, ...}``; a tracker
+  that is absent or ``null`` did not report.
+- CSV with a header: ``t, head_x, head_y, head_z, head_qw, head_qx, head_qy, head_qz, left_hand_x, ...``; empty cells
+  mean the tracker did not report.
+
+Rules: a timestamp that is not a finite number or not after the previous one is an error naming the line; a sample
+with NaN/inf or a quaternion that is not a rotation (norm far from 1) counts as a dropout of that tracker; a tracker
+that never reports is an error. :func:`resample` puts reports on the 30 Hz grid (the newest report at or before each
+grid time, if it is less than a period old; otherwise that tracker is missing there), and
+:func:`~.sparse.hold_last` then holds the last valid pose through dropouts, as a runtime would.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ember.sims.humanoid.sparse import TRACKERS, SparseSignals
+
+
+class StreamError(ValueError):
+    """A tracker stream that cannot be used; the message names the file, the line and the field."""
+
+
+@dataclass(frozen=True)
+class TrackerSample:
+    t: float
+    """Timestamp [s]."""
+    pos: np.ndarray
+    """(K, 3) [m]; NaN rows where a tracker did not report."""
+    quat: np.ndarray
+    """(K, 4) (w, x, y, z); NaN rows where a tracker did not report."""
+
+
+class TrackerSource(Protocol):
+    """Anything that yields tracker samples in time order (a file, a VR runtime, a ROS subscriber)."""
+
+    def samples(self) -> Iterator[TrackerSample]: ...
+
+
+def _pose(where: str, pos: Sequence[object] | None, quat: Sequence[object] | None) -> tuple[np.ndarray, np.ndarray]:
+    """One tracker's pose, or NaN rows when it did not report or reported something that is not a pose."""
+    missing = np.full(3, np.nan), np.full(4, np.nan)
+    if pos is None or quat is None:
+        return missing
+    try:
+        p = np.asarray(pos, dtype=np.float64).reshape(3)
+        q = np.asarray(quat, dtype=np.float64).reshape(4)
+    except (TypeError, ValueError) as err:
+        raise StreamError(f"{where}: pos must be 3 numbers and quat 4 numbers (w, x, y, z); {err}") from err
+    norm = float(np.linalg.norm(q))
+    if not (np.all(np.isfinite(p)) and np.all(np.isfinite(q))) or abs(norm - 1.0) > 0.1:
+        return missing  # NaN/inf or a non-rotation: a dropout of this tracker
+    return p, q / norm
+
+
+def _time(where: str, value: object, previous: float) -> float:
+    try:
+        t = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as err:
+        raise StreamError(f"{where}: t={value!r} is not a number; give seconds as a number") from err
+    if not math.isfinite(t):
+        raise StreamError(f"{where}: t={value!r} is not finite; give seconds as a finite number")
+    if t <= previous:
+        raise StreamError(f"{where}: t={t} is not after the previous sample's t={previous}; timestamps must increase")
+    return t
+
+
+class FileSource:
+    """Samples from a JSON-lines (``.jsonl``/``.json``) or CSV (``.csv``) file (module docstring)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise StreamError(f"input={str(path)!r}: no such file; give a .jsonl or .csv tracker recording")
+        if self.path.suffix.lower() not in (".jsonl", ".json", ".csv"):
+            raise StreamError(f"input={str(path)!r}: unknown format {self.path.suffix!r}; use .jsonl or .csv")
+
+    def samples(self) -> Iterator[TrackerSample]:
+        previous = -math.inf
+        if self.path.suffix.lower() == ".csv":
+            with self.path.open(newline="") as f:
+                reader = csv.DictReader(f)
+                need = {"t"} | {f"{k}_{c}" for k in TRACKERS for c in ("x", "y", "z", "qw", "qx", "qy", "qz")}
+                missing = sorted(need - set(reader.fieldnames or []))
+                if missing:
+                    raise StreamError(f"{self.path}: CSV header lacks columns {missing}")
+                for line, row in enumerate(reader, start=2):
+                    where = f"{self.path}:{line}"
+                    previous = _time(where, row["t"], previous)
+                    poses = []
+                    for k in TRACKERS:
+                        cells = [row[f"{k}_{c}"] for c in ("x", "y", "z", "qw", "qx", "qy", "qz")]
+                        if any(c is None or c.strip() == "" for c in cells):
+                            poses.append(_pose(where, None, None))
+                            continue
+                        try:
+                            values = [float(c) for c in cells]
+                        except ValueError as err:
+                            raise StreamError(f"{where}: {k}: {err}; cells must be numbers or empty") from err
+                        poses.append(_pose(f"{where}: {k}", values[:3], values[3:]))
+                    yield TrackerSample(previous, np.stack([p for p, _ in poses]), np.stack([q for _, q in poses]))
+            return
+        with self.path.open() as f:
+            for line, text in enumerate(f, start=1):
+                if not text.strip():
+                    continue
+                where = f"{self.path}:{line}"
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError as err:
+                    raise StreamError(f"{where}: not JSON ({err.msg}); one JSON object per line") from err
+                if not isinstance(record, dict) or "t" not in record:
+                    raise StreamError(f'{where}: each line must be an object with "t" and tracker poses')
+                previous = _time(where, record["t"], previous)
+                poses = []
+                for k in TRACKERS:
+                    entry = record.get(k)
+                    if entry is not None and not isinstance(entry, dict):
+                        raise StreamError(f'{where}: {k} must be {{"pos": [...], "quat": [...]}} or null')
+                    poses.append(
+                        _pose(f"{where}: {k}", *(entry.get("pos"), entry.get("quat")) if entry else (None, None))
+                    )
+                yield TrackerSample(previous, np.stack([p for p, _ in poses]), np.stack([q for _, q in poses]))
+
+
+def resample(samples: Sequence[TrackerSample], fps: float = 30.0, stale_s: float | None = None) -> SparseSignals:
+    """Put samples on a ``fps`` grid from the first timestamp on: each grid time takes the newest report at or before
+    it per tracker, if that report is younger than ``stale_s`` [s] (default one grid period: a tracker that skipped a
+    frame is missing there); otherwise the sample is missing (``valid`` False, NaN)."""
+    tol = 0.05 / fps  # timestamps within 5 % of a period of a grid time count as on it (rounding, jitter)
+    stale = 1.0 / fps - 2 * tol if stale_s is None else stale_s
+    if not samples:
+        raise StreamError("the tracker stream is empty; it needs at least one sample")
+    times = np.array([s.t for s in samples])
+    pos = np.stack([s.pos for s in samples])  # (S, K, 3)
+    quat = np.stack([s.quat for s in samples])
+    reported = np.all(np.isfinite(pos), -1)  # (S, K)
+    never = [TRACKERS[k] for k in range(len(TRACKERS)) if not reported[:, k].any()]
+    if never:
+        raise StreamError(f"trackers {never} never report a valid pose; the stream needs head and both hands")
+    grid = times[0] + np.arange(math.floor((times[-1] - times[0]) * fps + 0.05) + 1) / fps
+    out_pos = np.full((len(grid), len(TRACKERS), 3), np.nan)
+    out_quat = np.full((len(grid), len(TRACKERS), 4), np.nan)
+    valid = np.zeros((len(grid), len(TRACKERS)), dtype=bool)
+    for k in range(len(TRACKERS)):
+        idx = np.flatnonzero(reported[:, k])
+        at = np.searchsorted(times[idx], grid + tol, side="right") - 1  # newest report at or before each grid time
+        ok = at >= 0
+        src = idx[np.clip(at, 0, None)]
+        ok &= grid - times[src] <= stale + tol
+        valid[:, k] = ok
+        out_pos[ok, k], out_quat[ok, k] = pos[src[ok], k], quat[src[ok], k]
+    return SparseSignals(out_pos, out_quat, valid, fps)
+
+
+def read_tracker_file(path: str | Path, fps: float = 30.0, stale_s: float | None = None) -> SparseSignals:
+    """A recorded stream on the 30 Hz grid (missing samples NaN; use ``sparse.hold_last`` to hold them)."""
+    return resample(list(FileSource(path).samples()), fps, stale_s)
+
+
+def write_tracker_jsonl(signals: SparseSignals, path: str | Path, t0: float = 0.0) -> Path:
+    """Write tracker reports as JSON lines (the format ``read_tracker_file`` reads); missing samples become ``null``.
+    Used to turn a clip's sparse signals into a recording, for examples and tests."""
+    path = Path(path)
+    lines = []
+    for f in range(signals.pos.shape[0]):
+        record: dict[str, object] = {"t": round(t0 + f / signals.fps, 6)}
+        for k, name in enumerate(signals.trackers):
+            ok = bool(signals.valid[f, k])
+            record[name] = (
+                {
+                    "pos": [round(float(v), 5) for v in signals.pos[f, k]],
+                    "quat": [round(float(v), 6) for v in signals.quat[f, k]],
+                }
+                if ok
+                else None
+            )
+        lines.append(json.dumps(record))
+    path.write_text("\n".join(lines) + "\n")
+    return path

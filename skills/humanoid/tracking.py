@@ -1,0 +1,89 @@
+"""A trained sparse-input tracking policy as a controller: load the committed artifact, check it fits the character,
+and turn tracker reports into PD targets step by step (``ember run task=retarget input=FILE``).
+
+An artifact is a folder with ``policy.pt2`` (the actor with its observation normalizer, ``torch.export``) and
+``meta.json`` (training config and command, MuJoCo version, the character's model hash, evaluation figures).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ember.sims.humanoid.character import humanoid_mjcf, model_hash
+
+CHECKPOINTS = Path(__file__).parent / "checkpoints"
+SHIPPED = CHECKPOINTS / "retarget"
+"""The committed policy (trained on walk, run, punch, kick and their mirror images)."""
+
+
+class TrackingPolicyError(ValueError):
+    """An artifact that cannot be used; names the file, the field and the fix."""
+
+
+def save_tracking_artifact(algo: Any, policy_dim: int, folder: str | Path, meta: dict[str, Any]) -> Path:
+    """Write ``policy.pt2`` and ``meta.json`` (atomically each) for a trained retargeting policy."""
+    import mujoco
+
+    from ember.sims.atomic import atomic_write_json
+    from ember.skills.learning.export import export_policy
+
+    folder = Path(folder)
+    export_policy(algo, policy_dim, folder / "policy.pt2")
+    scales = (float(meta.get("leg_scale", 1.0)), float(meta.get("arm_scale", 1.0)))
+    full = {
+        **meta,
+        "policy_dim": policy_dim,
+        "mujoco": mujoco.__version__,
+        "model_hash": model_hash(humanoid_mjcf(*scales)),
+    }
+    atomic_write_json(folder / "meta.json", full, indent=2)
+    return folder
+
+
+class TrackingPolicy:
+    """``act(policy_obs (N, D)) -> PD-target actions (N, 28)``, deterministic.
+
+    Args:
+        folder: an artifact folder (default: the shipped one).
+        leg_scale, arm_scale: the character it will drive; a policy trained on another morphology is refused unless
+            ``zero_shot=True`` (retargeting to other proportions without fine-tuning, reported as such).
+    """
+
+    def __init__(
+        self, folder: str | Path = SHIPPED, leg_scale: float = 1.0, arm_scale: float = 1.0, zero_shot: bool = False
+    ) -> None:
+        folder = Path(folder)
+        meta_path, policy_path = folder / "meta.json", folder / "policy.pt2"
+        if not meta_path.is_file() or not policy_path.is_file():
+            raise TrackingPolicyError(
+                f"{folder}: needs policy.pt2 and meta.json; train one with `ember train task=retarget ...` and give "
+                "its run's artifact/ folder"
+            )
+        try:
+            self.meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as err:
+            raise TrackingPolicyError(f"{meta_path}: not JSON ({err.msg}); the artifact is damaged") from err
+        expected = model_hash(humanoid_mjcf(leg_scale, arm_scale))
+        if self.meta.get("model_hash") != expected and not zero_shot:
+            raise TrackingPolicyError(
+                f"{folder}: trained on a character with model_hash {self.meta.get('model_hash')!r} "
+                f"(leg_scale {self.meta.get('leg_scale', 1.0)}, arm_scale {self.meta.get('arm_scale', 1.0)}); this one "
+                f"is {expected!r} (leg_scale {leg_scale}, arm_scale {arm_scale}). Pass zero_shot=True to drive it "
+                "anyway, or fine-tune a policy for it"
+            )
+        from ember.skills.learning.export import load_policy
+
+        self.module = load_policy(policy_path)
+        self.policy_dim = int(self.meta["policy_dim"])
+
+    def act(self, obs: np.ndarray | torch.Tensor) -> torch.Tensor:
+        x = torch.as_tensor(obs, dtype=torch.float32)
+        if x.ndim != 2 or x.shape[1] != self.policy_dim:
+            raise TrackingPolicyError(f"observation must be (N, {self.policy_dim}); got {tuple(x.shape)}")
+        with torch.no_grad():
+            return self.module(x)

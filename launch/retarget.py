@@ -36,7 +36,7 @@ def _start_pose(model: Any, head: np.ndarray, head_quat: np.ndarray) -> tuple[np
     yaw = float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
     root_yaw = float(np.arctan2(2 * (qpos[3] * qpos[6] + qpos[4] * qpos[5]), 1 - 2 * (qpos[5] ** 2 + qpos[6] ** 2)))
     qpos[3:7] = quat_mul(yaw_quat(yaw - root_yaw), qpos[3:7])
-    qpos[:2] = head[:2]
+    qpos[:2] = head[:2]  # refined by the caller once the head site's offset from the root is known
     return qpos, np.zeros(model.nv)
 
 
@@ -67,6 +67,8 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
     sites = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, n) for n in TRACKER_SITES]
     head_body = model.site_bodyid[sites[0]]
     data.qpos[:], data.qvel[:] = _start_pose(model, signals.pos[0, 0], signals.quat[0, 0])
+    mujoco.mj_forward(model, data)
+    data.qpos[:2] += signals.pos[0, 0, :2] - data.site_xpos[sites[0], :2]  # the head right under the headset
     mujoco.mj_forward(model, data)
     frames = signals.pos.shape[0]
     video = VideoWriter(run_dir.path, fps=30.0) if cfg.video else None

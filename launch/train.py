@@ -235,3 +235,46 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def retarget_artifact(run: str | Path, checkpoint: str = "best.pt") -> Path:
+    """Write ``artifact/`` of a ``task=retarget`` run from one of its checkpoints (a killed or stopped run has
+    checkpoints but no artifact): ``python -c "from ember.launch.train import retarget_artifact as a; a('RUN')"``."""
+    from omegaconf import OmegaConf
+
+    from ember.skills.humanoid.tracking import save_tracking_artifact
+
+    run = Path(run)
+    cfg = OmegaConf.load(run / "config.yaml")
+    task: dict[str, Any] = OmegaConf.to_container(cfg.task, resolve=True)  # type: ignore[assignment]
+    algo_cfg: dict[str, Any] = OmegaConf.to_container(cfg.algo, resolve=True)  # type: ignore[assignment]
+    if task.get("name") != "retarget":
+        raise TrainConfigError(f"{run}: task.name={task.get('name')!r}; this export is for task=retarget runs")
+    env = make_env(
+        "retarget", num_envs=1, clips=["walk"], mirror=False, leg_scale=task["leg_scale"], arm_scale=task["arm_scale"]
+    )
+    algo = build_algo(dict(algo_cfg), env, int(cfg.seed))
+    state = load_checkpoint(run / "checkpoints" / checkpoint)
+    algo.load_state_dict(state["algo"])
+    metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
+    meta = {
+        "train_command": "ember train " + " ".join(f"{k}={v}" for k, v in _overrides(run).items()),
+        "clips": list(task["clips"]),
+        "mirror": bool(task["mirror"]),
+        "leg_scale": float(task["leg_scale"]),
+        "arm_scale": float(task["arm_scale"]),
+        "best_eval_success": state.get("best"),
+        "env_steps": int(algo.env_steps),
+        "wall_s": metrics.get("wall_s", state.get("wall_s")),
+        "checkpoint": checkpoint,
+    }
+    return save_tracking_artifact(algo, env.single_observation_space["policy"].shape[0], run / "artifact", meta)
+
+
+def _overrides(run: Path) -> dict[str, str]:
+    file = run / ".hydra" / "overrides.yaml"
+    if not file.is_file():
+        return {}
+    from omegaconf import OmegaConf
+
+    return dict(item.split("=", 1) for item in OmegaConf.to_container(OmegaConf.load(file)))  # type: ignore[union-attr]

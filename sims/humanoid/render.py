@@ -18,7 +18,7 @@ def render_frame(
     head: np.ndarray,
     trackers: np.ndarray,
     measured: np.ndarray,
-    size: tuple[int, int] = (480, 270),
+    size: tuple[int, int] = (480, 272),
     span: float = 2.4,
     caption: str = "",
 ) -> np.ndarray:

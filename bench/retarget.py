@@ -1,0 +1,129 @@
+"""Retargeting from sparse inputs: the tracking policy on training clips, held-out clips and a second morphology.
+
+    python bench/retarget.py                                   # the shipped policy (skills/humanoid/checkpoints)
+    python bench/retarget.py --policy runs/<train run>/artifact --finetuned runs/<fine-tune run>/artifact
+    python bench/retarget.py --rollouts 5 --seeds 1            # quick look
+
+For each clip: ``--seeds`` x ``--rollouts`` rollouts, each from a phase drawn with the seed, for the clip's length
+(clips that loop: ``--seconds``). Success: no fall and a mean body error below 0.3 m at every step. Errors are over
+the 15 bodies (world MPJPE and root-relative MPJPE), head and hands, jitter (mean body acceleration, m/s^2) and foot
+skating (horizontal speed of feet in ground contact, mm/s). Held out: dance_a, dance_b and the training clips turned
+90 degrees and played at 0.8x and 1.2x. The second morphology (legs x0.7, arms x1.3) tracks each clip as played on
+its own skeleton (same joint angles, its own FK for the trackers), zero-shot with the human policy, and with
+``--finetuned`` if given. Training throughput comes from the artifact (env steps / wall time of its run) and from a
+fresh measurement of the env alone. Targets: >= 90 % success and <= 120 mm mean joint error on the training clips.
+Prints progress to stderr and one JSON object as the last line of stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from machine import machine
+from rich.console import Console
+
+from ember.sims.humanoid.motion import Clip, held_out_variants, load_clip
+from ember.sims.humanoid.retarget_env import LOOKAHEAD, RetargetVecEnv, evaluate_tracking
+from ember.skills.humanoid.tracking import SHIPPED, TrackingPolicy
+
+TRAIN = ("walk", "run", "punch", "kick")
+HELD_OUT = ("dance_a", "dance_b")
+
+
+def bench_clips(
+    policy: TrackingPolicy,
+    clips: dict[str, Clip],
+    seeds: int,
+    rollouts: int,
+    seconds: float,
+    scales: tuple[float, float],
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, clip in clips.items():
+        env = RetargetVecEnv(
+            num_envs=rollouts,
+            clips=[clip],
+            mirror=False,
+            max_episode_length=int(seconds * 30) + 2,
+            leg_scale=scales[0],
+            arm_scale=scales[1],
+        )
+        room = max(int(env.tables.length[0]) - LOOKAHEAD - 31, 1)
+        runs = []
+        for seed in range(seeds):
+            phases = np.random.default_rng(seed).integers(0, room, rollouts).tolist()
+            length = seconds if clip.loop else clip.duration
+            runs.append(evaluate_tracking(env, policy.act, name, phases, length))
+        out[name] = {
+            key: round(float(np.mean([r[key] for r in runs])), 3 if key == "success_rate" else 1)
+            for key in runs[0]
+            if key not in ("clip", "episodes")
+        }
+    keys = list(next(iter(out.values())))
+    out["mean"] = {key: round(float(np.mean([v[key] for v in out.values()])), 3) for key in keys}
+    return out
+
+
+def env_throughput(seconds: float = 5.0) -> float:
+    env = RetargetVecEnv(num_envs=32)
+    env.reset(seed=0)
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        env.step(torch.zeros(32, 28))
+        steps += 32
+    return round(steps / (time.perf_counter() - t0), 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--policy", default=str(SHIPPED), help="artifact folder of the human policy")
+    parser.add_argument("--finetuned", default=None, help="artifact folder fine-tuned on the second morphology")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--rollouts", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=10.0, help="rollout length on clips that loop [s]")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    console = Console(stderr=True)
+    t0 = time.perf_counter()
+    human = TrackingPolicy(args.policy)
+    train = {n: load_clip(n) for n in TRAIN}
+    held = {**{n: load_clip(n) for n in HELD_OUT}, **held_out_variants()}
+    result: dict[str, Any] = {
+        "policy": args.policy,
+        "policy_meta": {
+            k: human.meta.get(k)
+            for k in ("train_command", "env_steps", "wall_s", "best_eval_success", "mujoco", "model_hash")
+        },
+    }
+    for label, clips, scales, policy in (
+        ("train", train, (1.0, 1.0), human),
+        ("held_out", held, (1.0, 1.0), human),
+        ("morphology_zero_shot", train, (0.7, 1.3), TrackingPolicy(args.policy, 0.7, 1.3, zero_shot=True)),
+    ):
+        console.print(f"{label} ...")
+        result[label] = bench_clips(policy, clips, args.seeds, args.rollouts, args.seconds, scales)
+        console.print(result[label]["mean"])
+    if args.finetuned:
+        console.print("morphology_finetuned ...")
+        tuned = TrackingPolicy(args.finetuned, 0.7, 1.3)
+        result["morphology_finetuned"] = bench_clips(tuned, train, args.seeds, args.rollouts, args.seconds, (0.7, 1.3))
+    meta = human.meta
+    result["training_env_steps_per_s"] = round(meta["env_steps"] / meta["wall_s"], 1) if meta.get("wall_s") else None
+    result["env_only_steps_per_s"] = env_throughput()
+    train_mean = result["train"]["mean"]
+    result["targets"] = {
+        "train_success_ge_0.9": {"value": train_mean["success_rate"], "met": train_mean["success_rate"] >= 0.9},
+        "train_mpjpe_le_120mm": {"value": train_mean["mpjpe_world_mm"], "met": train_mean["mpjpe_world_mm"] <= 120},
+    }
+    result["wall_s"] = round(time.perf_counter() - t0, 1)
+    result["machine"] = machine()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

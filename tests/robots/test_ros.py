@@ -226,6 +226,11 @@ def test_malformed_and_stale_messages_are_rejected(world: Any, probe: Probe) -> 
         assert expected in reasons, (expected, reasons)
     assert "quaternion of norm 0.000" in reasons and "pose of red_cube with NaN" in reasons
     assert np.all(np.isfinite(world.observe("panda")["policy"]))
+    deadline = time.monotonic() + 3.0
+    while world.render().std() == 0 and time.monotonic() < deadline:  # the robot-sim's camera runs at 2 Hz
+        settle(world, 0.1)
+    frame = world.render()
+    assert frame.shape == (120, 160, 3) and frame.std() > 0, "no camera image heard on the camera topic"
     facts = {str(f) for f in world.facts()}
     assert "on(red_cube, table)" in facts and world.fault() is None
 

@@ -7,15 +7,13 @@ so the IK a skill gets on the robot is the IK it got in simulation.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pybullet as p
 from numpy.typing import ArrayLike
 from pybullet_utils.bullet_client import BulletClient
 
 from ember.sims.pybullet.assets import DATA_PATH, PANDA
-from ember.sims.pybullet.scene import _quiet_stdout
+from ember.sims.pybullet.scene import _quiet_stdout, solve_ik
 
 
 class PandaKinematics:
@@ -28,10 +26,6 @@ class PandaKinematics:
         self.robot = self.bc.loadURDF(
             PANDA.urdf, [float(v) for v in np.asarray(base_position).reshape(3)], useFixedBase=True
         )
-        self._lower = [*PANDA.lower, 0.0, 0.0]
-        self._upper = [*PANDA.upper, 0.04, 0.04]
-        self._range = [u - lo for u, lo in zip(self._upper, self._lower, strict=True)]
-        self._rest = [*PANDA.home, 0.04, 0.04]
 
     def _set(self, q: ArrayLike) -> None:
         for joint, value in zip(PANDA.arm_joints, np.asarray(q, dtype=np.float64).reshape(7), strict=True):
@@ -48,20 +42,7 @@ class PandaKinematics:
         """Arm joint positions [rad] putting the grasp point at ``position`` [m], pointing down, turned by ``yaw``;
         the solver starts from ``seed`` (the measured joints), as the simulator's IK starts from the current state."""
         self._set(seed if seed is not None else PANDA.home)
-        orn = self.bc.getQuaternionFromEuler([math.pi, 0.0, yaw])
-        q = self.bc.calculateInverseKinematics(
-            self.robot,
-            PANDA.ee_link,
-            [float(v) for v in np.asarray(position).reshape(3)],
-            orn,
-            lowerLimits=self._lower,
-            upperLimits=self._upper,
-            jointRanges=self._range,
-            restPoses=self._rest,
-            maxNumIterations=50,
-            residualThreshold=1e-4,
-        )
-        return np.clip(np.asarray(q[:7], dtype=np.float64), PANDA.lower, PANDA.upper)
+        return solve_ik(self.bc, self.robot, position, yaw)
 
     def close(self) -> None:
         try:

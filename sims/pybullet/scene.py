@@ -65,6 +65,26 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(devnull)
 
 
+def solve_ik(bc: BulletClient, robot: int, position: ArrayLike, yaw: float) -> np.ndarray:
+    """Arm joint positions [rad] putting the Panda's grasp point at ``position`` [m], pointing down, turned by
+    ``yaw`` [rad], from the body's current joint state (PyBullet's damped IK with the joint limits and home pose as
+    rest pose), clipped to the limits. Shared by the scene and the robot-side kinematic model."""
+    lower, upper = [*PANDA.lower, 0.0, 0.0], [*PANDA.upper, 0.04, 0.04]
+    q = bc.calculateInverseKinematics(
+        robot,
+        PANDA.ee_link,
+        [float(v) for v in np.asarray(position).reshape(3)],
+        bc.getQuaternionFromEuler([math.pi, 0.0, yaw]),
+        lowerLimits=lower,
+        upperLimits=upper,
+        jointRanges=[u - lo for u, lo in zip(upper, lower, strict=True)],
+        restPoses=[*PANDA.home, 0.04, 0.04],
+        maxNumIterations=50,
+        residualThreshold=1e-4,
+    )
+    return np.clip(np.asarray(q[:7], dtype=np.float64), PANDA.lower, PANDA.upper)
+
+
 class SceneConfigError(ValueError):
     """Bad scene settings; the message names the field, the value and the fix."""
 
@@ -185,10 +205,6 @@ class TabletopScene:
             self.obstacle = self.bc.createMultiBody(0.0, shape, visual, [0.0, 0.0, -1.0])
         num_joints = self.bc.getNumJoints(self.robot)
         self._movable_joints = [j for j in range(num_joints) if self.bc.getJointInfo(self.robot, j)[2] != p.JOINT_FIXED]
-        self._ik_lower = [*PANDA.lower, 0.0, 0.0]
-        self._ik_upper = [*PANDA.upper, 0.04, 0.04]
-        self._ik_range = [u - lo for u, lo in zip(self._ik_upper, self._ik_lower, strict=True)]
-        self._ik_rest = [*PANDA.home, 0.04, 0.04]
         self.arm_target = np.array(PANDA.home, dtype=np.float64)
         self.gripper_target = PANDA.max_opening
         self.steps = 0
@@ -260,20 +276,7 @@ class TabletopScene:
     # ---------------------------------------------------------------- control
     def ik(self, position: ArrayLike, yaw: float) -> np.ndarray:
         """Arm joint positions [rad] that put the grasp point at ``position`` [m], pointing down, turned by ``yaw``."""
-        orn = self.bc.getQuaternionFromEuler([math.pi, 0.0, yaw])
-        q = self.bc.calculateInverseKinematics(
-            self.robot,
-            PANDA.ee_link,
-            [float(v) for v in np.asarray(position).reshape(3)],
-            orn,
-            lowerLimits=self._ik_lower,
-            upperLimits=self._ik_upper,
-            jointRanges=self._ik_range,
-            restPoses=self._ik_rest,
-            maxNumIterations=50,
-            residualThreshold=1e-4,
-        )
-        return np.clip(np.asarray(q[:7], dtype=np.float64), PANDA.lower, PANDA.upper)
+        return solve_ik(self.bc, self.robot, position, yaw)
 
     def place_obstacle(self, xy: ArrayLike) -> None:
         """Stand the fixed post on the table at ``xy`` [m]."""

@@ -82,6 +82,7 @@ class RobotWorld(World):
 
             self.recorder = McapRecorder(record)
         self._lock = threading.Lock()
+        self._command_lock = threading.RLock()  # check-and-send is atomic: an e-stop's hold is always the last word
         self._events: list[dict[str, Any]] = []
         self._rejected: dict[str, int] = {}
         self._q: np.ndarray | None = None
@@ -100,7 +101,6 @@ class RobotWorld(World):
         self._acked = 0
         self._t0 = time.monotonic()
         self._next_tick = self._t0
-        self._held_sent = False
         self._last_health = -math.inf
         self.counters = {"commands": 0, "clipped": 0, "refused": 0, "rejected_states": 0, "rejected_poses": 0}
         link.start(
@@ -347,6 +347,10 @@ class RobotWorld(World):
             self._next_tick = time.monotonic()
 
     def _send(self, action: dict[str, Any], t: float) -> None:
+        with self._command_lock:
+            self._send_locked(action, t)
+
+    def _send_locked(self, action: dict[str, Any], t: float) -> None:
         if "base_twist" in action:
             twist, events = self.safety.filter_twist(action["base_twist"], t)
             for event in events:
@@ -387,7 +391,6 @@ class RobotWorld(World):
                 self.recorder.command(
                     self.robot.topics.gripper_command, self.robot.finger_joints, half, self._seq, stamp
                 )
-        self._held_sent = False
 
     def _publish_arm(self, q: np.ndarray, stamp: float) -> None:
         self.link.send_arm(self.robot.arm_joints, q.tolist(), self._seq, stamp)
@@ -397,14 +400,15 @@ class RobotWorld(World):
     def _hold(self, why: str) -> None:
         """Command the measured joint positions: the arm stops where it is, and a base gets a zero twist (e-stop,
         watchdog)."""
-        if self.robot.topics.base_command:
-            self.link.send_twist([0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
-        with self._lock:
-            q = None if self._q is None else self._q.copy()
-        if q is None:
-            return
-        self._seq += 1
-        self._publish_arm(q, time.time())
+        with self._command_lock:
+            if self.robot.topics.base_command:
+                self.link.send_twist([0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+            with self._lock:
+                q = None if self._q is None else self._q.copy()
+            if q is None:
+                return
+            self._seq += 1
+            self._publish_arm(q, time.time())
         self._note({"event": "safety", "kind": "hold", "reason": f"{why}: holding at the measured joints"})
 
     def _flush(self, t: float) -> None:

@@ -1,0 +1,295 @@
+"""``TemplatePlanner``: RMD stage plans for the supported HOI instructions, offline, from templates.
+
+Instructions are read with a few patterns (not a language model), objects are found by id or by type word in the
+scene, and each task expands to fixed stages whose targets come from the objects' poses and sizes:
+
+- reach: approach (root in front of the part, the human part approaching it), touch (contact).
+- push: approach the face opposite the push, both hands contact that face, push (object target, root follows),
+  release (separating).
+- open (a drawer): approach, grasp the handle, pull (the drawer slides out along its +x, root steps back), release.
+- sit (a chair): approach the chair's front (pelvis approaching the seat), sit down (pelvis-seat contact, back
+  approaching the backrest), lean back (back-backrest contact).
+- carry: approach, both hands contact the box's side faces, lift, move (object and root targets), place on the
+  destination's top or the floor, release.
+
+Push directions (``forward``/``back``/``left``/``right``) are world +x/-x/+y/-y. Every plan is validated against the
+scene before it is returned. Limits: doors have parts but no template; the box is assumed not to turn while pushed
+or carried; stand-off distances are fixed, not fitted to the character.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ember.planners.hoi.stages import (
+    OBJECT_PARTS,
+    Link,
+    ObjectTarget,
+    SceneInfo,
+    SceneObject,
+    Stage,
+    StagePlan,
+    ensure_valid_stages,
+)
+
+SUPPORTED = (
+    "reach the <object>'s <part> with the <left|right> <hand|foot>",
+    "push the <object> to [x, y]",
+    "push the <object> <d> m <forward|back|left|right>",
+    "open the <drawer> (by <d> m)",
+    "sit on the <chair>",
+    "carry the <object> to the <table|box>",
+    "carry the <object> to [x, y]",
+)
+FACES = {"front": (1.0, 0.0), "back": (-1.0, 0.0), "left": (0.0, 1.0), "right": (0.0, -1.0)}
+"""Outward normals of an object's vertical faces in its own frame."""
+PART_DIRECTION = {"top": "up", "seat": "up", "bottom": "down", "backrest": "front", "handle": "front", "panel": "front"}
+"""The outward direction of each part's surface (a link's ``direction``); box faces point along their own names."""
+_WORLD_DIRECTIONS = {
+    "forward": (1.0, 0.0), "forwards": (1.0, 0.0), "back": (-1.0, 0.0), "backward": (-1.0, 0.0),
+    "backwards": (-1.0, 0.0), "left": (0.0, 1.0), "right": (0.0, -1.0),
+}  # fmt: skip
+_NUMBER = r"-?\d+(?:\.\d+)?"
+_POINT = re.compile(rf"\bto\s*[\[(]?\s*({_NUMBER})\s*,\s*({_NUMBER})\s*[\])]?")
+_DISTANCE = re.compile(rf"({_NUMBER})\s*(m|cm|meters?|metres?)\b(?:\s+(\w+))?")
+_HUMAN = re.compile(
+    r"\bwith\s+(?:the\s+|your\s+|its\s+|his\s+|her\s+)?(?:(left|right)\s+(hand|foot)|(head|pelvis|back))\b"
+)
+_VERBS = {"reach": "reach", "touch": "reach", "push": "push", "shove": "push", "open": "open", "pull": "open",
+          "sit": "sit", "carry": "carry", "bring": "carry"}  # fmt: skip
+
+
+class UnsupportedInstruction(ValueError):
+    """An instruction the templates cannot read; the message lists the forms they can."""
+
+    def __init__(self, instruction: str, reason: str) -> None:
+        forms = "\n".join(f"  - {f}" for f in SUPPORTED)
+        super().__init__(f"cannot plan {instruction!r}: {reason}. Supported forms:\n{forms}")
+
+
+def _rotate(yaw: float, v: tuple[float, float]) -> tuple[float, float]:
+    c, s = math.cos(yaw), math.sin(yaw)
+    return (c * v[0] - s * v[1], s * v[0] + c * v[1])
+
+
+def _r(v: float) -> float:
+    return round(v, 3)
+
+
+def _xy(o: SceneObject) -> tuple[float, float]:
+    return (o.position[0], o.position[1])
+
+
+def _half(o: SceneObject, face: str) -> float:
+    """Distance from the object's centre to one vertical face [m]."""
+    return o.extents[0 if face in ("front", "back") else 1] / 2
+
+
+def _normal(o: SceneObject, face: str) -> tuple[float, float]:
+    return _rotate(o.yaw, FACES[face])
+
+
+def _face_toward(o: SceneObject, point: tuple[float, float]) -> str:
+    """The vertical face whose outward normal points most toward ``point``."""
+    dx, dy = point[0] - o.position[0], point[1] - o.position[1]
+    return max(FACES, key=lambda f: _normal(o, f)[0] * dx + _normal(o, f)[1] * dy)
+
+
+def _hand_faces(face: str) -> tuple[str, str]:
+    """The faces under the left and right hands of a character standing outside ``face``, facing the object."""
+    nx, ny = FACES[face]
+    left = (ny, -nx)  # the facing direction -n turned +90 degrees
+    return next(f for f, v in FACES.items() if v == left), next(f for f, v in FACES.items() if v == (-ny, nx))
+
+
+def _offset(p: tuple[float, float], n: tuple[float, float], d: float) -> tuple[float, float]:
+    return (_r(p[0] + n[0] * d), _r(p[1] + n[1] * d))
+
+
+class TemplatePlanner:
+    """Args:
+    approach_gap: distance from the object's face to the character's root where it stands to use the object [m].
+    carry_height: height of a carried box's centre [m].
+    drawer_opening: how far ``open`` pulls a drawer unless the instruction says [m].
+    stage_timeout_s: each stage's ``timeout_s`` (None: the executor's default) [s].
+    """
+
+    name = "hoi_template"
+
+    def __init__(
+        self,
+        approach_gap: float = 0.35,
+        carry_height: float = 0.95,
+        drawer_opening: float = 0.3,
+        stage_timeout_s: float | None = None,
+    ) -> None:
+        self.approach_gap = approach_gap
+        self.carry_height = carry_height
+        self.drawer_opening = drawer_opening
+        self.stage_timeout_s = stage_timeout_s
+
+    def plan(self, instruction: str, scene: SceneInfo | Mapping[str, Any]) -> StagePlan:
+        """The validated stages for ``instruction``; :class:`UnsupportedInstruction` when no template reads it,
+        :class:`~ember.planners.validate.PlanError` when its targets do not fit the scene."""
+        if not isinstance(scene, SceneInfo):
+            scene = SceneInfo.from_dict(scene)
+        text = re.sub(r"'s\b|s'", "", instruction.lower())
+        found = [(m.start(), _VERBS[m.group(1)]) for m in re.finditer(r"\b(" + "|".join(_VERBS) + r")\b", text)]
+        if not found:
+            raise UnsupportedInstruction(instruction, "no supported verb (reach, push, open, sit, carry)")
+        task = min(found)[1]
+        refs = self._objects(instruction, text, scene)
+        if not refs:
+            raise UnsupportedInstruction(instruction, f"it names none of the scene's objects {sorted(scene.objects)}")
+        stages = getattr(self, f"_{task}")(instruction, text, scene, refs)
+        if self.stage_timeout_s is not None:
+            stages = [Stage(s.links, s.human_root, s.object_target, s.name, self.stage_timeout_s) for s in stages]
+        objects = {link.object: scene.objects[link.object].type for s in stages for link in s.links}
+        plan = StagePlan(instruction, tuple(stages), objects)
+        return ensure_valid_stages(plan.to_dict(), scene, source=f"template plan for {instruction!r}")
+
+    @staticmethod
+    def _objects(instruction: str, text: str, scene: SceneInfo) -> list[str]:
+        """Object ids named in ``text`` (by id, or by a type word naming one object), in order of mention."""
+        by_type: dict[str, list[str]] = {}
+        for oid, o in scene.objects.items():
+            by_type.setdefault(o.type, []).append(oid)
+        refs: list[str] = []
+        for token in re.findall(r"[a-z_][a-z0-9_]*", text):
+            if token in scene.objects:
+                oid = token
+            elif token in by_type or token.rstrip("s") in by_type:
+                ids = by_type.get(token) or by_type[token.rstrip("s")]
+                if len(ids) > 1:
+                    raise UnsupportedInstruction(instruction, f"{token!r} is ambiguous; name one of {sorted(ids)}")
+                oid = ids[0]
+            else:
+                continue
+            if oid not in refs:
+                refs.append(oid)
+        return refs
+
+    def _stand(self, o: SceneObject, face: str) -> tuple[float, float]:
+        return _offset(_xy(o), _normal(o, face), _half(o, face) + self.approach_gap)
+
+    # ------------------------------------------------------------------ tasks
+    def _reach(self, instruction: str, text: str, scene: SceneInfo, refs: list[str]) -> list[Stage]:
+        oid = refs[0]
+        o = scene.objects[oid]
+        before = text.split(" with ")[0]
+        words = re.findall(r"[a-z_]+", before)
+        part = next((w for w in words if w in OBJECT_PARTS[o.type] and w != oid), OBJECT_PARTS[o.type][0])
+        human = _HUMAN.search(text)
+        if human is None:
+            who = "right_hand"
+        else:
+            who = f"{human.group(1)}_{human.group(2)}" if human.group(1) else human.group(3)
+        face = part if part in FACES else "front" if o.type in ("chair", "drawer", "door") else None
+        face = face or _face_toward(o, scene.character_position)
+        root = self._stand(o, face)
+        direction = PART_DIRECTION.get(part, part if part in FACES else "none")
+        return [
+            Stage((Link(oid, part, who, "approaching", direction),), root, name="approach"),
+            Stage((Link(oid, part, who, "contact", direction),), root, name="touch"),
+        ]
+
+    def _push(self, instruction: str, text: str, scene: SceneInfo, refs: list[str]) -> list[Stage]:
+        oid = refs[0]
+        o = scene.objects[oid]
+        point, distance = _POINT.search(text), _DISTANCE.search(text)
+        if point is not None:
+            goal = (float(point.group(1)), float(point.group(2)))
+        elif distance is not None and distance.group(3) in _WORLD_DIRECTIONS:
+            d = float(distance.group(1)) / (100.0 if distance.group(2) == "cm" else 1.0)
+            u = _WORLD_DIRECTIONS[distance.group(3)]
+            goal = (o.position[0] + u[0] * d, o.position[1] + u[1] * d)
+        else:
+            raise UnsupportedInstruction(instruction, "push needs a destination: 'to [x, y]' or '<d> m <direction>'")
+        dx, dy = goal[0] - o.position[0], goal[1] - o.position[1]
+        face = _face_toward(o, (o.position[0] - dx, o.position[1] - dy))  # the face the hands push on
+        n, gap = _normal(o, face), _half(o, face) + self.approach_gap
+        start = self._stand(o, face)
+        hands = ("left_hand", "right_hand")
+        touch = tuple(Link(oid, face, h, "contact", face) for h in hands)
+        target = ObjectTarget(oid, (_r(goal[0]), _r(goal[1]), _r(o.position[2])))
+        return [
+            Stage(tuple(Link(oid, face, h, "approaching", face) for h in hands), start, name="approach"),
+            Stage(touch, start, name="hands on"),
+            Stage(touch, _offset(goal, n, gap), target, name="push"),
+            Stage(tuple(Link(oid, face, h, "separating", face) for h in hands), name="release"),
+        ]
+
+    def _open(self, instruction: str, text: str, scene: SceneInfo, refs: list[str]) -> list[Stage]:
+        oid = next((r for r in refs if scene.objects[r].type == "drawer"), None)
+        if oid is None:
+            raise UnsupportedInstruction(instruction, "open works on a drawer; the instruction names none")
+        o = scene.objects[oid]
+        distance = _DISTANCE.search(text)
+        opening = self.drawer_opening
+        if distance is not None:
+            opening = float(distance.group(1)) / (100.0 if distance.group(2) == "cm" else 1.0)
+        human = _HUMAN.search(text)
+        hand = f"{human.group(1)}_hand" if human is not None and human.group(1) else "right_hand"
+        n = _normal(o, "front")
+        stand = _offset(_xy(o), n, self.approach_gap + 0.1)
+        grip = (Link(oid, "handle", hand, "contact", "front"),)
+        target = ObjectTarget(oid, (*_offset(_xy(o), n, opening), o.position[2]))
+        return [
+            Stage((Link(oid, "handle", hand, "approaching", "front"),), stand, name="approach"),
+            Stage(grip, stand, name="grasp"),
+            Stage(grip, _offset(_xy(o), n, self.approach_gap + 0.1 + opening), target, name="pull"),
+            Stage((Link(oid, "handle", hand, "separating", "front"),), name="release"),
+        ]
+
+    def _sit(self, instruction: str, text: str, scene: SceneInfo, refs: list[str]) -> list[Stage]:
+        oid = next((r for r in refs if scene.objects[r].type == "chair"), None)
+        if oid is None:
+            raise UnsupportedInstruction(instruction, "sit works on a chair; the instruction names none")
+        o = scene.objects[oid]
+        seat = _offset(_xy(o), _normal(o, "front"), 0.05)
+        seated = Link(oid, "seat", "pelvis", "contact", "up")
+        return [
+            Stage((Link(oid, "seat", "pelvis", "approaching", "up"),), self._stand(o, "front"), name="approach"),
+            Stage((seated, Link(oid, "backrest", "back", "approaching", "front")), seat, name="sit down"),
+            Stage((seated, Link(oid, "backrest", "back", "contact", "front")), seat, name="lean back"),
+        ]
+
+    def _carry(self, instruction: str, text: str, scene: SceneInfo, refs: list[str]) -> list[Stage]:
+        oid = refs[0]
+        o = scene.objects[oid]
+        point = _POINT.search(text)
+        box_h = o.extents[2] / 2
+        if len(refs) > 1:
+            dest = scene.objects[refs[1]]
+            if "top" not in OBJECT_PARTS[dest.type]:
+                raise UnsupportedInstruction(instruction, f"carry puts things on a top; a {dest.type} has none")
+            dface = _face_toward(dest, _xy(o))
+            n = _normal(dest, dface)
+            place = _offset(_xy(dest), n, max(0.0, _half(dest, dface) - max(o.extents[:2]) / 2 - 0.05))
+            rest_z = dest.position[2] + dest.extents[2] / 2 + box_h
+        elif point is not None:
+            place = (float(point.group(1)), float(point.group(2)))
+            away = (o.position[0] - place[0], o.position[1] - place[1])
+            norm = math.hypot(*away)
+            n = (away[0] / norm, away[1] / norm) if norm > 1e-6 else (1.0, 0.0)
+            rest_z = scene.lower[2] + box_h
+        else:
+            raise UnsupportedInstruction(instruction, "carry needs a destination: 'to the <table>' or 'to [x, y]'")
+        face = _face_toward(o, scene.character_position)
+        start = self._stand(o, face)
+        left, right = _hand_faces(face)
+        pairs = ((left, "left_hand"), (right, "right_hand"))
+        hold = tuple(Link(oid, f, h, "contact", f) for f, h in pairs)
+        lift_z = _r(max(self.carry_height, rest_z + 0.1))
+        there = _offset(place, n, _half(o, face) + self.approach_gap)
+        return [
+            Stage(tuple(Link(oid, f, h, "approaching", f) for f, h in pairs), start, name="approach"),
+            Stage(hold, start, name="grasp"),
+            Stage(hold, start, ObjectTarget(oid, (_r(o.position[0]), _r(o.position[1]), lift_z)), name="lift"),
+            Stage(hold, there, ObjectTarget(oid, (place[0], place[1], lift_z)), name="move"),
+            Stage(hold, there, ObjectTarget(oid, (place[0], place[1], _r(rest_z))), name="place"),
+            Stage(tuple(Link(oid, f, h, "separating", f) for f, h in pairs), name="release"),
+        ]

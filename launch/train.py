@@ -277,4 +277,6 @@ def _overrides(run: Path) -> dict[str, str]:
         return {}
     from omegaconf import OmegaConf
 
-    return dict(item.split("=", 1) for item in OmegaConf.to_container(OmegaConf.load(file)))  # type: ignore[union-attr]
+    items = OmegaConf.to_container(OmegaConf.load(file))
+    assert isinstance(items, list)
+    return dict(str(item).split("=", 1) for item in items)  # type: ignore[misc]

@@ -19,7 +19,8 @@ Reward (after ../shared/notes/retargeting.md, plus the paper's smoothness and co
 + 0.2 exp(-10 mean_body_err^2) + 0.1 exp(-sum (a_t - a_{t-1})^2 / 28) + 0.1 (share of feet whose ground contact
 matches the reference's)``. An env terminates when the mean body error passes 0.5 m or the head drops below 0.6 of
 the reference head's height (a fall); it is truncated at ``max_episode_length`` or the end of a clip that does not
-loop.
+loop. A step in which MuJoCo reports an unstable simulation (it then resets that env's state) terminates it too, and
+the share of such steps is logged as ``unstable``.
 """
 
 from __future__ import annotations
@@ -238,13 +239,18 @@ class RetargetVecEnv(VecEnv):
 
     def step(self, actions: torch.Tensor) -> StepResult:
         action = np.clip(np.nan_to_num(np.asarray(actions, dtype=np.float64)), -2.0, 2.0)
+        bad_acc = int(self._mj.mjtWarning.mjWARN_BADQACC)
+        unstable = np.zeros(self.num_envs, dtype=bool)
         for i, data in enumerate(self.datas):
             data.ctrl[:] = action[i] * ACTION_SCALE
             self._mj.mj_step(self.model, data, nstep=CONTROL_DECIMATION)
+            unstable[i] = data.warning[bad_acc].number > 0  # MuJoCo reset this env's state after a blow-up
         self.frame += 1
         self.episode_length_buf += 1
         state = self.last_state = self._state()
         reward, terminated, info = self._reward(state, action)
+        terminated |= unstable
+        info["unstable"] = unstable.astype(np.float64)
         self.prev_action = action
         end = self.tables.start[self.clip] + self.tables.length[self.clip] - LOOKAHEAD - 1
         truncated = (self.episode_length_buf.numpy() >= self.max_episode_length) | (self.frame >= end)

@@ -369,7 +369,8 @@ class PPOConfig:
     num_minibatches: int = 4
     value_coef: float = 1.0
     entropy_coef: float = 0.0
-    desired_kl: float = 0.01
+    desired_kl: float | None = 0.01
+    """KL target of the adaptive learning rate (null: the learning rate stays at lr)."""
     max_grad_norm: float = 1.0
     normalize_obs: bool = True
 

@@ -62,6 +62,21 @@ def build_algo(algo: dict[str, Any], env: Any, seed: int) -> SAC | PPO:
     raise TrainConfigError(f"algo.name={name!r} is unknown; choose one of ['ppo', 'sac']")
 
 
+def init_weights(algo: Any, run: Path) -> None:
+    """Start from another run's best (else last) checkpoint: networks, normalizers, optimizer; steps restart at 0."""
+    path = next((run / "checkpoints" / n for n in ("best.pt", "last.pt") if (run / "checkpoints" / n).is_file()), None)
+    if path is None:
+        raise TrainConfigError(f"init_from={str(run)!r}: no checkpoints/best.pt or last.pt there; give a train run")
+    state = dict(load_checkpoint(path)["algo"])
+    try:
+        algo.load_state_dict({**state, "env_steps": 0})
+    except RuntimeError as err:
+        raise TrainConfigError(
+            f"init_from={str(run)!r}: its networks do not fit this task's observation/action sizes or algo.hidden "
+            f"({str(err).splitlines()[0]})"
+        ) from err
+
+
 def success_rate(algo: Any, env: Any, seed: int = 5) -> float:
     """Fraction of ``env``'s envs whose first episode ends in success (terminated with the success bonus)."""
     obs, _ = env.reset(seed=seed)
@@ -142,7 +157,9 @@ def main(cfg: DictConfig) -> None:
         eval_env = make_env(name, **{**eval_task, "num_envs": eval_envs, "seed": cfg.seed + 10_000})
         eval_env.eval_options = eval_extra
         algo = build_algo(dict(algo_cfg), env, cfg.seed)
-    except (TypeError, ValueError) as err:
+        if cfg.init_from and not cfg.resume:
+            init_weights(algo, Path(cfg.init_from))
+    except (TypeError, ValueError, RuntimeError) as err:
         console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
         sys.exit(2)
     atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))

@@ -64,3 +64,27 @@ def test_policy_of_another_morphology_is_refused_unless_zero_shot(artifact: Path
     assert policy.act(__import__("numpy").zeros((2, 123))).shape == (2, 28)
     with pytest.raises(TrackingPolicyError, match=r"observation must be \(N, 123\)"):
         policy.act(__import__("numpy").zeros((2, 100)))
+
+
+def test_fine_tuning_starts_from_another_run(tmp_path: Path) -> None:
+    """The second morphology is fine-tuned from the human policy's run (init_from); a network of another size is
+    refused with the field named."""
+
+    def train(run: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        args = ["algo=ppo", "algo.hidden=[32,32]", "total_steps=1024", "eval_every_steps=1024", "task.eval_envs=2"]
+        args += ["task.eval_seconds=0.3", "task.clips=[walk]", "task.num_envs=4", "progress=false"]
+        return subprocess.run(
+            [sys.executable, "-m", "ember.launch.cli", "train", "task=retarget", *args, *extra, f"hydra.run.dir={run}"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    assert train(tmp_path / "human").returncode == 0
+    tuned = train(tmp_path / "tuned", "task.leg_scale=0.7", "task.arm_scale=1.3", f"init_from={tmp_path / 'human'}")
+    assert tuned.returncode == 0, tuned.stderr[-2000:]
+    meta = json.loads((tmp_path / "tuned" / "artifact" / "meta.json").read_text())
+    assert meta["leg_scale"] == 0.7 and "init_from=" in meta["train_command"]
+    TrackingPolicy(tmp_path / "tuned" / "artifact", leg_scale=0.7, arm_scale=1.3)  # fits its own character
+    bad = train(tmp_path / "bad", "algo.hidden=[16]", f"init_from={tmp_path / 'human'}")
+    assert bad.returncode == 2 and "do not fit" in bad.stderr

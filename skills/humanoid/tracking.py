@@ -81,8 +81,9 @@ class TrackingPolicy:
         self.module = load_policy(policy_path)
         self.policy_dim = int(self.meta["policy_dim"])
 
-    def act(self, obs: np.ndarray | torch.Tensor) -> torch.Tensor:
-        x = torch.as_tensor(obs, dtype=torch.float32)
+    def act(self, obs: np.ndarray | torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
+        """Actions for the ``policy`` group (or an env's observation dict)."""
+        x = torch.as_tensor(obs["policy"] if isinstance(obs, dict) else obs, dtype=torch.float32)
         if x.ndim != 2 or x.shape[1] != self.policy_dim:
             raise TrackingPolicyError(f"observation must be (N, {self.policy_dim}); got {tuple(x.shape)}")
         with torch.no_grad():

@@ -24,7 +24,7 @@ from machine import machine
 from rich.console import Console
 from rich.progress import Progress
 
-from ember.planners.hoi.template import TemplatePlanner
+from ember.planners.hoi.template import TemplatePlanner, task_instruction
 from ember.planners.validate import PlanError
 from ember.sims.hoi.env import sample_scene
 from ember.sims.hoi.world import HOIWorld
@@ -32,16 +32,6 @@ from ember.skills.hoi.scripted import run_stages
 from ember.skills.skill import Status
 
 TASKS = ("reach", "push", "open", "sit", "carry")
-
-
-def instruction(task: str, rng: np.random.Generator) -> str:
-    return {
-        "reach": f"reach the box's top with the {rng.choice(['left', 'right'])} hand",
-        "push": f"push the box 1 m {rng.choice(['forward', 'back', 'left', 'right'])}",
-        "open": "open the drawer",
-        "sit": "sit on the chair",
-        "carry": "carry the box to the table",
-    }[task]
 
 
 def main() -> None:
@@ -59,7 +49,9 @@ def main() -> None:
                 rng = np.random.default_rng(1000 + seed)
                 world = HOIWorld.from_description(sample_scene(task, rng), seed=seed)
                 try:
-                    stages = [s.to_dict() for s in planner.plan(instruction(task, rng), world.description()).stages]
+                    stages = [
+                        s.to_dict() for s in planner.plan(task_instruction(task, rng), world.description()).stages
+                    ]
                 except PlanError:
                     progress.advance(bar)
                     continue

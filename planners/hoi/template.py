@@ -24,6 +24,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from ember.planners.hoi.stages import (
     OBJECT_PARTS,
     Link,
@@ -293,3 +295,18 @@ class TemplatePlanner:
             Stage(hold, there, ObjectTarget(oid, (place[0], place[1], _r(rest_z))), name="place"),
             Stage(tuple(Link(oid, f, h, "separating", f) for f, h in pairs), name="release"),
         ]
+
+
+def task_instruction(task: str, rng: np.random.Generator) -> str:
+    """One instruction per benchmark task (``reach``, ``push``, ``open``, ``sit``, ``carry``), with its random choices
+    (hand, push direction) drawn from ``rng``: what the bench and the tests plan from."""
+    forms = {
+        "reach": lambda: f"reach the box's top with the {rng.choice(['left', 'right'])} hand",
+        "push": lambda: f"push the box 1 m {rng.choice(['forward', 'back', 'left', 'right'])}",
+        "open": lambda: "open the drawer",
+        "sit": lambda: "sit on the chair",
+        "carry": lambda: "carry the box to the table",
+    }
+    if task not in forms:
+        raise UnsupportedInstruction(f"task {task!r} has no instruction; tasks are {sorted(forms)}")
+    return forms[task]()

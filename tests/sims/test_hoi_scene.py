@@ -14,7 +14,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 from ember.planners.hoi import scene as plan_scene
-from ember.planners.hoi.template import TemplatePlanner
+from ember.planners.hoi.template import TemplatePlanner, task_instruction
 from ember.sims.env import GymnasiumEnv
 from ember.sims.hoi import compiler
 from ember.sims.hoi.compiler import CompiledStages, PartState, StageTracker, compile_stage, stage_done
@@ -42,13 +42,7 @@ PLANNER = TemplatePlanner()
 
 def plans(task: str, scene: Mapping[str, Any], rng: np.random.Generator) -> list[dict[str, Any]]:
     """The template planner's stages for one instruction per task (what the lead wires into the env)."""
-    text = {
-        "reach": f"reach the box's top with the {rng.choice(['left', 'right'])} hand",
-        "push": f"push the box 1 m {rng.choice(['forward', 'back', 'left', 'right'])}",
-        "open": "open the drawer",
-        "sit": "sit on the chair",
-        "carry": "carry the box to the table",
-    }[task]
+    text = task_instruction(task, rng)
     return [s.to_dict() for s in PLANNER.plan(text, scene).stages]
 
 

@@ -308,5 +308,5 @@ def task_instruction(task: str, rng: np.random.Generator) -> str:
         "carry": lambda: "carry the box to the table",
     }
     if task not in forms:
-        raise UnsupportedInstruction(f"task {task!r} has no instruction; tasks are {sorted(forms)}")
+        raise UnsupportedInstruction(task, f"no benchmark task of that name; tasks are {sorted(forms)}")
     return forms[task]()

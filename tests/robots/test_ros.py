@@ -210,7 +210,6 @@ def test_malformed_and_stale_messages_are_rejected(world: Any, probe: Probe) -> 
         state(joints[2:], q_now[2:]),
         state(joints, q_now[:5]),
         state(joints, q_now, stamp=1.0),
-        state(joints, [v + 1.0 for v in q_now], stamp=time.time() + 0.05),  # newer than the sim's: a jump
     ]
     bad_pose = PoseStamped()
     bad_pose.pose.position.x = math.nan
@@ -218,6 +217,9 @@ def test_malformed_and_stale_messages_are_rejected(world: Any, probe: Probe) -> 
     zero_quat.pose.orientation.w = 0.0
     for msg in bad_states:
         pub.publish(msg)
+    settle(world, 0.1)
+    # A jump: stamped ahead of every state the sim sends meanwhile, so it is not stale, only impossible.
+    pub.publish(state(joints, [v + 1.0 for v in q_now], stamp=time.time() + 0.5))
     pose_pub.publish(bad_pose)
     pose_pub.publish(zero_quat)
     settle(world, 0.3)

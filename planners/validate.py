@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,32 +64,47 @@ def _closest(word: str, options: Iterable[str]) -> str:
 _SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(plan_schema())
 
 
-def _schema_problems(plan: Any) -> list[Problem]:
+def schema_problems(
+    validator: jsonschema.protocols.Validator,
+    instance: Any,
+    hint_for: Callable[[jsonschema.ValidationError, list[Any]], str | None] = lambda err, parts: None,
+) -> list[Problem]:
+    """Every JSON Schema problem of ``instance`` as a :class:`Problem` with its path and a hint: ``hint_for(error,
+    path parts)`` gives a domain's own hint (None: the generic one for missing or extra fields, types and ranges)."""
     problems = []
-    for err in sorted(_SCHEMA_VALIDATOR.iter_errors(plan), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
+    for err in sorted(validator.iter_errors(instance), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
         if err.validator in ("allOf", "if", "then", "$ref"):
             continue
-        path = _path(err.absolute_path)
-        hint = ""
-        if err.validator == "required":
-            missing = [r for r in err.validator_value if isinstance(err.instance, dict) and r not in err.instance]
-            hint = f"add {missing}"
-        elif err.validator == "additionalProperties":
-            allowed = sorted(err.schema.get("properties", {}))
-            hint = f"remove it; allowed fields are {allowed}"
-        elif err.validator in ("enum", "const"):
-            if path.endswith(".type"):
-                hint = _closest(str(err.instance), NODE_TYPES)
-            else:
-                hint = f"use {err.validator_value!r}"
-        elif err.validator == "type":
-            hint = f"give a {err.validator_value}"
-        elif err.validator == "minItems":
-            hint = "give at least one child"
-        elif err.validator in ("minimum", "exclusiveMinimum", "maximum"):
-            hint = f"keep it within the allowed range ({err.validator} {err.validator_value})"
-        problems.append(Problem(path, err.message, hint))
+        parts = list(err.absolute_path)
+        hint = hint_for(err, parts)
+        if hint is None:
+            hint = ""
+            if err.validator == "required":
+                missing = [r for r in err.validator_value if isinstance(err.instance, dict) and r not in err.instance]
+                hint = f"add {missing}"
+            elif err.validator == "additionalProperties":
+                allowed = sorted(err.schema.get("properties", {}))
+                hint = f"remove it; allowed fields are {allowed}"
+            elif err.validator == "type":
+                hint = f"give a {err.validator_value}"
+            elif err.validator in ("minimum", "exclusiveMinimum", "maximum"):
+                hint = f"keep it within the allowed range ({err.validator} {err.validator_value})"
+        problems.append(Problem(_path(parts), err.message, hint))
     return problems
+
+
+def _plan_hint(err: jsonschema.ValidationError, parts: list[Any]) -> str | None:
+    if err.validator in ("enum", "const"):
+        if _path(parts).endswith(".type"):
+            return _closest(str(err.instance), NODE_TYPES)
+        return f"use {err.validator_value!r}"
+    if err.validator == "minItems":
+        return "give at least one child"
+    return None
+
+
+def _schema_problems(plan: Any) -> list[Problem]:
+    return schema_problems(_SCHEMA_VALIDATOR, plan, _plan_hint)
 
 
 def _walk(node: Any, parts: list[Any], depth: int = 0) -> Iterator[tuple[dict[str, Any], list[Any], int]]:

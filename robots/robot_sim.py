@@ -25,7 +25,7 @@ import numpy as np
 
 from ember.robots.config import RobotConfig, load_robot_config
 from ember.robots.link import float_to_stamp
-from ember.robots.ros2 import require_rclpy
+from ember.robots.ros2 import OwnNode
 from ember.sims.pybullet.tabletop_world import TabletopWorld
 
 log = logging.getLogger("ember.robot_sim")
@@ -68,19 +68,14 @@ class RobotSim:
         self.ack = 0
         self.ignored = 0
         self._running = True
-        rclpy = require_rclpy()
+        self.own = OwnNode("ember_robot_sim")  # first: a missing ROS install is reported before anything else
+        self.node, self.executor = self.own.node, self.own.executor
         from geometry_msgs.msg import PoseStamped
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
         from rclpy.qos import QoSProfile
-        from rclpy.signals import SignalHandlerOptions
         from sensor_msgs.msg import Image, JointState
         from trajectory_msgs.msg import JointTrajectory
 
         self._msg = {"state": JointState, "pose": PoseStamped, "image": Image}
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = Node("ember_robot_sim", context=self.context)
         qos = QoSProfile(depth=10)
         topics = self.robot.topics
         self.state_pub = self.node.create_publisher(JointState, topics.joint_states, qos)
@@ -92,8 +87,6 @@ class RobotSim:
         )
         self.node.create_subscription(JointTrajectory, topics.arm_command, self._on_arm, qos)
         self.node.create_subscription(JointTrajectory, topics.gripper_command, self._on_gripper, qos)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
         self._names = [*self.robot.arm_joints, *self.robot.finger_joints]
 
     # ------------------------------------------------------------------ commands
@@ -200,13 +193,9 @@ class RobotSim:
                     due[kind] = max(due[kind] + 1.0 / self.rates[kind], now)
 
     def close(self) -> None:
-        rclpy = require_rclpy()
         try:
-            self.executor.shutdown(timeout_sec=1.0)
-            self.node.destroy_node()
+            self.own.close()
         finally:
-            if self.context.ok():
-                rclpy.shutdown(context=self.context)
             self.world.close()
 
 

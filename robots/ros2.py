@@ -40,6 +40,52 @@ def require_rclpy() -> Any:
     return rclpy
 
 
+class OwnNode:
+    """An rclpy node with a context and executor of its own, so several live in one process and each shuts down
+    cleanly; rclpy installs no signal handlers (the process's own Ctrl-C/SIGTERM handling stays in charge).
+    :meth:`spin_in_thread` runs the executor in a daemon thread; :meth:`close` stops it and releases everything."""
+
+    def __init__(self, name: str) -> None:
+        rclpy = require_rclpy()
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+        from rclpy.signals import SignalHandlerOptions
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        self.node = Node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.thread: threading.Thread | None = None
+        self.closed = False
+
+    def spin_in_thread(self, thread_name: str) -> None:
+        self.thread = threading.Thread(target=self._spin, name=thread_name, daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception as err:  # the context shut down under it, or a callback raised
+            if not self.closed and self.context.ok():
+                log.error("ROS 2 executor of %s stopped: %s", self.node.get_name(), err)
+
+    def close(self, join_s: float = 2.0) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        rclpy = require_rclpy()
+        try:
+            self.executor.shutdown(timeout_sec=1.0)
+            self.node.destroy_node()
+        finally:
+            if self.context.ok():
+                rclpy.shutdown(context=self.context)
+        if self.thread is not None:
+            self.thread.join(timeout=join_s)
+            self.thread = None
+
+
 class Ros2Link(RobotLink):
     """Transport over the ROS 2 graph with rclpy.
 
@@ -51,26 +97,19 @@ class Ros2Link(RobotLink):
     def __init__(self, robot: RobotConfig, node_name: str | None = None) -> None:
         self.robot = robot
         self.node_name = node_name or f"ember_bridge_{os.getpid()}"
-        self._thread: threading.Thread | None = None
-        self._node: Any = None
-        self._context: Any = None
-        self._executor: Any = None
+        self._own: OwnNode | None = None
 
     def start(self, callbacks: LinkCallbacks, object_ids: Sequence[str]) -> None:
-        rclpy = require_rclpy()
+        own = self._own = OwnNode(self.node_name)
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import PoseStamped, Twist
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
         from rclpy.qos import QoSProfile
         from sensor_msgs.msg import Image, JointState
         from std_srvs.srv import SetBool
         from trajectory_msgs.msg import JointTrajectory
 
         self._types = {"trajectory": JointTrajectory, "twist": Twist, "diagnostics": DiagnosticArray}
-        self._context = rclpy.Context()
-        rclpy.init(context=self._context)
-        node = self._node = Node(self.node_name, context=self._context)
+        node = own.node
         topics = self.robot.topics
         qos = QoSProfile(depth=10)
 
@@ -128,17 +167,7 @@ class Ros2Link(RobotLink):
         self._twist = node.create_publisher(Twist, topics.base_command, qos) if topics.base_command else None
         self._diagnostics = node.create_publisher(DiagnosticArray, topics.diagnostics, qos)
         node.create_service(SetBool, topics.estop, estop)
-        self._executor = SingleThreadedExecutor(context=self._context)
-        self._executor.add_node(node)
-        self._thread = threading.Thread(target=self._spin, name="ember-ros2", daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self._executor.spin()
-        except Exception as err:  # the context shut down under it, or a callback raised
-            if self._context is not None and self._context.ok():
-                log.error("ROS 2 executor stopped: %s", err)
+        own.spin_in_thread("ember-ros2")
 
     def _trajectory(self, names: Sequence[str], positions: Sequence[float], seq: int, stamp: float) -> Any:
         from builtin_interfaces.msg import Duration
@@ -182,15 +211,5 @@ class Ros2Link(RobotLink):
         self._diagnostics.publish(array)
 
     def close(self) -> None:
-        if self._context is None:
-            return
-        rclpy = require_rclpy()
-        context, self._context = self._context, None
-        try:
-            self._executor.shutdown(timeout_sec=1.0)
-            self._node.destroy_node()
-        finally:
-            if context.ok():
-                rclpy.shutdown(context=context)
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
+        if self._own is not None:
+            self._own.close()

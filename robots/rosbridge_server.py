@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ember.robots.ros2 import require_rclpy
+from ember.robots.ros2 import OwnNode
 from ember.robots.rosbridge_messages import BridgeError, dict_to_message, interface_class, message_to_dict
 
 log = logging.getLogger("ember.robots.rosbridge_server")
@@ -97,10 +97,8 @@ class RosbridgeServer:
         self.node_name = node_name or f"ember_rosbridge_{os.getpid()}"
         self.service_timeout = service_timeout
         self.max_message_bytes = max_message_bytes
-        self._context: Any = None
+        self._own: OwnNode | None = None
         self._node: Any = None
-        self._executor: Any = None
-        self._spin_thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
@@ -139,30 +137,14 @@ class RosbridgeServer:
     # ------------------------------------------------------------------ lifecycle
     def start(self, timeout: float = 10.0) -> None:
         """Start the rclpy node and the websocket server; returns once listening on :attr:`port`."""
-        rclpy = require_rclpy()
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
-        from rclpy.signals import SignalHandlerOptions
-
-        self._context = rclpy.Context()
-        rclpy.init(context=self._context, signal_handler_options=SignalHandlerOptions.NO)
-        self._node = Node(self.node_name, context=self._context)
-        self._executor = SingleThreadedExecutor(context=self._context)
-        self._executor.add_node(self._node)
-        self._spin_thread = threading.Thread(target=self._spin, name="ember-rosbridge-ros", daemon=True)
-        self._spin_thread.start()
+        self._own = OwnNode(self.node_name)
+        self._node = self._own.node
+        self._own.spin_in_thread("ember-rosbridge-ros")
         self._loop_thread = threading.Thread(target=self._run_loop, name="ember-rosbridge-ws", daemon=True)
         self._loop_thread.start()
         if not self._ready.wait(timeout) or self._start_error is not None:
             self.stop()
             raise OSError(f"rosbridge server could not listen on {self.host}:{self.port}: {self._start_error}")
-
-    def _spin(self) -> None:
-        try:
-            self._executor.spin()
-        except Exception as err:  # the context shut down under it
-            if self._context is not None and self._context.ok():
-                log.error("rosbridge executor stopped: %s", err)
 
     def _run_loop(self) -> None:
         loop = self._loop = asyncio.new_event_loop()
@@ -206,19 +188,9 @@ class RosbridgeServer:
         if self._loop_thread is not None:
             self._loop_thread.join(timeout=10.0)
             self._loop_thread = None
-        context, self._context = self._context, None
-        if context is None:
-            return
-        rclpy = require_rclpy()
-        try:
-            self._executor.shutdown(timeout_sec=1.0)
-            self._node.destroy_node()
-        finally:
-            if context.ok():
-                rclpy.shutdown(context=context)
-        if self._spin_thread is not None:
-            self._spin_thread.join(timeout=5.0)
-            self._spin_thread = None
+        own, self._own = self._own, None
+        if own is not None:
+            own.close(join_s=5.0)
 
     # ------------------------------------------------------------------ connections (loop thread)
     async def _handle(self, ws: Any) -> None:

@@ -19,6 +19,7 @@ import jsonschema
 from ember.planners.hoi.scene import CHARACTER_PARTS, HUMAN_PARTS, OBJECT_PARTS, SceneInfo
 from ember.planners.hoi.schema import ALL_HUMAN_PARTS, MAX_LINKS, MAX_STAGES, STAGES_SCHEMA, normalize
 from ember.planners.validate import Problem, _closest, _path
+from ember.planners.validate import schema_problems as shared_schema_problems
 
 _VALIDATOR = jsonschema.Draft202012Validator(STAGES_SCHEMA)
 _LENGTH_HINTS = {
@@ -31,31 +32,20 @@ _LENGTH_HINTS = {
 }
 
 
+def _stage_hint(err: jsonschema.ValidationError, parts: list[Any]) -> str | None:
+    if err.validator in ("enum", "const"):
+        options = err.validator_value if err.validator == "enum" else [err.validator_value]
+        return _closest(str(err.instance), [str(o) for o in options])
+    if err.validator in ("minItems", "maxItems"):
+        last = next((p for p in reversed(parts) if isinstance(p, str)), "stages")
+        is_link = len(parts) >= 2 and parts[-2] == "links"
+        return _LENGTH_HINTS["link" if is_link else last] if (is_link or last in _LENGTH_HINTS) else ""
+    return None
+
+
 def schema_problems(plan: Any) -> list[Problem]:
     """The JSON Schema problems of a normalized plan, each with a hint (no scene needed)."""
-    problems = []
-    for err in sorted(_VALIDATOR.iter_errors(plan), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
-        if err.validator in ("allOf", "if", "then", "$ref"):
-            continue
-        parts = list(err.absolute_path)
-        hint = ""
-        if err.validator == "required":
-            hint = f"add {[r for r in err.validator_value if isinstance(err.instance, dict) and r not in err.instance]}"
-        elif err.validator == "additionalProperties":
-            hint = f"remove it; allowed fields are {sorted(err.schema.get('properties', {}))}"
-        elif err.validator in ("enum", "const"):
-            options = err.validator_value if err.validator == "enum" else [err.validator_value]
-            hint = _closest(str(err.instance), [str(o) for o in options])
-        elif err.validator == "type":
-            hint = f"give a {err.validator_value}"
-        elif err.validator in ("minItems", "maxItems"):
-            last = next((p for p in reversed(parts) if isinstance(p, str)), "stages")
-            is_link = len(parts) >= 2 and parts[-2] == "links"
-            hint = _LENGTH_HINTS["link" if is_link else last] if (is_link or last in _LENGTH_HINTS) else ""
-        elif err.validator in ("minimum", "exclusiveMinimum", "maximum"):
-            hint = f"keep it within the allowed range ({err.validator} {err.validator_value})"
-        problems.append(Problem(_path(parts), err.message, hint))
-    return problems
+    return shared_schema_problems(_VALIDATOR, plan, _stage_hint)
 
 
 def _is_num(v: Any) -> bool:

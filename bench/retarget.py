@@ -10,8 +10,9 @@ the 15 bodies (world MPJPE and root-relative MPJPE), head and hands, jitter (mea
 skating (horizontal speed of feet in ground contact, mm/s). Held out: dance_a, dance_b and the training clips turned
 90 degrees and played at 0.8x and 1.2x. The second morphology (legs x0.7, arms x1.3) tracks each clip as played on
 its own skeleton (same joint angles, its own FK for the trackers), zero-shot with the human policy, and with
-``--finetuned`` if given. Training throughput comes from the artifact (env steps / wall time of its run) and from a
-fresh measurement of the env alone. Targets: >= 90 % success and <= 120 mm mean joint error on the training clips.
+``--finetuned`` if given. A row without a policy (PD targets = the reference's own angles) on the training clips is
+the floor. Training throughput comes from the artifact (env steps / wall time of its run) and from a fresh
+measurement of the env alone. Targets: >= 90 % success and <= 120 mm mean joint error on the training clips.
 Prints progress to stderr and one JSON object as the last line of stdout.
 """
 
@@ -28,15 +29,26 @@ from machine import machine
 from rich.console import Console
 
 from ember.sims.humanoid.motion import Clip, held_out_variants, load_clip
-from ember.sims.humanoid.retarget_env import LOOKAHEAD, RetargetVecEnv, evaluate_tracking
+from ember.sims.humanoid.retarget_env import ACTION_SCALE, LOOKAHEAD, RetargetVecEnv, evaluate_tracking
 from ember.skills.humanoid.tracking import SHIPPED, TrackingPolicy
 
 TRAIN = ("walk", "run", "punch", "kick")
 HELD_OUT = ("dance_a", "dance_b")
 
 
+class NoPolicy:
+    """The honest floor: PD targets are the reference clip's own joint angles (it needs the full reference, which a
+    live system does not have, and still falls)."""
+
+    env: RetargetVecEnv
+
+    def act(self, obs: Any) -> torch.Tensor:
+        t = self.env.tables
+        return torch.as_tensor(t.qpos[self.env.frame + 1, 7:] / ACTION_SCALE, dtype=torch.float32)
+
+
 def bench_clips(
-    policy: TrackingPolicy,
+    policy: TrackingPolicy | NoPolicy,
     clips: dict[str, Clip],
     seeds: int,
     rollouts: int,
@@ -53,6 +65,8 @@ def bench_clips(
             leg_scale=scales[0],
             arm_scale=scales[1],
         )
+        if isinstance(policy, NoPolicy):
+            policy.env = env
         room = max(int(env.tables.length[0]) - LOOKAHEAD - 31, 1)
         runs = []
         for seed in range(seeds):
@@ -101,6 +115,7 @@ def main() -> None:
         },
     }
     for label, clips, scales, policy in (
+        ("no_policy_train", train, (1.0, 1.0), NoPolicy()),
         ("train", train, (1.0, 1.0), human),
         ("held_out", held, (1.0, 1.0), human),
         ("morphology_zero_shot", train, (0.7, 1.3), TrackingPolicy(args.policy, 0.7, 1.3, zero_shot=True)),

@@ -395,6 +395,19 @@ class TrainConfig:
     threads: int = 1
     """torch intra-op threads (1 is fastest for small MLPs on 2 cores)."""
     progress: bool = True
+    distributed: str = "none"
+    """Where rollouts are collected: ``none`` (in the learner's process), ``ray`` (env-runner actors on a Ray cluster)
+    or ``local`` (the same runner path in-process). Data-parallel learners: launch with ``torchrun`` instead."""
+    num_workers: int = 2
+    """Env runners with distributed=ray|local; each builds ``task.num_envs`` envs."""
+    address: str | None = None
+    """Ray cluster to join (``auto`` or ``HOST:PORT``); null starts a local Ray head on 127.0.0.1."""
+    rollout_steps: int = 64
+    """SAC with env runners: steps per env per sample (PPO uses ``algo.num_steps``)."""
+    worker_cpus: float = 1.0
+    """CPUs each Ray env runner reserves."""
+    restart_timeout_s: float = 60.0
+    """How long a replacement env runner may take to start before the run goes on with fewer runners."""
 
 
 @dataclass

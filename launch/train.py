@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -26,40 +25,17 @@ from ember.launch.config import register
 from ember.launch.status import status_progress
 from ember.sims import ENVS, make_env
 from ember.sims.atomic import atomic_write_json, atomic_write_text
+from ember.skills.learning import distributed
+from ember.skills.learning.build import AlgoConfigError, build_algo
 from ember.skills.learning.export import export_policy, save_skill_artifact
-from ember.skills.learning.ppo import PPO
 from ember.skills.learning.runner import load_checkpoint, train
-from ember.skills.learning.sac import SAC
 
 log = logging.getLogger("ember.train")
 register()
 
 
-class TrainConfigError(ValueError):
+class TrainConfigError(AlgoConfigError):
     pass
-
-
-def build_algo(algo: dict[str, Any], env: Any, seed: int) -> SAC | PPO:
-    name = algo.pop("name")
-    policy_dim = env.single_observation_space["policy"].shape[0]
-    critic_space = env.single_observation_space.spaces.get("critic", env.single_observation_space["policy"])
-    space = env.single_action_space
-    discrete = isinstance(space, gym.spaces.Discrete)
-    act_dim = int(space.n) if discrete else space.shape[0]
-    algo["hidden"] = tuple(algo.get("hidden", (64, 64)))
-    if name == "sac" and discrete:
-        raise TrainConfigError(
-            "algo=sac needs a continuous (Box) action space; this task's actions are discrete: algo=ppo"
-        )
-    if name == "sac":
-        low = torch.as_tensor(env.single_action_space.low, dtype=torch.float32)
-        high = torch.as_tensor(env.single_action_space.high, dtype=torch.float32)
-        return SAC(policy_dim, critic_space.shape[0], act_dim, low, high, seed=seed, **algo)
-    if name == "ppo":
-        return PPO(
-            policy_dim, critic_space.shape[0], act_dim, num_envs=env.num_envs, seed=seed, discrete=discrete, **algo
-        )
-    raise TrainConfigError(f"algo.name={name!r} is unknown; choose one of ['ppo', 'sac']")
 
 
 def init_weights(algo: Any, run: Path) -> None:
@@ -110,6 +86,31 @@ def task_eval_fn(name: str, eval_env: Any) -> Any:
     return None
 
 
+def _start_runners(cfg: DictConfig, name: str, task: dict[str, Any], algo_cfg: dict[str, Any], console: Console) -> Any:
+    from ember.skills.learning.runners import RunnerGroup, RunnerSpec
+
+    if cfg.num_workers < 1:
+        raise TrainConfigError(f"num_workers={cfg.num_workers} must be >= 1 with distributed={cfg.distributed}")
+    if cfg.distributed == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError as err:
+            raise TrainConfigError("distributed=ray needs Ray: pip install 'ember[ray]'") from err
+    steps = int(algo_cfg.get("num_steps", 32)) if algo_cfg["name"] == "ppo" else int(cfg.rollout_steps)
+    spec = RunnerSpec(name, dict(task), dict(algo_cfg), int(cfg.seed), steps, int(cfg.threads))
+    with console.status(f"starting {cfg.num_workers} env runners ({cfg.distributed})"):
+        group = RunnerGroup(
+            spec,
+            int(cfg.num_workers),
+            backend=str(cfg.distributed),
+            address=cfg.address,
+            worker_cpus=float(cfg.worker_cpus),
+            restart_timeout_s=float(cfg.restart_timeout_s),
+        )
+    log.info("%d env runners up in %.1f s (Ray start %.1f s)", cfg.num_workers, group.start_s, group.ray_init_s)
+    return group
+
+
 def overcooked_task(task: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Training and evaluation arguments of ``overcooked_selfplay``: a named partner becomes a factory, and the
     evaluation counts soups only (no shaping)."""
@@ -128,6 +129,33 @@ SKILL_ARTIFACTS = {"tabletop_push": {"task": "push", "control": "ee_delta", "ee_
 def main(cfg: DictConfig) -> None:
     console = Console(stderr=True)
     run_dir = Path(cfg.resume) if cfg.resume else Path(HydraConfig.get().runtime.output_dir)
+    if distributed.init():  # torchrun: every rank uses rank 0's run directory; only rank 0 writes to it
+        run_dir = _shared_run_dir(run_dir)
+    lead = distributed.rank() == 0
+    try:
+        _main(cfg, run_dir, console, lead)
+    finally:
+        distributed.shutdown()
+
+
+def _shared_run_dir(own: Path) -> Path:
+    import shutil
+
+    import torch.distributed as dist
+
+    shared = [str(own)]
+    dist.broadcast_object_list(shared, src=0)
+    lead_dir = Path(shared[0])
+    if (
+        own.resolve() != lead_dir.resolve()
+        and own.is_dir()
+        and {p.name for p in own.iterdir()} <= {".hydra", "train.log"}
+    ):
+        shutil.rmtree(own)  # Hydra made one per rank when the ranks' clocks straddled a second
+    return lead_dir
+
+
+def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
     if cfg.resume and not (run_dir / "checkpoints" / "last.pt").is_file():
         console.print(
             f"[bold red]error:[/] resume={cfg.resume!r}: no checkpoints/last.pt there; give the run "
@@ -149,49 +177,72 @@ def main(cfg: DictConfig) -> None:
         sys.exit(2)
     eval_target, eval_envs = task.pop("eval_target", None), task.pop("eval_envs", 16)
     eval_extra = {"seconds": task.pop("eval_seconds")} if "eval_seconds" in task else {}
+    runners = None
     try:
+        if cfg.distributed not in ("none", "ray", "local"):
+            raise TrainConfigError(f"distributed={cfg.distributed!r} is unknown; choose none, ray or local")
+        if cfg.distributed != "none" and distributed.active():
+            raise TrainConfigError(
+                f"distributed={cfg.distributed} under torchrun: use one of them (env runners or data-parallel ranks)"
+            )
         eval_task = dict(task)
         if name == "overcooked_selfplay":
             task, eval_task = overcooked_task(task)
-        env = make_env(name, seed=cfg.seed, **task)
+        seed = cfg.seed + 1000 * distributed.rank()
         eval_env = make_env(name, **{**eval_task, "num_envs": eval_envs, "seed": cfg.seed + 10_000})
         eval_env.eval_options = eval_extra
-        algo = build_algo(dict(algo_cfg), env, cfg.seed)
+        if cfg.distributed == "none":
+            env = make_env(name, seed=seed, **task)
+            algo = build_algo(dict(algo_cfg), env, cfg.seed)
+        else:  # the learner needs no env of its own: sizes come from the evaluation env
+            env = eval_env
+            algo = build_algo(dict(algo_cfg), eval_env, cfg.seed)
+            runners = _start_runners(cfg, name, task, algo_cfg, console)
         if cfg.init_from and not cfg.resume:
             init_weights(algo, Path(cfg.init_from))
     except (TypeError, ValueError, RuntimeError) as err:
         console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
+        if runners is not None:
+            runners.close()
         sys.exit(2)
-    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    if lead:
+        atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(str(run_dir / "tensorboard"))
-    progress = status_progress(console, bool(cfg.progress))
-    with progress:
-        bar = progress.add_task(f"{algo_cfg['name']} on {name}", total=cfg.total_steps, status="")
+    writer = SummaryWriter(str(run_dir / "tensorboard")) if lead else None
+    progress = status_progress(console, bool(cfg.progress) and lead)
+    try:
+        with progress:
+            bar = progress.add_task(f"{algo_cfg['name']} on {name}", total=cfg.total_steps, status="")
 
-        def on_progress(p: dict[str, Any]) -> None:
-            progress.update(
-                bar,
-                completed=p["env_steps"],
-                status=(f"return {p['eval']:.1f} (best {p['best']:.1f})  {p['steps_per_s']:.0f} steps/s"),
+            def on_progress(p: dict[str, Any]) -> None:
+                progress.update(
+                    bar,
+                    completed=p["env_steps"],
+                    status=(f"return {p['eval']:.1f} (best {p['best']:.1f})  {p['steps_per_s']:.0f} steps/s"),
+                )
+
+            result = train(
+                algo,
+                env if runners is None else None,  # type: ignore[arg-type]
+                eval_env,
+                cfg.total_steps,
+                run_dir=run_dir,
+                eval_every_steps=cfg.eval_every_steps,
+                eval_target=eval_target,
+                stop_at_target=cfg.stop_at_target,
+                resume=bool(cfg.resume),
+                seed=cfg.seed,
+                on_progress=on_progress,
+                on_log=writer.add_scalar if writer is not None else None,
+                eval_fn=task_eval_fn(name, eval_env),
+                runners=runners,
             )
-
-        result = train(
-            algo,
-            env,
-            eval_env,
-            cfg.total_steps,
-            run_dir=run_dir,
-            eval_every_steps=cfg.eval_every_steps,
-            eval_target=eval_target,
-            stop_at_target=cfg.stop_at_target,
-            resume=bool(cfg.resume),
-            seed=cfg.seed,
-            on_progress=on_progress,
-            on_log=writer.add_scalar,
-            eval_fn=task_eval_fn(name, eval_env),
-        )
+    finally:
+        if runners is not None:
+            runners.close()
+    if writer is None:
+        return
     writer.close()
     best = run_dir / "checkpoints" / "best.pt"
     if best.is_file():  # export the best evaluated policy, not the last one
@@ -245,7 +296,17 @@ def main(cfg: DictConfig) -> None:
         "solved_at_s": result.solved_at_s,
         "solved_at_env_steps": result.solved_at_steps,
         "torch_threads": torch.get_num_threads(),
+        "distributed": cfg.distributed if not distributed.active() else f"torchrun x{distributed.world_size()}",
     }
+    if runners is not None:
+        metrics["runners"] = {
+            "num_workers": cfg.num_workers,
+            "alive": len(runners.workers),
+            "restarts": runners.restarts,
+            "discarded_batches": runners.discarded,
+            "lost": runners.lost,
+            "start_s": round(runners.start_s, 2),
+        }
     atomic_write_json(run_dir / "metrics.json", metrics, indent=2)
     console.print(json.dumps(metrics), soft_wrap=True)
 

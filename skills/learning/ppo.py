@@ -13,8 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ember.skills.learning import distributed
 from ember.skills.learning.networks import CategoricalActor, GaussianActor, mlp
-from ember.skills.learning.normalizer import RunningNorm
+from ember.skills.learning.normalizer import Moments, RunningNorm
 from ember.skills.learning.storage import RolloutStorage
 
 Obs = dict[str, torch.Tensor]
@@ -84,6 +85,18 @@ class PPO:
         self.generator = torch.Generator().manual_seed(seed)
         self.env_steps = 0
         self._pending: dict[str, torch.Tensor] = {}
+        # Data-parallel ranks (torchrun) start from rank 0's networks and keep their normalizers in step.
+        distributed.broadcast_parameters([*self.actor.parameters(), *self.critic.parameters()])
+        self._norm_base: dict[str, Moments] = {}
+        if distributed.active():
+            for key, norm in self._norms().items():
+                norm.start_pending()
+                self._norm_base[key] = (norm.mean.clone(), norm.var.clone(), norm.count.clone())
+
+    def _norms(self) -> dict[str, RunningNorm]:
+        return {
+            k: n for k, n in (("policy", self.policy_norm), ("critic", self.critic_norm)) if n is not None
+        }  # fmt: skip
 
     def _norm(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor]:
         policy, critic = obs["policy"], obs.get("critic", obs["policy"])
@@ -140,6 +153,7 @@ class PPO:
         if self.policy_norm is not None and self.critic_norm is not None:
             self.policy_norm.update(next_obs["policy"])
             self.critic_norm.update(next_obs.get("critic", next_obs["policy"]))
+            self._sync_norms()
         self.env_steps += reward.shape[0]
 
     def rollout_full(self) -> bool:
@@ -150,9 +164,17 @@ class PPO:
         _, critic = self._norm(last_obs)
         self.storage.compute_returns(self.critic(critic).squeeze(-1), self.gamma, self.lam)
 
+    def _sync_norms(self) -> None:
+        """torchrun: merge what every rank's normalizers saw this step, so all ranks normalize alike (as one process
+        seeing every rank's envs would)."""
+        for key, norm in self._norms().items():
+            if key in self._norm_base:
+                self._norm_base[key] = distributed.sync_norm(norm, self._norm_base[key])
+
     def update(self) -> dict[str, float]:
         adv = self.storage.advantages
-        self.storage.advantages = (adv - adv.mean()) / (adv.std() + 1e-8)
+        adv_mean, adv_std = distributed.global_moments(adv)  # over all ranks' rollouts, as if they were one batch
+        self.storage.advantages = (adv - adv_mean) / (adv_std + 1e-8)
         stats = {"loss/surrogate": 0.0, "loss/value": 0.0, "kl": 0.0, "entropy": 0.0}
         count = 0
         for _ in range(self.epochs):
@@ -169,6 +191,7 @@ class PPO:
                     entropy = dist.entropy().sum(-1)
                     assert isinstance(dist, torch.distributions.Normal)
                     kl = self._gaussian_kl(dist, b)
+                kl = distributed.mean(kl)  # every rank adapts its learning rate alike
                 if self.desired_kl is not None:
                     if kl > 2 * self.desired_kl:
                         self.lr = max(1e-5, self.lr / 1.5)
@@ -185,6 +208,7 @@ class PPO:
                 loss = surrogate + self.value_coef * value_loss - self.entropy_coef * entropy.mean()
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                distributed.average_gradients([*self.actor.parameters(), *self.critic.parameters()])
                 nn.utils.clip_grad_norm_([*self.actor.parameters(), *self.critic.parameters()], self.max_grad_norm)
                 self.optimizer.step()
                 stats["loss/surrogate"] += surrogate.item()
@@ -217,6 +241,41 @@ class PPO:
         """Critic's state value ``(N,)`` (reported in skill outcomes)."""
         _, critic = self._norm(obs)
         return self.critic(critic).squeeze(-1)
+
+    # ------------------------------------------------------------------ env runners (ember.skills.learning.runners)
+    def runner_weights(self) -> dict[str, Any]:
+        """What an env runner's copy needs to act and to compute GAE: networks and normalizers."""
+        return {
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "policy_norm": self.policy_norm.state_dict() if self.policy_norm else None,
+            "critic_norm": self.critic_norm.state_dict() if self.critic_norm else None,
+        }
+
+    def load_runner_weights(self, weights: dict[str, Any]) -> None:
+        self.actor.load_state_dict(weights["actor"])
+        self.critic.load_state_dict(weights["critic"])
+        for key, norm in self._norms().items():
+            norm.load_state_dict(weights[f"{key}_norm"])
+            norm.start_pending()
+
+    def export_batch(self, last_obs: Obs) -> dict[str, Any]:
+        """A runner's side: GAE on the collected rollout with this copy's critic, then the rollout and the moments of
+        the observations its normalizers saw, for :meth:`ingest`; the storage is emptied."""
+        self.compute_returns(last_obs)
+        batch: dict[str, Any] = {"rollout": self.storage.export()}
+        batch["obs_moments"] = {k: n.take_pending() for k, n in self._norms().items()}
+        self.storage.clear()
+        return batch
+
+    def ingest(self, batches: list[dict[str, Any]]) -> None:
+        """The learner's side: train the next :meth:`update` on these runners' rollouts (envs side by side) and add
+        what their normalizers saw to this one's."""
+        self.storage = RolloutStorage.concat([b["rollout"] for b in batches])
+        self.env_steps += self.storage.num_steps * self.storage.num_envs
+        for b in batches:
+            for key, norm in self._norms().items():
+                norm.merge(b["obs_moments"][key])
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

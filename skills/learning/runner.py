@@ -19,6 +19,7 @@ import torch
 
 from ember.sims.atomic import atomic_write_bytes
 from ember.sims.env import VecEnv
+from ember.skills.learning import distributed
 
 log = logging.getLogger(__name__)
 
@@ -77,64 +78,79 @@ def train(
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     on_log: Callable[[str, float, int], None] | None = None,
     eval_fn: Callable[[Any], float] | None = None,
+    runners: Any | None = None,
 ) -> TrainResult:
     """Train ``algo`` (PPO or SAC verbs) on ``env`` for ``total_steps`` env steps.
 
     ``on_log(tag, value, step)`` receives scalars (TensorBoard); ``on_progress`` a dict for live status;
     ``eval_fn(algo)`` replaces the mean evaluation return (a task's own success criterion, for instance).
+    ``runners``: a :class:`~ember.skills.learning.runners.RunnerGroup` that samples instead of ``env`` (which is then
+    unused and may be None); each iteration is one broadcast, one sample per runner and one update.
+    Under ``torchrun`` every rank trains on its own ``env``; ``total_steps`` counts all ranks' steps, and rank 0 alone
+    evaluates (its result is shared), logs and writes checkpoints.
     """
     ckpt_dir = run_dir / "checkpoints" if run_dir is not None else None
+    lead, world = distributed.rank() == 0, distributed.world_size()
     best, last_eval, solved_s, solved_steps, wall_offset = -float("inf"), -float("inf"), None, None, 0.0
-    torch.manual_seed(seed)
-    obs, _ = env.reset(seed=seed)
+    torch.manual_seed(seed + 7919 * distributed.rank())
+    obs = env.reset(seed=seed + 1000 * distributed.rank())[0] if runners is None else None
     if resume and ckpt_dir is not None and (ckpt_dir / "last.pt").is_file():
         state = load_checkpoint(ckpt_dir / "last.pt")
         algo.load_state_dict(state["algo"])
-        torch.set_rng_state(state["torch_rng"])
-        obs = state["obs"]
         env_state = state.get("env")
-        if env_state is not None and hasattr(env, "load_state"):
-            env.load_state(env_state)
+        if lead and runners is None:  # other ranks and env runners start fresh episodes
+            torch.set_rng_state(state["torch_rng"])
+            obs = state["obs"]
+            if env_state is not None and hasattr(env, "load_state"):
+                env.load_state(env_state)
         best, last_eval = state["best"], state["last_eval"]
         solved_s, solved_steps, wall_offset = state["solved_s"], state["solved_steps"], state["wall_s"]
         log.info("resumed from %s at %d env steps", ckpt_dir / "last.pt", algo.env_steps)
     t0 = time.perf_counter() - wall_offset
-    next_eval = (algo.env_steps // eval_every_steps + 1) * eval_every_steps
+    next_eval = (algo.env_steps * world // eval_every_steps + 1) * eval_every_steps
     is_ppo = hasattr(algo, "rollout_full")
-    while algo.env_steps < total_steps:
-        actions = algo.act(obs)
-        next_obs, reward, terminated, truncated, extras = env.step(actions)
-        algo.process_env_step(next_obs, reward, terminated, truncated, extras)
-        obs = next_obs
+    if not lead:
+        on_log = on_progress = None
+    while algo.env_steps * world < total_steps:
         logs: dict[str, float] = {}
         at_boundary = True  # PPO evaluates and checkpoints only between rollouts, so a resume is exact
-        if is_ppo:
-            at_boundary = algo.rollout_full()
-            if at_boundary:
-                algo.compute_returns(obs)
-                logs = algo.update()
+        if runners is not None:
+            extras = _runner_iteration(algo, runners, is_ppo, logs)
         else:
-            logs = algo.update()
+            actions = algo.act(obs)
+            next_obs, reward, terminated, truncated, extras = env.step(actions)
+            algo.process_env_step(next_obs, reward, terminated, truncated, extras)
+            obs = next_obs
+            if is_ppo:
+                at_boundary = algo.rollout_full()
+                if at_boundary:
+                    algo.compute_returns(obs)
+                    logs = algo.update()
+            else:
+                logs = algo.update()
+        steps = algo.env_steps * world
         if on_log is not None:
             for key, value in {**logs, **extras.get("log", {})}.items():
-                on_log(f"train/{key}", value, algo.env_steps)
-        if at_boundary and (algo.env_steps >= next_eval or algo.env_steps >= total_steps):
+                on_log(f"train/{key}", value, steps)
+        if at_boundary and (steps >= next_eval or steps >= total_steps):
             next_eval += eval_every_steps
-            last_eval = eval_fn(algo) if eval_fn is not None else evaluate(algo, eval_env)
+            if lead:
+                last_eval = eval_fn(algo) if eval_fn is not None else evaluate(algo, eval_env)
+            last_eval = distributed.broadcast_float(last_eval)
             elapsed = time.perf_counter() - t0
             if on_log is not None:
-                on_log("eval/return", last_eval, algo.env_steps)
-                on_log("perf/env_steps_per_s", algo.env_steps / max(elapsed, 1e-9), algo.env_steps)
+                on_log("eval/return", last_eval, steps)
+                on_log("perf/env_steps_per_s", steps / max(elapsed, 1e-9), steps)
             improved = last_eval > best
             best = max(best, last_eval)
             if eval_target is not None and solved_s is None and last_eval >= eval_target:
-                solved_s, solved_steps = elapsed, algo.env_steps
-            if ckpt_dir is not None:
+                solved_s, solved_steps = elapsed, steps
+            if ckpt_dir is not None and lead:
                 state = {
                     "algo": algo.state_dict(),
                     "torch_rng": torch.get_rng_state(),
                     "obs": obs,
-                    "env": env.save_state() if hasattr(env, "save_state") else None,
+                    "env": env.save_state() if runners is None and hasattr(env, "save_state") else None,
                     "best": best,
                     "last_eval": last_eval,
                     "solved_s": solved_s,
@@ -147,14 +163,34 @@ def train(
             if on_progress is not None:
                 on_progress(
                     {
-                        "env_steps": algo.env_steps,
+                        "env_steps": steps,
                         "eval": last_eval,
                         "best": best,
                         "wall_s": elapsed,
-                        "steps_per_s": algo.env_steps / max(elapsed, 1e-9),
+                        "steps_per_s": steps / max(elapsed, 1e-9),
                         **logs,
                     }
                 )
             if solved_s is not None and stop_at_target:
                 break
-    return TrainResult(algo.env_steps, time.perf_counter() - t0, best, last_eval, solved_s, solved_steps)
+    return TrainResult(algo.env_steps * world, time.perf_counter() - t0, best, last_eval, solved_s, solved_steps)
+
+
+def _runner_iteration(algo: Any, runners: Any, is_ppo: bool, logs: dict[str, float]) -> dict[str, Any]:
+    """One broadcast-sample-ingest-update round through env runners; fills ``logs`` and returns env-like extras."""
+    num_steps = algo.storage.num_steps if is_ppo else runners.spec.rollout_steps
+    batches = runners.sample(algo, num_steps)
+    algo.ingest([b.data for b in batches])
+    t0 = time.perf_counter()
+    logs.update(algo.update())
+    env_logs: dict[str, float] = {}
+    for b in batches:
+        for key, value in b.logs.items():
+            env_logs[key] = env_logs.get(key, 0.0) + value / len(batches)
+    returns = [r for b in batches for r in b.episode_returns]
+    if returns:
+        env_logs["episode_return"] = sum(returns) / len(returns)
+    for key, value in runners.stats.items():
+        env_logs[f"runners/{key}"] = float(value)
+    env_logs["runners/update_s"] = time.perf_counter() - t0
+    return {"log": env_logs}

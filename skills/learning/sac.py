@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ember.skills.learning import distributed
 from ember.skills.learning.networks import SquashedGaussianActor, TwinQ
 from ember.skills.learning.storage import ReplayBuffer
 
@@ -61,6 +62,8 @@ class SAC:
         torch.manual_seed(seed)
         self.actor = SquashedGaussianActor(policy_dim, act_dim, tuple(hidden), activation, action_low, action_high)
         self.q = TwinQ(critic_dim, act_dim, tuple(hidden), activation)
+        # Data-parallel ranks (torchrun) start from rank 0's networks and average every gradient.
+        distributed.broadcast_parameters([*self.actor.parameters(), *self.q.parameters()])
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         self.log_alpha = torch.tensor(float(torch.log(torch.tensor(init_alpha))), requires_grad=True)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=lr)
@@ -136,6 +139,7 @@ class SAC:
         q_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
         self.q_opt.zero_grad(set_to_none=True)
         q_loss.backward()
+        distributed.average_gradients(self.q.parameters())
         self.q_opt.step()
 
         action, logp = self.actor.sample(b["policy"])
@@ -143,11 +147,13 @@ class SAC:
         actor_loss = (alpha * logp - torch.min(q1_pi, q2_pi)).mean()  # eq. 7
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
+        distributed.average_gradients(self.actor.parameters())
         self.actor_opt.step()
 
         alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()  # eq. 18
         self.alpha_opt.zero_grad(set_to_none=True)
         alpha_loss.backward()
+        distributed.average_gradients([self.log_alpha])
         self.alpha_opt.step()
 
         with torch.no_grad():
@@ -166,6 +172,36 @@ class SAC:
         """Critic's estimate ``min(Q1, Q2)`` for ``actions`` ``(N,)`` (reported in skill outcomes)."""
         q1, q2 = self.q(self.critic_obs(obs), actions)
         return torch.min(q1, q2)
+
+    # ------------------------------------------------------------------ env runners (ember.skills.learning.runners)
+    def runner_weights(self) -> dict[str, Any]:
+        """What an env runner's copy needs to act: the actor, and the step count (random actions until
+        ``learning_starts``)."""
+        return {"actor": self.actor.state_dict(), "env_steps": self.env_steps}
+
+    def load_runner_weights(self, weights: dict[str, Any]) -> None:
+        self.actor.load_state_dict(weights["actor"])
+        self.env_steps = int(weights["env_steps"])
+        self.buffer.pos = self.buffer.size = 0
+
+    def export_batch(self, last_obs: Obs) -> dict[str, Any]:
+        """A runner's side: the transitions collected since the last :meth:`load_runner_weights` (its buffer must hold
+        them all), for :meth:`ingest`."""
+        batch = {k: v[: self.buffer.size].clone() for k, v in self.buffer.data.items()}
+        self.buffer.pos = self.buffer.size = 0
+        return {"transitions": batch}
+
+    def ingest(self, batches: list[dict[str, Any]]) -> None:
+        """The learner's side: store the runners' transitions; the next :meth:`update` owes ``utd_ratio`` gradient
+        steps per transition."""
+        for b in batches:
+            t = b["transitions"]
+            n = t["reward"].shape[0]
+            self.buffer.add(
+                t["policy"], t["critic"], t["action"], t["reward"], t["next_policy"], t["next_critic"], t["terminated"]
+            )
+            self.env_steps += n
+            self._debt += n * self.utd_ratio
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

@@ -88,6 +88,29 @@ class RolloutStorage:
         self.advantages = torch.zeros(shape)
         self.step = 0
 
+    FIELDS = ("policy", "critic", "actions", "log_probs", "mu", "sigma", "rewards", "dones", "values", "returns",
+              "advantages")  # fmt: skip
+
+    def export(self) -> dict[str, torch.Tensor]:
+        """The stored rollout (``(num_steps, num_envs, ...)`` tensors), as an env runner ships it to the learner."""
+        return {k: getattr(self, k)[: self.step].clone() for k in self.FIELDS}
+
+    @classmethod
+    def concat(cls, parts: list[dict[str, torch.Tensor]]) -> RolloutStorage:
+        """One storage holding several runners' rollouts side by side (envs concatenated; equal ``num_steps``)."""
+        steps = {p["rewards"].shape[0] for p in parts}
+        if len(steps) != 1:
+            raise ValueError(f"rollouts of different lengths {sorted(steps)} cannot be trained on together")
+        first = parts[0]
+        num_envs = sum(p["rewards"].shape[1] for p in parts)
+        out = cls(
+            steps.pop(), num_envs, first["policy"].shape[-1], first["critic"].shape[-1], first["actions"].shape[-1]
+        )
+        for key in cls.FIELDS:
+            setattr(out, key, torch.cat([p[key] for p in parts], 1))
+        out.step = out.num_steps
+        return out
+
     def add(self, **fields: torch.Tensor) -> None:
         for key, value in fields.items():
             getattr(self, key)[self.step] = value.detach().float().cpu()

@@ -1,0 +1,42 @@
+"""Build an algorithm from its config (``launch/conf/algo/*.yaml``) for an env: used by ``ember train`` and by env
+runners, which hold a copy of the algorithm next to their own env."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import torch
+
+from ember.skills.learning.ppo import PPO
+from ember.skills.learning.sac import SAC
+
+
+class AlgoConfigError(ValueError):
+    pass
+
+
+def build_algo(algo: dict[str, Any], env: Any, seed: int) -> SAC | PPO:
+    """``algo`` is the ``algo`` config group as a dict (``name`` plus the class's arguments); sizes come from
+    ``env``'s spaces and batch size."""
+    algo = dict(algo)
+    name = algo.pop("name")
+    policy_dim = env.single_observation_space["policy"].shape[0]
+    critic_space = env.single_observation_space.spaces.get("critic", env.single_observation_space["policy"])
+    space = env.single_action_space
+    discrete = isinstance(space, gym.spaces.Discrete)
+    act_dim = int(space.n) if discrete else space.shape[0]
+    algo["hidden"] = tuple(algo.get("hidden", (64, 64)))
+    if name == "sac" and discrete:
+        raise AlgoConfigError(
+            "algo=sac needs a continuous (Box) action space; this task's actions are discrete: algo=ppo"
+        )
+    if name == "sac":
+        low = torch.as_tensor(env.single_action_space.low, dtype=torch.float32)
+        high = torch.as_tensor(env.single_action_space.high, dtype=torch.float32)
+        return SAC(policy_dim, critic_space.shape[0], act_dim, low, high, seed=seed, **algo)
+    if name == "ppo":
+        return PPO(
+            policy_dim, critic_space.shape[0], act_dim, num_envs=env.num_envs, seed=seed, discrete=discrete, **algo
+        )
+    raise AlgoConfigError(f"algo.name={name!r} is unknown; choose one of ['ppo', 'sac']")

@@ -13,11 +13,12 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
@@ -92,10 +93,10 @@ def _start_runners(cfg: DictConfig, name: str, task: dict[str, Any], algo_cfg: d
     if cfg.num_workers < 1:
         raise TrainConfigError(f"num_workers={cfg.num_workers} must be >= 1 with distributed={cfg.distributed}")
     if cfg.distributed == "ray":
-        try:
-            import ray  # noqa: F401
-        except ImportError as err:
-            raise TrainConfigError("distributed=ray needs Ray: pip install 'ember[ray]'") from err
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise TrainConfigError("distributed=ray needs Ray: pip install 'ember[ray]'")
     steps = int(algo_cfg.get("num_steps", 32)) if algo_cfg["name"] == "ppo" else int(cfg.rollout_steps)
     spec = RunnerSpec(name, dict(task), dict(algo_cfg), int(cfg.seed), steps, int(cfg.threads))
     with console.status(f"starting {cfg.num_workers} env runners ({cfg.distributed})"):
@@ -155,14 +156,24 @@ def _shared_run_dir(own: Path) -> Path:
     return lead_dir
 
 
+def _fail(console: Console, message: str) -> NoReturn:
+    """A bad config: exit 2 with the message, or, in a sweep (``-m``), fail this job only (the sweep's table lists
+    it as failed with the message, and the other jobs go on)."""
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise TrainConfigError(message)
+    sys.exit(2)
+
+
 def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
     if cfg.resume and not (run_dir / "checkpoints" / "last.pt").is_file():
-        console.print(
-            f"[bold red]error:[/] resume={cfg.resume!r}: no checkpoints/last.pt there; give the run "
-            "directory of an earlier `ember train`",
-            soft_wrap=True,
+        _fail(
+            console,
+            f"resume={cfg.resume!r}: no checkpoints/last.pt there; give the run directory of an earlier `ember train`",
         )
-        sys.exit(2)
+    for key in ("total_steps", "eval_every_steps", "threads"):
+        if int(cfg[key]) < 1:
+            _fail(console, f"{key}={cfg[key]} must be a positive integer")
     torch.set_num_threads(int(cfg.threads))
     if cfg.get("policy") is not None:  # policy=beso|bc: imitation from demonstrations
         from ember.launch.imitation import run
@@ -173,8 +184,7 @@ def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
     algo_cfg: dict[str, Any] = OmegaConf.to_container(cfg.algo, resolve=True)  # type: ignore[assignment]
     name = task.pop("name")
     if name not in ENVS:
-        console.print(f"[bold red]error:[/] task.name={name!r} is unknown; choose one of {sorted(ENVS)}")
-        sys.exit(2)
+        _fail(console, f"task.name={name!r} is unknown; choose one of {sorted(ENVS)}")
     eval_target, eval_envs = task.pop("eval_target", None), task.pop("eval_envs", 16)
     eval_extra = {"seconds": task.pop("eval_seconds")} if "eval_seconds" in task else {}
     runners = None
@@ -201,10 +211,9 @@ def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
         if cfg.init_from and not cfg.resume:
             init_weights(algo, Path(cfg.init_from))
     except (TypeError, ValueError, RuntimeError) as err:
-        console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
         if runners is not None:
             runners.close()
-        sys.exit(2)
+        _fail(console, str(err))
     if lead:
         atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     from torch.utils.tensorboard import SummaryWriter

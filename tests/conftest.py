@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+
+# Ray, where a test starts one, listens on 127.0.0.1 only (read when ``ray`` is imported; ../shared/notes/scale.md).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 import pytest
 from helpers import make_world

@@ -25,12 +25,12 @@ def launched() -> bool:
 
 
 def init() -> bool:
-    """Join the process group ``torchrun`` describes (gloo, or NCCL when CUDA is available); False when not launched
-    by ``torchrun`` (a single process)."""
+    """Join the process group ``torchrun`` describes: gloo for CPU tensors, NCCL for CUDA tensors where CUDA is
+    available (torch dispatches by device); False when not launched by ``torchrun`` (a single process)."""
     if not launched():
         return False
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend=backend)
     return True
 

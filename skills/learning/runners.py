@@ -31,7 +31,10 @@ from ember.skills.learning.build import build_algo
 log = logging.getLogger(__name__)
 
 RAY_LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-"""Keeps a local Ray head on 127.0.0.1 (otherwise Ray swaps in the host's address; ../shared/notes/scale.md)."""
+"""Keeps a local Ray head on 127.0.0.1 (otherwise Ray swaps in the host's address; ../shared/notes/scale.md). Ray
+reads it when ``ray`` is imported, so it is set here, before any import of Ray in this process."""
+for _key, _value in RAY_LOCAL_ENV.items():
+    os.environ.setdefault(_key, _value)
 
 
 @dataclass
@@ -149,7 +152,6 @@ LocalEnvRunner = EnvRunner
 def start_ray(address: str | None, num_cpus: int | None = None) -> bool:
     """Connect to a Ray cluster (``address``: ``auto`` or ``HOST:PORT``) or start a local head bound to 127.0.0.1.
     Returns True when this call started Ray (so the caller shuts it down)."""
-    os.environ.update(RAY_LOCAL_ENV)
     import ray
 
     if ray.is_initialized():

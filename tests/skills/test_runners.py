@@ -23,6 +23,7 @@ SAC_CFG = {"name": "sac", "hidden": [32, 32], "learning_starts": 64, "batch_size
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
     started = start_ray(None, num_cpus=2)
+    assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}  # nothing listens beyond this machine
     yield
     if started:
         ray.shutdown()
@@ -104,4 +105,23 @@ def test_env_errors_are_raised_not_retried() -> None:
     spec = RunnerSpec("pendulum", {"num_envs": 2, "no_such_argument": 1}, dict(PPO_CFG))
     with pytest.raises(Exception, match="no_such_argument"):
         group = RunnerGroup(spec, 1, backend="ray", restart_timeout_s=10)
+        group.close()
+
+
+@pytest.mark.parametrize(
+    ("env", "kwargs"),
+    [("tabletop_push", {"num_envs": 2}), ("overcooked_selfplay", {"num_envs": 2})],
+    ids=["pybullet", "overcooked"],
+)
+def test_ray_runners_build_pybullet_and_overcooked_envs(env: str, kwargs: dict) -> None:
+    pytest.importorskip("overcooked" if env.startswith("overcooked") else "pybullet")
+    cfg = {"name": "ppo", "num_steps": 8, "hidden": [32, 32]}
+    group = RunnerGroup(RunnerSpec(env, kwargs, cfg, rollout_steps=8), 2, backend="ray")
+    try:
+        learner = build_algo(dict(cfg), make_env(env, num_envs=2, seed=0), 0)
+        batches = group.sample(learner, 8)
+        learner.ingest([b.data for b in batches])
+        assert learner.storage.rewards.shape == (8, 4) and learner.env_steps == 32
+        assert torch.isfinite(torch.tensor(list(learner.update().values()))).all()
+    finally:
         group.close()

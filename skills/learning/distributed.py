@@ -61,7 +61,7 @@ def broadcast_parameters(params: Iterable[torch.Tensor]) -> None:
             dist.broadcast(p.data, src=0)
 
 
-def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
+def average_gradients(params: Iterable[torch.Tensor]) -> None:
     """Replace each parameter's gradient by its mean over the ranks (one flat all-reduce)."""
     if not active():
         return

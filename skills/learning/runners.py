@@ -280,9 +280,9 @@ class RunnerGroup:
             for w in self.workers.values():
                 w.set_weights(weights, self.version)
             t1 = time.perf_counter()
-            batches = [w.sample(num_steps) for w in self.workers.values()]
+            local = [w.sample(num_steps) for w in self.workers.values()]
             self.stats = {"broadcast_s": t1 - t0, "sample_s": time.perf_counter() - t1, "workers": len(self.workers)}
-            return batches
+            return local
         ray = self._ray
         ref = ray.put(weights)
         acks = {i: w.set_weights.remote(ref, self.version) for i, w in self.workers.items()}

@@ -149,6 +149,18 @@ LocalEnvRunner = EnvRunner
 """The in-process runner (``distributed=local``)."""
 
 
+def __getattr__(name: str) -> Any:
+    """``RayEnvRunner``: :class:`EnvRunner` as a Ray actor class (``ray.remote(EnvRunner)``), built on first use so
+    that Ray stays an optional extra."""
+    if name == "RayEnvRunner":
+        import ray
+
+        cls = ray.remote(EnvRunner)
+        globals()["RayEnvRunner"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def start_ray(address: str | None, num_cpus: int | None = None) -> bool:
     """Connect to a Ray cluster (``address``: ``auto`` or ``HOST:PORT``) or start a local head bound to 127.0.0.1.
     Returns True when this call started Ray (so the caller shuts it down)."""
@@ -212,7 +224,7 @@ class RunnerGroup:
             import ray
 
             self._ray = ray
-            self._actor_cls = ray.remote(EnvRunner)
+            self._actor_cls = __getattr__("RayEnvRunner")
         else:
             self.ray_init_s = 0.0
         self.workers: dict[int, Any] = {i: self._start(i) for i in range(num_workers)}

@@ -125,3 +125,18 @@ def test_ray_runners_build_pybullet_and_overcooked_envs(env: str, kwargs: dict) 
         assert torch.isfinite(torch.tensor(list(learner.update().values()))).all()
     finally:
         group.close()
+
+
+def test_a_run_with_runners_resumes_from_the_drivers_checkpoint(tmp_path) -> None:
+    eval_env = make_env("pendulum", num_envs=4, seed=9)
+    for total, resume in ((256, False), (512, True)):
+        group = RunnerGroup(_spec(PPO_CFG), 2, backend="ray")
+        learner = _learner(PPO_CFG)
+        try:
+            result = train(learner, None, eval_env, total, run_dir=tmp_path, eval_every_steps=128, runners=group,
+                           resume=resume)  # fmt: skip
+        finally:
+            group.close()
+        assert result.env_steps == total and (tmp_path / "checkpoints" / "last.pt").is_file()
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)
+    assert state["algo"]["env_steps"] == 512 and state["env"] is None  # runners start fresh episodes

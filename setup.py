@@ -26,6 +26,7 @@ setup(
         "ember.planners.llm": ["prompts/*.txt"],
         "ember.skills.tabletop": ["checkpoints/*/*"],
         "ember.skills.overcooked": ["checkpoints/*.pt"],
+        "ember.skills.hoi": ["checkpoints/*/*"],
         "ember.launch.conf": ["*.yaml", "*/*.yaml"],
     },
     include_package_data=True,

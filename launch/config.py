@@ -246,6 +246,25 @@ class RetargetTaskConfig:
 
 
 @dataclass
+class HOITaskConfig:
+    name: str = "hoi"
+    """Env id in ``ember.sims.ENVS``: the simplified character following RMD stage plans (MuJoCo)."""
+    num_envs: int = 16
+    tasks: list[str] = field(default_factory=lambda: ["reach", "push", "open", "sit", "carry"])
+    """Tasks episodes draw from; stages come from the template planner (planners/hoi/template.py)."""
+    max_episode_length: int = 500
+    """Control steps per training episode (25 Hz)."""
+    stage_bonus: float = 1.0
+    """Reward per completed stage, every step after it."""
+    end_on_success: bool = False
+    """End a training episode when its last stage completes (else the last stage is held)."""
+    eval_envs: int = 10
+    """Episodes per task in each evaluation (full-task completion over all of them)."""
+    eval_target: float = 0.9
+    """Full-task completion that counts as solved."""
+
+
+@dataclass
 class TabletopPushTaskConfig:
     name: str = "tabletop_push"
     """Env id in ``ember.sims.ENVS``: push one cube to a goal with the Panda (PyBullet)."""
@@ -438,6 +457,7 @@ def register() -> None:
     cs.store(group="task", name="pendulum_schema", node=PendulumTaskConfig)
     cs.store(group="task", name="quadrotor_hover_schema", node=QuadrotorTaskConfig)
     cs.store(group="task", name="retarget_schema", node=RetargetTaskConfig)
+    cs.store(group="task", name="hoi_schema", node=HOITaskConfig)
     cs.store(group="task", name="overcooked_selfplay_schema", node=OvercookedSelfPlayTaskConfig)
     cs.store(group="task", name="tabletop_push_schema", node=TabletopPushTaskConfig)
     cs.store(group="task", name="tabletop_push_obstacle_schema", node=TabletopPushObstacleTaskConfig)

@@ -84,7 +84,35 @@ def task_eval_fn(name: str, eval_env: Any) -> Any:
         from ember.sims.overcooked.vec_env import soups_per_episode
 
         return lambda algo: soups_per_episode(eval_env, algo.act)  # sampled, as the partner plays
+    if name == "hoi":
+        envs = eval_env.per_task  # set by hoi_task
+
+        return lambda algo: float(sum(hoi_completion(algo, env) for env in envs.values()) / len(envs))
     return None
+
+
+def hoi_task(task: dict[str, Any], eval_envs: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Training and evaluation arguments of ``hoi``: stages from the template planner; evaluation episodes end when
+    their last stage completes."""
+    from ember.planners.hoi.template import template_plans
+
+    task = {**task, "plans": template_plans}
+    return task, {**task, "end_on_success": True, "num_envs": eval_envs}
+
+
+def hoi_completion(algo: Any, env: Any, seed: int = 5) -> float:
+    """Full-task completion of the deterministic policy: the share of ``env``'s envs whose first episode completes
+    every stage."""
+    obs, _ = env.reset(seed=seed)
+    done = torch.zeros(env.num_envs, dtype=torch.bool)
+    ok = torch.zeros(env.num_envs, dtype=torch.bool)
+    for _ in range(env.max_episode_length):
+        obs, _, terminated, truncated, extras = env.step(algo.act(obs, deterministic=True))
+        ok |= extras["success"] & ~done
+        done |= terminated | truncated
+        if done.all():
+            break
+    return float(ok.float().mean())
 
 
 def _start_runners(cfg: DictConfig, name: str, task: dict[str, Any], algo_cfg: dict[str, Any], console: Console) -> Any:
@@ -198,9 +226,15 @@ def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
         eval_task = dict(task)
         if name == "overcooked_selfplay":
             task, eval_task = overcooked_task(task)
+        if name == "hoi":
+            task, eval_task = hoi_task(task, eval_envs)
         seed = cfg.seed + 1000 * distributed.rank()
         eval_env = make_env(name, **{**eval_task, "num_envs": eval_envs, "seed": cfg.seed + 10_000})
         eval_env.eval_options = eval_extra
+        if name == "hoi":  # one evaluation env per task, so each task counts alike
+            eval_env.per_task = {
+                t: make_env(name, **{**eval_task, "tasks": [t], "seed": cfg.seed + 10_000}) for t in task["tasks"]
+            }
         if cfg.distributed == "none":
             env = make_env(name, seed=seed, **task)
             algo = build_algo(dict(algo_cfg), env, cfg.seed)
@@ -284,6 +318,17 @@ def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
             "wall_s": round(result.wall_s, 1),
         }
         save_tracking_artifact(algo, policy_dim, run_dir / "artifact", meta)
+    if name == "hoi":
+        critic_dim = env.single_observation_space["critic"].shape[0]
+        meta = {
+            "task": "hoi",
+            "tasks": list(task["tasks"]),
+            "train_command": "ember train " + " ".join(HydraConfig.get().overrides.task),
+            "best_eval_completion": result.best_eval,
+            "env_steps": result.env_steps,
+            "wall_s": round(result.wall_s, 1),
+        }
+        save_skill_artifact(algo, policy_dim, critic_dim, run_dir / "artifact", meta)
     if name == "overcooked_selfplay":
         from ember.skills.overcooked.partners import save_partner
 

@@ -22,6 +22,7 @@ ENVS: dict[str, str] = {
     "tabletop_reach": "ember.sims.pybullet.tabletop_env:TabletopVecEnv",
     "overcooked_selfplay": "ember.sims.overcooked.vec_env:OvercookedVecEnv",
     "retarget": "ember.sims.humanoid.retarget_env:RetargetVecEnv",
+    "hoi": "ember.sims.hoi.env:HOIVecEnv",
 }
 """Vectorized env backends (contract 1) by task name."""
 

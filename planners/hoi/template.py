@@ -310,3 +310,10 @@ def task_instruction(task: str, rng: np.random.Generator) -> str:
     if task not in forms:
         raise UnsupportedInstruction(task, f"no benchmark task of that name; tasks are {sorted(forms)}")
     return forms[task]()
+
+
+def template_plans(task: str, description: dict[str, Any], rng: np.random.Generator) -> list[dict[str, Any]]:
+    """``HOIVecEnv``'s plan factory from the template planner: one benchmark instruction for ``task``
+    (:func:`task_instruction`), planned for the scene ``description`` and validated, as stage dicts. A module-level
+    function, so env runners in other processes can take it."""
+    return [s.to_dict() for s in TemplatePlanner().plan(task_instruction(task, rng), description).stages]

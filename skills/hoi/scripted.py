@@ -280,6 +280,37 @@ class StageResult:
     seconds: float
     """World time the stage took [s]."""
     reason: str = ""
+    error_m: float | None = None
+    """Where the stage ended, its remaining error [m]: the moved object's distance to its target when the stage moves
+    one, else the mean gap of its contact links; None for stages with neither (approach and walk stages)."""
+    contacts_right: int = 0
+    """Links whose contact state at the end matches their label (contact: touching; separating: not touching)."""
+    contacts_judged: int = 0
+    """Contact and separating links at the end (approaching and no-trend links have no contact state to match)."""
+
+
+TOUCH = 0.025
+"""A human part within this gap of its object part counts as touching it [m] (the grasp's reach)."""
+
+
+def stage_end_figures(world: HOIWorld) -> dict[str, Any]:
+    """``StageResult``'s ``error_m``, ``contacts_right`` and ``contacts_judged`` for the world's current stage."""
+    info, st = world.stage_info(), world.tracker.stages
+    links = np.flatnonzero(st.link_mask[0])
+    labels = [LABELS[st.link_label[0, k]] for k in links]
+    gaps = [float(info["gap"][k]) for k in links]
+    error: float | None = None
+    if int(st.object_index[0]) >= 0:
+        error = float(info["object_dist"])
+    elif "contact" in labels:
+        error = float(np.mean([g for g, lab in zip(gaps, labels, strict=True) if lab == "contact"]))
+    right = sum(
+        (g < TOUCH) == (lab == "contact")
+        for g, lab in zip(gaps, labels, strict=True)
+        if lab in ("contact", "separating")
+    )
+    judged = sum(lab in ("contact", "separating") for lab in labels)
+    return {"error_m": error, "contacts_right": int(right), "contacts_judged": int(judged)}
 
 
 class StageSkill(Skill):
@@ -378,7 +409,10 @@ def run_stages(
         t0 = world.time()
         while (outcome := skill.tick()).status is Status.RUNNING:
             world.advance()
-        out.append(StageResult(str(stage.get("name", "")), outcome.status, world.time() - t0, outcome.reason))
+        figures = stage_end_figures(world)
+        out.append(
+            StageResult(str(stage.get("name", "")), outcome.status, world.time() - t0, outcome.reason, **figures)
+        )
         if outcome.status is Status.FAILURE:
             break
     return out

@@ -1,0 +1,97 @@
+"""The learned HOI controller (issue 11): `ember train task=hoi` writes an artifact the stage skill runs; the
+shipped artifact drives every task; end-of-stage precision and contact figures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ember.planners.hoi.template import template_plans
+from ember.sims.hoi.env import TASKS, sample_scene
+from ember.sims.hoi.world import HOIWorld
+from ember.skills.hoi.learned import SHIPPED, PolicyStageController
+from ember.skills.hoi.scripted import run_stages
+from ember.skills.learned import ArtifactError
+from ember.skills.skill import Status
+
+pytest.importorskip("mujoco")
+
+
+def _scene(task: str, seed: int = 1000) -> tuple[HOIWorld, list[dict]]:
+    rng = np.random.default_rng(seed)
+    world = HOIWorld.from_description(sample_scene(task, rng), seed=0)
+    return world, template_plans(task, world.description(), rng)
+
+
+@pytest.fixture(scope="module")
+def smoke_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("hoi") / "run"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ember.launch.cli",
+            "train",
+            "task=hoi",
+            "algo=ppo",
+            "task.num_envs=4",
+            "task.eval_envs=1",
+            "task.tasks=[reach,sit]",
+            "algo.num_steps=8",
+            "total_steps=64",
+            "eval_every_steps=32",
+            "progress=false",
+            f"hydra.run.dir={run}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return run / "artifact"
+
+
+def test_ember_train_task_hoi_writes_an_artifact_the_stage_skill_runs(smoke_artifact: Path) -> None:
+    meta = json.loads((smoke_artifact / "meta.json").read_text())
+    assert (
+        meta["task"] == "hoi" and meta["tasks"] == ["reach", "sit"] and "ember train task=hoi" in meta["train_command"]
+    )
+    controller = PolicyStageController(smoke_artifact)
+    world, stages = _scene("reach")
+    results = run_stages(world, stages, controller=controller, timeout=1.0)
+    assert results and results[0].status in (Status.SUCCESS, Status.FAILURE)
+    world.set_stage(stages[0])
+    action = controller.act(world, "human")
+    assert action.shape == (15,) and np.all(np.abs(action) <= 1.0)
+    assert np.isfinite(controller.value(world, "human"))
+
+
+def test_an_artifact_of_another_task_is_refused() -> None:
+    push = Path(__file__).resolve().parents[2] / "skills" / "tabletop" / "checkpoints" / "push"
+    with pytest.raises(ArtifactError, match="not 'hoi'"):
+        PolicyStageController(push)
+
+
+@pytest.mark.skipif(not (SHIPPED / "meta.json").is_file(), reason="no shipped HOI artifact committed yet")
+@pytest.mark.parametrize("task", TASKS)
+def test_shipped_policy_drives_each_task(task: str) -> None:
+    controller = PolicyStageController()
+    world, stages = _scene(task, seed=1001)
+    results = run_stages(world, stages, controller=controller, timeout=2.0)
+    assert results and all(r.status in (Status.SUCCESS, Status.FAILURE) for r in results)
+    assert all(np.isfinite(world.data.qpos))
+
+
+def test_end_of_stage_figures_of_the_scripted_baseline() -> None:
+    world, stages = _scene("reach")
+    results = run_stages(world, stages, timeout=10.0)
+    assert [r.status for r in results] == [Status.SUCCESS] * len(stages)
+    touch = results[-1]  # the reach's contact stage: the hand on the box's top
+    assert touch.contacts_judged >= 1 and touch.contacts_right == touch.contacts_judged
+    assert touch.error_m is not None and touch.error_m < 0.025
+    assert results[0].error_m is None  # an approach stage has no contact or object error

@@ -262,6 +262,14 @@ class HOITaskConfig:
     """Episodes per task in each evaluation (full-task completion over all of them)."""
     eval_target: float = 0.9
     """Full-task completion that counts as solved."""
+    scene: str = "sit"
+    """ember run: which task's seeded random scene to act in (reach, push, open, sit, carry)."""
+    controller: str = "learned"
+    """ember run: stage leaves driven by the ``learned`` policy or the ``scripted`` baseline."""
+    artifact: str | None = None
+    """ember run: the learned policy's artifact folder (null: the shipped one)."""
+    max_seconds: float = 60.0
+    """ember run: world-time budget of the episode [s]."""
 
 
 @dataclass

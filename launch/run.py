@@ -24,11 +24,13 @@ from ember.launch.episode import ConfigError, run_episode
 from ember.launch.rundir import RunDir
 from ember.launch.status import status_progress
 from ember.planners.goals import GoalError
+from ember.planners.hoi.template import UnsupportedInstruction
 from ember.planners.minecraft import PlanningError
 from ember.planners.validate import PlanError
 from ember.robots.config import RobotConfigError
 from ember.sims.pybullet.scene import SceneConfigError
 from ember.sims.world import WorldError
+from ember.skills.learned import ArtifactError
 
 log = logging.getLogger("ember.run")
 USER_ERRORS = (
@@ -40,6 +42,8 @@ USER_ERRORS = (
     WorldError,
     KeyError,
     PlanningError,
+    UnsupportedInstruction,
+    ArtifactError,
 )
 register()
 
@@ -78,6 +82,12 @@ def main(cfg: DictConfig) -> None:
             planner_cfg = {"name": "minecraft", "store": cfg.skill_store}
         elif planner_cfg["name"] == "llm":  # the LLM planner with Minecraft's goals, beliefs, skills and fallback
             planner_cfg = {**planner_cfg, "name": "minecraft_llm", "store": cfg.skill_store}
+    if task["name"] == "hoi":  # instructions -> RMD stages -> a tree of stage leaves (planners/hoi/bt.py)
+        stages = "llm" if planner_cfg["name"] == "llm" else "template"
+        llm = {k: v for k, v in planner_cfg.items() if k != "name"} if stages == "llm" else {}
+        planner_cfg = {"name": "hoi", "stages": stages, "controller": task["controller"], **llm}
+        planner_cfg["artifact"] = task["artifact"]
+        task = {"name": "hoi", "scene": task["scene"], "max_seconds": task["max_seconds"]}
     progress = status_progress(console, bool(cfg.progress))
     try:
         with progress:

@@ -96,6 +96,7 @@ def hoi_task(task: dict[str, Any], eval_envs: int) -> tuple[dict[str, Any], dict
     their last stage completes."""
     from ember.planners.hoi.template import template_plans
 
+    task = {k: v for k, v in task.items() if k not in ("scene", "controller", "artifact", "max_seconds")}  # run's
     task = {**task, "plans": template_plans}
     return task, {**task, "end_on_success": True, "num_envs": eval_envs}
 

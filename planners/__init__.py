@@ -8,6 +8,7 @@ PLANNERS: dict[str, str] = {
     "symbolic": "ember.planners.symbolic:SymbolicPlanner",
     "minecraft": "ember.planners.minecraft_team:MinecraftPlanner",
     "minecraft_llm": "ember.planners.llm.minecraft:MinecraftLLMPlanner",
+    "hoi": "ember.planners.hoi.bt:HOIStagePlanner",
 }
 """Planner classes by name; each takes ``skills`` plus its config's fields as keyword arguments. ``ember run``
 uses ``minecraft`` (the recipe and team planner) where ``planner=symbolic`` is asked for on a Minecraft task, and

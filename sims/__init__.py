@@ -11,6 +11,7 @@ WORLDS: dict[str, str] = {
     "tabletop": "ember.sims.pybullet.tabletop_world:TabletopWorld",
     "overcooked": "ember.sims.overcooked.kitchen:OvercookedWorld",
     "minecraft": "ember.sims.minecraft.world:LocalMinecraftWorld",
+    "hoi": "ember.sims.hoi.world:HOIWorld.sampled",
 }
 """World backends (contract 2) by task name."""
 
@@ -33,16 +34,25 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 """Constructor arguments a registered env name implies (one class can serve several tasks)."""
 
-SKILL_DOMAINS: dict[str, str] = {"tabletop": "tabletop", "overcooked": "overcooked", "minecraft": "minecraft"}
+SKILL_DOMAINS: dict[str, str] = {
+    "tabletop": "tabletop",
+    "overcooked": "overcooked",
+    "minecraft": "minecraft",
+    "hoi": "hoi",
+}
 """Which skill set (``ember.skills.library.REGISTRY``) each world uses."""
 
 
 def load_class(path: str) -> Any:
-    """Import ``"package.module:Name"`` (every registry of Ember stores classes this way)."""
+    """Import ``"package.module:Name"`` (every registry of Ember stores classes this way; ``Name.factory`` names a
+    class's alternative constructor)."""
     module, _, name = path.partition(":")
     if not module or not name:
         raise ValueError(f"class path must look like 'package.module:Name'; got {path!r}")
-    return getattr(importlib.import_module(module), name)
+    found: Any = importlib.import_module(module)
+    for part in name.split("."):
+        found = getattr(found, part)
+    return found
 
 
 def _load(table: dict[str, str], name: str, kind: str) -> Any:

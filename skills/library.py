@@ -39,6 +39,10 @@ REGISTRY: dict[str, dict[str, str]] = {
         "place": "ember.skills.minecraft.skills:Place",
         "wait_for": "ember.skills.minecraft.skills:WaitFor",
     },
+    "hoi": {
+        "hoi_stage": "ember.skills.hoi.scripted:StageSkill",
+        "hoi_stage_learned": "ember.skills.hoi.learned:LearnedStageSkill",
+    },
 }
 """Skill sets by domain: skill name -> ``"module:Class"``, imported on first use."""
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ember.sims.hoi.compiler import PartState, StageTracker, compile_stage
-from ember.sims.hoi.env import WORKSPACE, privileged, stack_states
+from ember.sims.hoi.env import TASKS, WORKSPACE, privileged, sample_scene, stack_states
 from ember.sims.hoi.scene import (
     ACTION_DIM,
     CONTROL_DECIMATION,
@@ -80,8 +80,19 @@ class HOIWorld(World):
         mujoco.mj_forward(self.model, self.data)
         self.tracker = StageTracker(1, CONTROL_DT)
         self.stage: Mapping[str, Any] | None = None
+        self.stage_table: dict[str, Mapping[str, Any]] = {}
+        """Stages by name, for plans whose leaves name their stage (``hoi_stage`` with ``stage="<name>"``): the HOI
+        planner puts its stages here, as a behavior tree's arguments hold only short strings."""
         self._queued: np.ndarray | None = None
         self._eval: tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]] | None = None
+
+    @classmethod
+    def sampled(cls, scene: str = "sit", seed: int = 0) -> HOIWorld:
+        """A seeded random scene for the benchmark task ``scene`` (``env.sample_scene``): what ``ember run task=hoi``
+        acts in."""
+        if scene not in TASKS:
+            raise WorldError(f"task.scene={scene!r} is not an HOI scene; choose one of {list(TASKS)}")
+        return cls.from_description(sample_scene(scene, np.random.default_rng(seed)), seed=seed)
 
     @classmethod
     def from_description(cls, description: Mapping[str, Any], seed: int = 0) -> HOIWorld:
@@ -262,7 +273,7 @@ class HOIWorld(World):
         return float(self.data.time)
 
     # ------------------------------------------------------------------ picture
-    def render(self, size: int = 500, extent: float | None = None) -> np.ndarray:
+    def render(self, size: int = 512, extent: float | None = None) -> np.ndarray:
         from PIL import Image, ImageDraw
 
         pelvis = self.human_part_pose("pelvis")

@@ -9,13 +9,17 @@ deterministic action; ``value`` is the critic's estimate for the stage in progre
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from ember.sims.hoi.world import HOIWorld
+from ember.skills.hoi.scripted import StageSkill
 from ember.skills.learned import ArtifactError, load_artifact
+from ember.skills.skill import Outcome, Param
 
 SHIPPED = Path(__file__).resolve().parent / "checkpoints" / "policy"
 """The committed artifact (see README.md for the command that trained it)."""
@@ -58,3 +62,32 @@ class PolicyStageController:
         policy = torch.as_tensor(obs["policy"], dtype=torch.float32)[None]
         critic = torch.as_tensor(obs["critic"], dtype=torch.float32)[None]
         return float(self.critic(policy, critic).reshape(-1)[0])
+
+
+class LearnedStageSkill(StageSkill):
+    """``hoi_stage_learned``: one RMD stage driven by the learned goal-conditioned policy (setting ``artifact``:
+    default the shipped one); each Outcome carries the critic's value of the stage in progress."""
+
+    name = "hoi_stage_learned"
+    description = "Carry out one human-object interaction stage with the learned goal-conditioned policy"
+    params = (
+        *StageSkill.params,
+        Param("artifact", ("string",), "the policy's artifact folder (empty: the shipped one)", default="",
+              required=False),
+    )  # fmt: skip
+
+    def __init__(self, artifact: str | None = None, **settings: Any) -> None:
+        super().__init__(**settings)
+        self._artifact = artifact
+
+    def _start(self) -> None:  # the policy loads when a leaf starts (artifacts are cached), not with the library
+        assert self.ctx is not None
+        chosen = self.ctx.args.get("artifact") or self._artifact
+        self.controller = PolicyStageController(chosen or None)
+        super()._start()
+
+    def tick(self) -> Outcome:
+        outcome = super().tick()
+        if self.ctx is not None and isinstance(self.controller, PolicyStageController):
+            outcome = replace(outcome, value=self.controller.value(self.ctx.world, self.ctx.agent))
+        return outcome

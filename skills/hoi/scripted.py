@@ -322,7 +322,11 @@ class StageSkill(Skill):
     name = "hoi_stage"
     description = "Carry out one human-object interaction stage (root target, object target, part links)"
     params = (
-        Param("stage", ("string",), "the stage as JSON: {human_root, object_target, links}"),
+        Param(
+            "stage",
+            ("string",),
+            "the stage as JSON ({human_root, object_target, links}) or the name of a stage the planner stored",
+        ),
         Param(
             "timeout",
             ("number",),
@@ -342,9 +346,12 @@ class StageSkill(Skill):
         if isinstance(stage, Mapping):  # a stage given as data is as good as its JSON text
             args = {**args, "stage": json.dumps(stage)}
         problems = super().check_args(args, objects)
-        if not problems and isinstance(args["stage"], str):
+        text = args.get("stage")
+        if not problems and isinstance(text, str) and not text.lstrip().startswith("{"):
+            return problems  # a stage name: resolved against the world's stage table when the leaf starts
+        if not problems and isinstance(text, str):
             try:
-                json.loads(args["stage"])
+                json.loads(text)
             except json.JSONDecodeError as err:
                 problems.append(ArgProblem("stage", f"stage is not JSON ({err.msg})", "give the stage dict"))
         return problems
@@ -355,7 +362,15 @@ class StageSkill(Skill):
         if not isinstance(world, HOIWorld):
             raise TypeError(f"{self.name} needs an HOIWorld; got {type(world).__name__}")
         stage = self.ctx.args["stage"]
-        self.stage = json.loads(stage) if isinstance(stage, str) else dict(stage)
+        if isinstance(stage, str) and stage in world.stage_table:  # a plan leaf names a stage its planner stored
+            self.stage = dict(world.stage_table[stage])
+        elif isinstance(stage, str) and not stage.lstrip().startswith("{"):
+            raise ValueError(
+                f"stage={stage!r} names no stored stage (the world holds {sorted(world.stage_table)}) and is not JSON; "
+                "plan with the HOI planner, which stores its stages, or give the stage as JSON"
+            )
+        else:
+            self.stage = json.loads(stage) if isinstance(stage, str) else dict(stage)
         self.timeout = float(self.stage.get("timeout_s") or self.ctx.args["timeout"] or 10.0)
         world.set_stage(self.stage)
         self.t0 = world.time()

@@ -95,3 +95,46 @@ def test_end_of_stage_figures_of_the_scripted_baseline() -> None:
     assert touch.contacts_judged >= 1 and touch.contacts_right == touch.contacts_judged
     assert touch.error_m is not None and touch.error_m < 0.025
     assert results[0].error_m is None  # an approach stage has no contact or object error
+
+
+def test_ember_runs_hoi_instructions_as_a_tree_of_stage_leaves(tmp_path: Path) -> None:
+    from ember.launch.episode import run_episode
+
+    events: list[dict] = []
+    task = {"name": "hoi", "scene": "sit", "max_seconds": 30.0}
+    planner = {"name": "hoi", "stages": "template", "controller": "scripted"}
+    metrics = run_episode(task, planner, "sit on the chair", seed=3, on_event=events.append)
+    assert metrics["success"], metrics
+    plan = next(e["plan"] for e in events if e["event"] == "plan")
+    leaves = [c["args"]["stage"] for c in plan["root"]["children"]]
+    assert len(leaves) >= 2 and all(c["skill"] == "hoi_stage" for c in plan["root"]["children"])
+    started = [e.get("name") or e.get("node") for e in events if e["event"] in ("skill_start", "start")]
+    assert metrics["skills_run"] == len(leaves), (started, leaves)
+
+
+def test_the_learned_leaf_reports_its_critic_value(smoke_artifact: Path) -> None:
+    from ember.launch.episode import run_episode
+
+    events: list[dict] = []
+    task = {"name": "hoi", "scene": "reach", "max_seconds": 2.0}
+    planner = {"name": "hoi", "controller": "learned", "artifact": str(smoke_artifact)}
+    metrics = run_episode(task, planner, "reach the box top with the right hand", seed=1, on_event=events.append,
+                          max_replans=0)  # fmt: skip
+    assert not metrics["success"] and metrics["status"] in ("timeout", "failure")  # a 64-step policy gets nowhere
+    values = [e["value"] for e in events if e.get("value") is not None]
+    assert values and all(np.isfinite(values))
+
+
+def test_unknown_instructions_and_stage_names_fail_clearly() -> None:
+    from ember.planners.hoi.bt import HOIStagePlanner
+    from ember.planners.hoi.template import UnsupportedInstruction
+
+    world, _ = _scene("sit")
+    with pytest.raises(UnsupportedInstruction, match="sit"):
+        HOIStagePlanner().plan("dance with the lamp", world)
+    with pytest.raises(ValueError, match="controller"):
+        HOIStagePlanner(controller="magic")
+    from ember.skills.hoi.scripted import StageSkill
+
+    with pytest.raises(ValueError, match="names no stored stage"):
+        StageSkill().start(world, "human", stage="stage9_nowhere", timeout=1.0)

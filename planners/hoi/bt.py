@@ -1,0 +1,77 @@
+"""``ember run task=hoi``'s planner: an instruction becomes RMD stages (template or LLM planner, validated) and the
+stages a behavior tree, one ``hoi_stage`` (scripted controller) or ``hoi_stage_learned`` (the learned
+goal-conditioned policy) leaf per stage, in a sequence. The same executor, trace and replanning as every other task
+then run it: a leaf succeeds when its stage reward passes 0.9 and fails with a reason at its timeout.
+
+A plan's arguments hold only short strings, so the stages themselves go into the world's ``stage_table`` and each
+leaf names its stage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ember.planners.hoi.stages import StagePlan
+from ember.planners.hoi.template import TemplatePlanner
+
+CONTROLLER_SKILLS = {"scripted": "hoi_stage", "learned": "hoi_stage_learned"}
+
+
+class HOIStagePlanner:
+    """Args:
+    skills: the skill library (``hoi`` domain).
+    stages: ``template`` (offline) or ``llm`` (:class:`~ember.planners.hoi.llm.HOILLMPlanner`, with the template
+        planner as its fallback).
+    controller: ``learned`` or ``scripted``: which stage skill the leaves use.
+    timeout: world time per stage before its leaf fails [s] (a stage's own ``timeout_s`` wins).
+    artifact: the learned policy's artifact folder for ``controller=learned`` (None: the shipped one).
+    llm: the LLM planner's settings (``base_url``, ``model``, ``vlm`` ...), with ``stages=llm``.
+    """
+
+    accepts_free_text = True
+    """The goal is an instruction; success is the tree's own."""
+
+    def __init__(
+        self,
+        skills: Any = None,
+        stages: str = "template",
+        controller: str = "learned",
+        timeout: float = 10.0,
+        artifact: str | None = None,
+        **llm: Any,
+    ) -> None:
+        if controller not in CONTROLLER_SKILLS:
+            raise ValueError(f"controller={controller!r} is unknown; choose one of {sorted(CONTROLLER_SKILLS)}")
+        if stages == "template":
+            self.stage_planner: Any = TemplatePlanner()
+        elif stages == "llm":
+            from ember.planners.hoi.llm import HOILLMPlanner
+
+            self.stage_planner = HOILLMPlanner(**{"fallback": "template", **llm})
+        else:
+            raise ValueError(f"stages={stages!r} is unknown; choose template or llm")
+        self.stages, self.skill, self.timeout = stages, CONTROLLER_SKILLS[controller], timeout
+        self.artifact = artifact if controller == "learned" else None
+        self.last: StagePlan | None = None
+
+    def goal_literals(self, goal: str, world: Any) -> list[Any]:
+        return []
+
+    def plan(self, goal: str, world: Any, feedback: str | None = None) -> dict[str, Any]:
+        description = world.description()
+        if self.stages == "llm" and getattr(self.stage_planner, "vlm", False):
+            stage_plan = self.stage_planner.plan(goal, description, image=world.render())
+        else:
+            stage_plan = self.stage_planner.plan(goal, description)
+        self.last = stage_plan
+        children = []
+        for i, stage in enumerate(stage_plan.stages):
+            data = stage.to_dict()
+            key = f"stage{i + 1}_{data.get('name') or 'stage'}"[:100]
+            world.stage_table[key] = data
+            timeout = float(data.get("timeout_s") or self.timeout)
+            args: dict[str, Any] = {"stage": key, "timeout": timeout}
+            if self.artifact:
+                args["artifact"] = self.artifact
+            children.append({"type": "action", "name": key, "skill": self.skill, "args": args})
+        return {"version": 1, "root": {"type": "sequence", "name": goal[:200], "children": children}}

@@ -24,19 +24,40 @@ import torch
 from machine import machine
 from rich.console import Console
 
+from ember.sims import make_env
 from ember.sims.env import GymnasiumEnv
 from ember.sims.torch_envs.quadrotor import QuadrotorVecEnv, hover_success
-from ember.skills.learning.ppo import PPO
+from ember.skills.learning.build import build_algo
 from ember.skills.learning.runner import train
-from ember.skills.learning.sac import SAC
 
-# Ember's documented defaults for this task (README): PPO on 1024 envs; SAC on 32 envs.
-PPO_SETTINGS = {"num_envs": 1024, "algo": {"num_steps": 32, "init_std": 0.5}, "eval_every": 200_000}
-SAC_SETTINGS = {
-    "num_envs": 32,
-    "algo": {"utd_ratio": 0.1, "learning_starts": 5000, "lr": 1e-3, "init_alpha": 0.1},
-    "eval_every": 20_000,
+# What `ember train task=quadrotor_hover algo=<preset>` composes: the task's default config and its PPO preset
+# (launch/conf/algo/ppo_quadrotor.yaml); SAC with the settings it was last tried with, on 32 envs.
+COMMANDS = {
+    "ppo": ["task=quadrotor_hover"],  # the task's default algorithm: its PPO preset
+    "sac": [
+        "task=quadrotor_hover",
+        "algo=sac",
+        "task.num_envs=32",
+        "algo.utd_ratio=0.1",
+        "algo.learning_starts=5000",
+        "algo.lr=1e-3",
+        "algo.init_alpha=0.1",
+        "eval_every_steps=20000",
+    ],
 }
+
+
+def train_config(name: str, seed: int) -> dict[str, Any]:
+    """The ``ember train`` config of ``COMMANDS[name]`` (Hydra's compose, the CLI's schemas and presets)."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from ember.launch.config import register
+
+    register()
+    with initialize_config_module("ember.launch.conf", version_base="1.3"):
+        cfg = compose("train", overrides=[*COMMANDS[name], f"seed={seed}"])
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
 def throughput() -> dict[str, float]:
@@ -54,13 +75,12 @@ def throughput() -> dict[str, float]:
 
 
 def run_ember(name: str, cap_s: float, seed: int) -> dict[str, Any]:
-    settings = PPO_SETTINGS if name == "ppo" else SAC_SETTINGS
-    env = QuadrotorVecEnv(num_envs=settings["num_envs"], seed=seed)
-    eval_env = QuadrotorVecEnv(num_envs=100, seed=seed + 1)
-    if name == "ppo":
-        algo: Any = PPO(22, 29, 4, num_envs=env.num_envs, seed=seed, **settings["algo"])
-    else:
-        algo = SAC(22, 29, 4, -torch.ones(4), torch.ones(4), seed=seed, **settings["algo"])
+    cfg = train_config(name, seed)
+    task = dict(cfg["task"])
+    env_id, eval_target, eval_envs = task.pop("name"), task.pop("eval_target"), task.pop("eval_envs")
+    env = make_env(env_id, seed=seed, **task)  # as `ember train` builds them
+    eval_env = make_env(env_id, **{**task, "num_envs": eval_envs, "seed": seed + 10_000})
+    algo = build_algo(dict(cfg["algo"]), env, seed)
     t0 = time.perf_counter()
     state = {"best": 0.0}
 
@@ -86,13 +106,16 @@ def run_ember(name: str, cap_s: float, seed: int) -> dict[str, Any]:
             env,
             eval_env,
             total_steps=10**9,
-            eval_every_steps=settings["eval_every"],
-            eval_target=0.95,
+            eval_every_steps=cfg["eval_every_steps"],
+            eval_target=eval_target,
             eval_fn=criterion,
             on_progress=status,
+            seed=seed,
         )
         return {
             "algo": f"ember_{name}",
+            "command": "ember train " + " ".join([*COMMANDS[name], f"seed={seed}"]),
+            "num_envs": env.num_envs,
             "solved": result.solved_at_s is not None,
             "wall_s": round(result.wall_s, 1),
             "env_steps": result.env_steps,
@@ -101,6 +124,8 @@ def run_ember(name: str, cap_s: float, seed: int) -> dict[str, Any]:
     except TimeoutError:
         return {
             "algo": f"ember_{name}",
+            "command": "ember train " + " ".join([*COMMANDS[name], f"seed={seed}"]),
+            "num_envs": env.num_envs,
             "solved": False,
             "wall_s": round(time.perf_counter() - t0, 1),
             "env_steps": algo.env_steps,

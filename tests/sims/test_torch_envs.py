@@ -65,3 +65,16 @@ def test_quadrotor_contract_and_determinism() -> None:
     assert set(ra[4]) >= {"log", "time_outs", "final_obs"}
     terminated = ra[2]
     assert terminated.dtype == torch.bool
+
+
+def test_quadrotor_reward_is_positive_and_peaks_at_the_hover() -> None:
+    env = QuadrotorVecEnv(num_envs=2, init_pos=0, init_tilt=0, init_vel=0, init_rate=0, obs_noise=0, disturbance=0)
+    env.reset(seed=0)
+    env.quat[:] = torch.tensor([1.0, 0.0, 0.0, 0.0])  # the cost's orientation term counts yaw too
+    _, reward, *_ = env.step(torch.full((2, 4), HOVER_ACTION))
+    assert torch.allclose(reward, torch.full((2,), 2 * env.reward_scale))  # the paper's +2 at a perfect hover, scaled
+    env.pos[1] = torch.tensor([1.4, 1.4, 1.4])  # far off: the paper's linear form would be negative here
+    _, reward, *_ = env.step(torch.full((2, 4), HOVER_ACTION))
+    assert 0 < reward[1] < reward[0]  # staying alive always pays better than ending the episode
+    with pytest.raises(ValueError, match="weights"):
+        QuadrotorVecEnv(num_envs=1, weights=(1.0, 2.0))

@@ -88,6 +88,8 @@ class LearnedStageSkill(StageSkill):
 
     def tick(self) -> Outcome:
         outcome = super().tick()
-        if self.ctx is not None and isinstance(self.controller, PolicyStageController):
-            outcome = replace(outcome, value=self.controller.value(self.ctx.world, self.ctx.agent))
+        world = self.ctx.world if self.ctx is not None else None
+        if isinstance(world, HOIWorld) and isinstance(self.controller, PolicyStageController):
+            assert self.ctx is not None
+            outcome = replace(outcome, value=self.controller.value(world, self.ctx.agent))
         return outcome

@@ -31,7 +31,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -321,7 +321,7 @@ class StageSkill(Skill):
 
     name = "hoi_stage"
     description = "Carry out one human-object interaction stage (root target, object target, part links)"
-    params = (
+    params: ClassVar[tuple[Param, ...]] = (
         Param(
             "stage",
             ("string",),

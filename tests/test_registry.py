@@ -27,7 +27,12 @@ def test_world_entry(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(ENVS))
 def test_env_entry(name: str) -> None:
-    env = make_env(name, num_envs=2)
+    kwargs: dict[str, object] = {}
+    if name == "hoi":  # the HOI env takes its plan factory from the caller (sims never imports planners)
+        from ember.planners.hoi.template import template_plans
+
+        kwargs["plans"] = template_plans
+    env = make_env(name, num_envs=2, **kwargs)
     obs, _ = env.reset(seed=0)
     space = env.single_action_space
     discrete = not space.shape  # Discrete: (N,) indices
@@ -39,7 +44,8 @@ def test_env_entry(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(PLANNERS))
 def test_planner_entry(name: str) -> None:
     minecraft = name.startswith("minecraft")
-    skills = SkillLibrary.for_domain("minecraft" if minecraft else "tabletop")
+    domain = "minecraft" if minecraft else "hoi" if name == "hoi" else "tabletop"
+    skills = SkillLibrary.for_domain(domain)
     with contextlib.ExitStack() as stack:
         kwargs: dict[str, object] = {}
         if name == "llm":  # model planners talk to the local stand-in endpoint
@@ -52,6 +58,9 @@ def test_planner_entry(name: str) -> None:
         if minecraft:
             world = stack.enter_context(make_world("minecraft", seed=0, trees=0, obstacles=0))
             assert planner.plan("collect 1 dirt", world)["root"]
+        elif name == "hoi":  # instructions for the HOI scene's objects
+            world = stack.enter_context(make_world("hoi", seed=0))
+            assert planner.plan("sit on the chair", world)["root"]["children"]
         else:
             world = stack.enter_context(make_world("tabletop", seed=0))
             assert planner.plan("put red in the tray", world)["root"]

@@ -36,6 +36,7 @@ from ember.sims.hoi.scene import (
     DEFAULT_SIZES,
     HANDS,
     HUMAN_PARTS,
+    STAND_HEIGHT,
     SceneIndex,
     build_scene,
 )
@@ -207,6 +208,8 @@ class HOIWorld(World):
         objects = self.objects()
         pelvis = self.human_part_pose("pelvis")
         held = {o for o in self.index.grasped(self.data).values() if o is not None}
+        if pelvis[2] > STAND_HEIGHT - 0.1:
+            facts.add(Atom("standing", (AGENT,)))
         for oid, info in objects.items():
             if _footprint_distance(pelvis[:2], info) <= NEAR:
                 facts.add(Atom("near", (AGENT, oid)))

@@ -404,6 +404,37 @@ def retarget_artifact(run: str | Path, checkpoint: str = "best.pt") -> Path:
     return save_tracking_artifact(algo, env.single_observation_space["policy"].shape[0], run / "artifact", meta)
 
 
+def hoi_artifact(run: str | Path, checkpoint: str = "best.pt") -> Path:
+    """Write ``artifact/`` of a ``task=hoi`` run from one of its checkpoints (a stopped run has checkpoints but no
+    artifact): ``python -c "from ember.launch.train import hoi_artifact as a; a('RUN')"``."""
+    from omegaconf import OmegaConf
+
+    from ember.planners.hoi.template import template_plans
+    from ember.skills.learning.export import save_skill_artifact
+
+    run = Path(run)
+    cfg = OmegaConf.load(run / "config.yaml")
+    task: dict[str, Any] = OmegaConf.to_container(cfg.task, resolve=True)  # type: ignore[assignment]
+    algo_cfg: dict[str, Any] = OmegaConf.to_container(cfg.algo, resolve=True)  # type: ignore[assignment]
+    if task.get("name") != "hoi":
+        raise TrainConfigError(f"{run}: task.name={task.get('name')!r}; this export is for task=hoi runs")
+    env = make_env("hoi", plans=template_plans, num_envs=int(task["num_envs"]), tasks=list(task["tasks"]))
+    algo = build_algo(dict(algo_cfg), env, int(cfg.seed))
+    state = load_checkpoint(run / "checkpoints" / checkpoint)
+    algo.load_state_dict(state["algo"])
+    meta = {
+        "task": "hoi",
+        "tasks": list(task["tasks"]),
+        "train_command": "ember train " + " ".join(f"{k}={v}" for k, v in _overrides(run).items()),
+        "best_eval_completion": state.get("best"),
+        "env_steps": int(algo.env_steps),
+        "wall_s": state.get("wall_s"),
+        "checkpoint": checkpoint,
+    }
+    spaces = env.single_observation_space
+    return save_skill_artifact(algo, spaces["policy"].shape[0], spaces["critic"].shape[0], run / "artifact", meta)
+
+
 def _overrides(run: Path) -> dict[str, str]:
     file = run / ".hydra" / "overrides.yaml"
     if not file.is_file():

@@ -45,9 +45,18 @@ class HOIStagePlanner:
         if stages == "template":
             self.stage_planner: Any = TemplatePlanner()
         elif stages == "llm":
+            import inspect
+
             from ember.planners.hoi.llm import HOILLMPlanner
 
-            self.stage_planner = HOILLMPlanner(**{"fallback": "template", **llm})
+            # ember run's LLM planner config serves every task: keep what the stage planner takes, in its terms
+            accepted = inspect.signature(HOILLMPlanner).parameters
+            kwargs = {k: v for k, v in llm.items() if k in accepted}
+            if "critique_rounds" in llm:
+                kwargs.setdefault("repair_rounds", llm["critique_rounds"])
+            if kwargs.get("fallback") == "symbolic":  # the offline planner of this domain is the template one
+                kwargs["fallback"] = "template"
+            self.stage_planner = HOILLMPlanner(**kwargs)
         else:
             raise ValueError(f"stages={stages!r} is unknown; choose template or llm")
         self.stages, self.skill, self.timeout = stages, CONTROLLER_SKILLS[controller], timeout

@@ -138,3 +138,18 @@ def test_unknown_instructions_and_stage_names_fail_clearly() -> None:
 
     with pytest.raises(ValueError, match="names no stored stage"):
         StageSkill().start(world, "human", stage="stage9_nowhere", timeout=1.0)
+
+
+def test_the_llm_stage_planner_takes_ember_runs_llm_config_and_falls_back() -> None:
+    from ember.planners.hoi.bt import HOIStagePlanner
+    from ember.planners.llm.testing import OpenAIStubServer, Scripted, StubReply
+
+    world, _ = _scene("sit")
+    with OpenAIStubServer(Scripted([StubReply(status=500)])) as server:
+        config = {  # launch/conf/planner/llm.yaml's keys, some of which only the tabletop planner knows
+            "base_url": server.base_url, "model": "m", "critique_rounds": 1, "fallback": "symbolic",
+            "max_retries": 0, "stream": False, "critic_model": None,
+        }  # fmt: skip
+        plan = HOIStagePlanner(stages="llm", controller="scripted", **config).plan("sit on the chair", world)
+    assert [c["skill"] for c in plan["root"]["children"]] == ["hoi_stage"] * len(plan["root"]["children"])
+    assert all(key in world.stage_table for key in (c["args"]["stage"] for c in plan["root"]["children"]))

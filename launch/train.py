@@ -373,22 +373,14 @@ if __name__ == "__main__":
 def retarget_artifact(run: str | Path, checkpoint: str = "best.pt") -> Path:
     """Write ``artifact/`` of a ``task=retarget`` run from one of its checkpoints (a killed or stopped run has
     checkpoints but no artifact): ``python -c "from ember.launch.train import retarget_artifact as a; a('RUN')"``."""
-    from omegaconf import OmegaConf
-
     from ember.skills.humanoid.tracking import save_tracking_artifact
 
     run = Path(run)
-    cfg = OmegaConf.load(run / "config.yaml")
-    task: dict[str, Any] = OmegaConf.to_container(cfg.task, resolve=True)  # type: ignore[assignment]
-    algo_cfg: dict[str, Any] = OmegaConf.to_container(cfg.algo, resolve=True)  # type: ignore[assignment]
-    if task.get("name") != "retarget":
-        raise TrainConfigError(f"{run}: task.name={task.get('name')!r}; this export is for task=retarget runs")
+    cfg, task = _run_config(run, "retarget")
     env = make_env(
         "retarget", num_envs=1, clips=["walk"], mirror=False, leg_scale=task["leg_scale"], arm_scale=task["arm_scale"]
     )
-    algo = build_algo(dict(algo_cfg), env, int(cfg.seed))
-    state = load_checkpoint(run / "checkpoints" / checkpoint)
-    algo.load_state_dict(state["algo"])
+    algo, state = _restore(cfg, env, run / "checkpoints" / checkpoint)
     metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
     meta = {
         "train_command": "ember train " + " ".join(f"{k}={v}" for k, v in _overrides(run).items()),
@@ -407,21 +399,13 @@ def retarget_artifact(run: str | Path, checkpoint: str = "best.pt") -> Path:
 def hoi_artifact(run: str | Path, checkpoint: str = "best.pt") -> Path:
     """Write ``artifact/`` of a ``task=hoi`` run from one of its checkpoints (a stopped run has checkpoints but no
     artifact): ``python -c "from ember.launch.train import hoi_artifact as a; a('RUN')"``."""
-    from omegaconf import OmegaConf
-
     from ember.planners.hoi.template import template_plans
     from ember.skills.learning.export import save_skill_artifact
 
     run = Path(run)
-    cfg = OmegaConf.load(run / "config.yaml")
-    task: dict[str, Any] = OmegaConf.to_container(cfg.task, resolve=True)  # type: ignore[assignment]
-    algo_cfg: dict[str, Any] = OmegaConf.to_container(cfg.algo, resolve=True)  # type: ignore[assignment]
-    if task.get("name") != "hoi":
-        raise TrainConfigError(f"{run}: task.name={task.get('name')!r}; this export is for task=hoi runs")
+    cfg, task = _run_config(run, "hoi")
     env = make_env("hoi", plans=template_plans, num_envs=int(task["num_envs"]), tasks=list(task["tasks"]))
-    algo = build_algo(dict(algo_cfg), env, int(cfg.seed))
-    state = load_checkpoint(run / "checkpoints" / checkpoint)
-    algo.load_state_dict(state["algo"])
+    algo, state = _restore(cfg, env, run / "checkpoints" / checkpoint)
     meta = {
         "task": "hoi",
         "tasks": list(task["tasks"]),
@@ -433,6 +417,25 @@ def hoi_artifact(run: str | Path, checkpoint: str = "best.pt") -> Path:
     }
     spaces = env.single_observation_space
     return save_skill_artifact(algo, spaces["policy"].shape[0], spaces["critic"].shape[0], run / "artifact", meta)
+
+
+def _run_config(run: Path, task_name: str) -> tuple[DictConfig, dict[str, Any]]:
+    """A finished or stopped run's resolved config and task, checked to be a ``task_name`` run."""
+    cfg = OmegaConf.load(run / "config.yaml")
+    assert isinstance(cfg, DictConfig)
+    task: dict[str, Any] = OmegaConf.to_container(cfg.task, resolve=True)  # type: ignore[assignment]
+    if task.get("name") != task_name:
+        raise TrainConfigError(f"{run}: task.name={task.get('name')!r}; this export is for task={task_name} runs")
+    return cfg, task
+
+
+def _restore(cfg: DictConfig, env: Any, checkpoint: Path) -> tuple[Any, dict[str, Any]]:
+    """The run's algorithm with ``checkpoint``'s state loaded, and that state."""
+    algo_cfg: dict[str, Any] = OmegaConf.to_container(cfg.algo, resolve=True)  # type: ignore[assignment]
+    algo = build_algo(dict(algo_cfg), env, int(cfg.seed))
+    state = load_checkpoint(checkpoint)
+    algo.load_state_dict(state["algo"])
+    return algo, state
 
 
 def _overrides(run: Path) -> dict[str, str]:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ember.sims.pybullet.tabletop_world import TabletopWorld
+
+
+def plain(text: str) -> str:
+    """``text`` without ANSI colour codes (the CLI's rich output carried them in clean-clone CI runs)."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 def make_world(**overrides: Any) -> TabletopWorld:

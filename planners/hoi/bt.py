@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ember.planners.hoi.stages import StagePlan
 from ember.planners.hoi.template import TemplatePlanner
 
 CONTROLLER_SKILLS = {"scripted": "hoi_stage", "learned": "hoi_stage_learned"}
@@ -61,7 +60,6 @@ class HOIStagePlanner:
             raise ValueError(f"stages={stages!r} is unknown; choose template or llm")
         self.stages, self.skill, self.timeout = stages, CONTROLLER_SKILLS[controller], timeout
         self.artifact = artifact if controller == "learned" else None
-        self.last: StagePlan | None = None
 
     def goal_literals(self, goal: str, world: Any) -> list[Any]:
         return []
@@ -72,7 +70,6 @@ class HOIStagePlanner:
             stage_plan = self.stage_planner.plan(goal, description, image=world.render())
         else:
             stage_plan = self.stage_planner.plan(goal, description)
-        self.last = stage_plan
         children = []
         for i, stage in enumerate(stage_plan.stages):
             data = stage.to_dict()

@@ -88,6 +88,12 @@ class PPO:
         # Data-parallel ranks (torchrun) start from rank 0's networks and keep their normalizers in step.
         distributed.broadcast_parameters([*self.actor.parameters(), *self.critic.parameters()])
         self._norm_base: dict[str, Moments] = {}
+        self._reset_norm_base()
+
+    def _reset_norm_base(self) -> None:
+        """torchrun: take the normalizers' current state as what all ranks share (the base each step's pending
+        moments merge into); after construction and after loading a state."""
+        self._norm_base = {}
         if distributed.active():
             for key, norm in self._norms().items():
                 norm.start_pending()
@@ -167,9 +173,8 @@ class PPO:
     def _sync_norms(self) -> None:
         """torchrun: merge what every rank's normalizers saw this step, so all ranks normalize alike (as one process
         seeing every rank's envs would)."""
-        for key, norm in self._norms().items():
-            if key in self._norm_base:
-                self._norm_base[key] = distributed.sync_norm(norm, self._norm_base[key])
+        for key in self._norm_base:  # empty in a single process
+            self._norm_base[key] = distributed.sync_norm(self._norms()[key], self._norm_base[key])
 
     def update(self) -> dict[str, float]:
         adv = self.storage.advantages
@@ -300,6 +305,7 @@ class PPO:
             self.critic_norm.load_state_dict(state["critic_norm"])
         self.lr, self.env_steps = state["lr"], state["env_steps"]
         self.generator.set_state(state["generator"])
+        self._reset_norm_base()  # a resumed torchrun run merges into the loaded statistics, not the initial ones
 
     def policy_module(self) -> nn.Module:
         """The deterministic actor (mean), without the normalizer (export adds it)."""

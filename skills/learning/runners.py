@@ -236,10 +236,6 @@ class RunnerGroup:
                 raise RuntimeError(f"env runners failed to start ({type(err).__name__}): {err}") from None
         self.start_s = time.perf_counter() - t0  # Ray's fixed cost plus building the runners' envs
 
-    @property
-    def num_envs(self) -> int:
-        return int(self.spec.env_kwargs.get("num_envs", 1)) * len(self.workers)
-
     def _start(self, i: int) -> Any:
         incarnation = self._incarnation.get(i, -1) + 1
         self._incarnation[i] = incarnation

@@ -48,7 +48,7 @@ def compile_plan(
             policy = (
                 py_trees.common.ParallelPolicy.SuccessOnOne()
                 if node.get("policy") == "one"
-                else py_trees.common.ParallelPolicy.SuccessOnAll(synchronise=False)
+                else py_trees.common.ParallelPolicy.SuccessOnAll(synchronise=True)
             )
             return py_trees.composites.Parallel(name, policy=policy, children=[build(c) for c in node["children"]])
         if kind == "condition":

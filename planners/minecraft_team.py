@@ -22,7 +22,8 @@ from ember.planners.minecraft import (
 from ember.sims.minecraft.data import MinecraftData
 from ember.sims.predicates import Atom, Literal
 
-_SECONDS = {"explore": 25.0, "craft": 0.6, "place": 1.5, "give": 6.0, "chat": 0.1, "goto": 5.0, "wait_for": 0.0}
+_SECONDS = {"explore": 25.0, "craft": 0.6, "place": 1.5, "give": 6.0, "chat": 0.1, "goto": 5.0, "wait_for": 0.0,
+            "wait_near": 0.0}  # fmt: skip
 """Rough seconds per step, for dividing work (mine: per drop, by block hardness). Measured here: a log about 4 s
 with the walk; a hand-over 1.5 s between neighbours, but 5-8 s once the helper has walked to another tree and
 back — helping with 1 of 3 logs then loses time, so the estimate is the far case."""
@@ -50,13 +51,22 @@ class TeamPlanner:
     def goal_literals(self, goal: list[GoalItem], bots: list[str]) -> list[Literal]:
         return self.recipes.goal_literals(goal, self.leader or bots[0])
 
-    def plan(self, goal: list[GoalItem], facts: frozenset[Atom], bots: list[str]) -> dict[str, Any]:
+    def plan(
+        self,
+        goal: list[GoalItem],
+        facts: frozenset[Atom],
+        bots: list[str],
+        requests: dict[str, dict[str, int]] | None = None,
+    ) -> dict[str, Any]:
+        """The team's tree. ``requests``: what bots asked for (``need: 3 oak_log`` in chat, as the others'
+        beliefs hold it, :meth:`Beliefs.requests`); a bot left without a share that holds what one asked for hands
+        it over first."""
         leader = self.leader or bots[0]
         if leader not in bots:
             raise PlanningError(f"leader {leader!r} is not one of the bots {bots}")
         shares = self.divide(goal, facts, bots)
         planned = {bot: self.recipes.steps(items, facts, bot) for bot, items in shares.items() if items}
-        helpers = self._helpers(planned, facts, bots)
+        helpers = self._helpers(planned, shares, facts, bots, requests or {})
         branches = []
         for bot in bots:
             items = shares.get(bot, [])
@@ -86,39 +96,131 @@ class TeamPlanner:
             return {"version": 1, "root": branches[0]}
         return {"version": 1, "root": {"type": "parallel", "policy": "all", "children": branches}}
 
-    def _helpers(self, planned: dict[str, list[Step]], facts: frozenset[Atom], bots: list[str]) -> list[dict[str, Any]]:
-        """Bots left without a share gather for the busiest one: it digs part of a long ``mine`` step and hands the
-        drops over, while the busy bot digs the rest and waits for the hand-over before crafting with them."""
+    def _helpers(
+        self,
+        planned: dict[str, list[Step]],
+        shares: dict[str, list[GoalItem]],
+        facts: frozenset[Atom],
+        bots: list[str],
+        requests: dict[str, dict[str, int]],
+    ) -> list[dict[str, Any]]:
+        """Bots left without a share work for another: for one that asked for something they hold (``requests``),
+        else for the busiest, in whichever of three ways the estimated times say finishes sooner (or not at all
+        when none helps):
+
+        - *hand-over*: the helper gives what it holds that the other's steps would otherwise mine or craft; the
+          other plans with it and waits for it (``wait_for``) before its first craft;
+
+        - *station*: the helper makes the station the busy bot would craft and place itself (a crafting table) and
+          places it next to it, while the busy bot gathers less and waits for the station (``wait_near``) before
+          the first craft that needs it;
+        - *dig*: the helper digs part of a long ``mine`` step and hands the drops over, while the busy bot digs the
+          rest and waits for the hand-over (``wait_for``) before crafting with them.
+        """
         idle = [b for b in bots if b not in planned]
         branches: list[dict[str, Any]] = []
         for helper in idle:
-            busy = max(planned, key=lambda b: self.seconds_of(planned[b]), default=None)
+            held = inventory_of(facts, helper)
+            asked = [b for b in planned if b != helper and any(held.get(i, 0) > 0 for i in requests.get(b, {}))]
+            busy = asked[0] if asked else max(planned, key=lambda b: self.seconds_of(planned[b]), default=None)
             if busy is None:
                 break
-            steps = planned[busy]
-            for i, step in enumerate(steps):
-                if step.skill != "mine" or step.args["block"] not in near_of(facts, helper):
-                    continue
-                if self.data.harvest_tools(step.args["block"]):
-                    continue
-                per = self._dig_seconds(step.args["block"])
-                count = int(step.args["count"])
-                share = int((count * per - _SECONDS["give"]) // (2 * per))  # both finish together
-                if share < 1:
-                    continue
-                item = self.data.drops(step.args["block"])[0]
-                have = inventory_of(facts, busy).get(item, 0)
-                steps[i] = Step("mine", {"block": step.args["block"], "count": count - share}, busy)
-                steps.insert(i + 1, Step("wait_for", {"item": item, "count": have + count}, busy))
-                block = step.args["block"]
-                gather = [
-                    action_node(helper, "chat", message=f"doing: {share} {item}"),
-                    action_node(helper, "mine", block=block, count=share),
-                    action_node(helper, "give", item=item, count=share, player=busy),
-                ]
-                branches.append({"type": "sequence", "children": gather})
-                break
+            options = [
+                self._hand_over_help(helper, busy, shares[busy], planned[busy], facts),
+                self._station_help(helper, busy, shares[busy], planned[busy], facts),
+                self._dig_help(helper, busy, planned[busy], facts),
+            ]
+            best = min((o for o in options if o is not None), key=lambda o: o[0], default=None)
+            if best is None or best[0] >= self.seconds_of(planned[busy]):
+                continue
+            _, planned[busy], gather = best
+            branches.append({"type": "sequence", "children": gather})
         return branches
+
+    def _hand_over_help(
+        self, helper: str, busy: str, items: list[GoalItem], steps: list[Step], facts: frozenset[Atom]
+    ) -> tuple[float, list[Step], list[dict[str, Any]]] | None:
+        """(makespan, the busy bot's new steps, the helper's nodes) for handing ``busy`` what the helper holds that
+        its steps would mine or craft (the results of a failed share, a bot that came back with its inventory)."""
+        made = {s.args["item"] if s.skill == "craft" else self.data.drops(s.args["block"])[0] for s in steps
+                if s.skill in ("mine", "craft")}  # fmt: skip
+        held = inventory_of(facts, helper)
+        give = {i: n for i, n in held.items() if i in made and n > 0}
+        if not give:
+            return None
+        have = inventory_of(facts, busy)
+        more = {Atom("has", (busy, i, have.get(i, 0) + n)) for i, n in give.items()}
+        mine = {f for f in facts if f.name == "has" and f.args[0] == busy and f.args[1] in give}
+        try:
+            own = self.recipes.steps(items, (facts - mine) | more, busy)
+        except PlanningError:
+            return None
+        first = next((k for k, s in enumerate(own) if s.skill in ("craft", "place")), len(own))
+        for i, n in sorted(give.items()):
+            gathered = sum(int(s.args["count"]) for s in own[:first] if s.skill == "mine" and
+                           self.data.drops(s.args["block"])[0] == i)  # fmt: skip
+            own.insert(first, Step("wait_for", {"item": i, "count": have.get(i, 0) + n + gathered}, busy))
+        gather = [
+            action_node(helper, "chat", message="have: " + ", ".join(f"{n} {i}" for i, n in sorted(give.items())))
+        ]
+        gather += [action_node(helper, "give", item=i, count=n, player=busy) for i, n in sorted(give.items())]
+        return max(self.seconds_of(own), _SECONDS["give"] * len(give)), own, gather
+
+    def _station_help(
+        self, helper: str, busy: str, items: list[GoalItem], steps: list[Step], facts: frozenset[Atom]
+    ) -> tuple[float, list[Step], list[dict[str, Any]]] | None:
+        """(makespan, the busy bot's new steps, the helper's nodes) for making and placing ``busy``'s station."""
+        station = next((s.args["block"] for s in steps if s.skill == "place"), None)
+        if station is None:
+            return None
+        try:
+            own = self.recipes.steps(items, facts | {Atom("near", (busy, station))}, busy)
+            make = self.recipes.steps([GoalItem(station, 1)], facts, helper)
+        except PlanningError:
+            return None
+        if any(s.skill == "explore" for s in make):
+            return None
+        first = next((k for k, s in enumerate(own) if s.skill == "craft" and self._needs_table(s.args["item"])), None)
+        if first is None:
+            return None
+        own.insert(first, Step("wait_near", {"block": station}, busy))
+        gather = [action_node(helper, "chat", message=f"doing: 1 {station}")]
+        gather += [action_node(s.agent, s.skill, **s.args) for s in make]
+        gather.append(action_node(helper, "place", block=station, player=busy))
+        helper_s = self.seconds_of(make) + _SECONDS["give"] + _SECONDS["place"]  # the walk over, as a hand-over's
+        return max(self.seconds_of(own), helper_s), own, gather
+
+    def _dig_help(
+        self, helper: str, busy: str, steps: list[Step], facts: frozenset[Atom]
+    ) -> tuple[float, list[Step], list[dict[str, Any]]] | None:
+        """(makespan, the busy bot's new steps, the helper's nodes) for digging part of ``busy``'s first long dig."""
+        for i, step in enumerate(steps):
+            if step.skill != "mine" or step.args["block"] not in near_of(facts, helper):
+                continue
+            if self.data.harvest_tools(step.args["block"]):
+                continue
+            per = self._dig_seconds(step.args["block"])
+            count = int(step.args["count"])
+            share = int((count * per - _SECONDS["give"]) // (2 * per))  # both finish together
+            if share < 1:
+                continue
+            item = self.data.drops(step.args["block"])[0]
+            have = inventory_of(facts, busy).get(item, 0)
+            own = list(steps)
+            own[i] = Step("mine", {"block": step.args["block"], "count": count - share}, busy)
+            own.insert(i + 1, Step("wait_for", {"item": item, "count": have + count}, busy))
+            gather = [
+                action_node(helper, "chat", message=f"doing: {share} {item}"),
+                action_node(helper, "mine", block=step.args["block"], count=share),
+                action_node(helper, "give", item=item, count=share, player=busy),
+            ]
+            helper_s = share * per + _SECONDS["give"]
+            return max(self.seconds_of(own), helper_s), own, gather
+        return None
+
+    def _needs_table(self, item: str) -> bool:
+        recipes = self.data.recipes.get(item, [])
+        return bool(recipes) and all(r.needs_table for r in recipes)
 
     def _dig_seconds(self, block: str) -> float:
         return 1.5 + 1.2 * float(self.data.blocks[block].get("hardness") or 1.0)
@@ -236,7 +338,15 @@ class MinecraftPlanner:
             self.reused = known
             leader = self.leader or world.agents()[0]
             return {"version": 1, "root": {"type": "action", "skill": known, "args": {}, "agent": leader}}
-        return team.plan(items, world.facts(), world.agents())
+        return team.plan(items, world.facts(), world.agents(), self.requests())
+
+    def requests(self) -> dict[str, dict[str, int]]:
+        """What the bots asked each other for, as their teammates believe it (the union over believers)."""
+        out: dict[str, dict[str, int]] = {}
+        for beliefs in self.beliefs.values():
+            for bot, need in beliefs.requests().items():
+                out.setdefault(bot, {}).update(need)
+        return out
 
     def _update_beliefs(self, world: Any, data: MinecraftData) -> None:
         """Each bot's beliefs about the others, from the chat it heard and what it sees (traced as events)."""
@@ -322,8 +432,8 @@ class Beliefs:
                 counts[words[1]] = int(words[0])
             elif part.strip():
                 self.ignored += 1
-        if kind == "doing":
-            belief.doing = counts
+        if kind == "doing":  # a new share: what it asked for before is stale
+            belief.doing, belief.need = counts, {}
         elif kind == "done":
             for item, n in counts.items():
                 belief.done[item] = belief.done.get(item, 0) + n
@@ -338,6 +448,10 @@ class Beliefs:
             self.hear(str(line.get("from", "")), str(line.get("text", "")))
         for name, where in (world.state(self.owner).get("players") or {}).items():
             self.about.setdefault(name, Belief()).position = tuple(float(v) for v in where)  # type: ignore[assignment]
+
+    def requests(self) -> dict[str, dict[str, int]]:
+        """What each other bot asked for and has not said it got or finished: ``{bot: {item: n}}``."""
+        return {name: dict(b.need) for name, b in self.about.items() if b.need}
 
     def claimed(self, online: set[str]) -> dict[str, int]:
         """Items the others (still online) said they are making."""

@@ -71,7 +71,10 @@ _NODE_FIELDS: dict[str, tuple[dict[str, Any], list[str]]] = {
     "parallel": (
         {
             "children": {"type": "array", "minItems": 1, "maxItems": 64, "items": {"$ref": "#/$defs/node"}},
-            "policy": {"enum": ["all", "one"], "description": "succeed when all children or any one child succeeds"},
+            "policy": {
+                "enum": ["all", "one"],
+                "description": "succeed when every child has succeeded (each runs once) or when any one succeeds",
+            },
         },
         ["children"],
     ),

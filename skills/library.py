@@ -38,6 +38,7 @@ REGISTRY: dict[str, dict[str, str]] = {
         "mine": "ember.skills.minecraft.skills:Mine",
         "place": "ember.skills.minecraft.skills:Place",
         "wait_for": "ember.skills.minecraft.skills:WaitFor",
+        "wait_near": "ember.skills.minecraft.skills:WaitNear",
     },
     "hoi": {
         "hoi_stage": "ember.skills.hoi.scripted:StageSkill",

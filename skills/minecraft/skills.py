@@ -6,7 +6,8 @@ ingredients for 1 wooden_pickaxe: need 2 stick``, ``path blocked: ...``, ``disco
 ``goto(x, y, z)``, ``mine(block, count)`` (digs and walks onto the drops), ``craft(item, count)`` (at a crafting
 table within 32 blocks when the recipe needs one), ``place(block)`` (next to the bot), ``give(item, count, player)``
 (walks to the player and drops the items at their feet; done when a bot of this world holds them),
-``chat(message)``, ``explore(block)`` (walks out until the block is within 32 blocks).
+``chat(message)``, ``explore(block)`` (walks out until the block is within 32 blocks), ``wait_for(item, count)``
+(a hand-over) and ``wait_near(block)`` (a station a teammate places: ``place(block, player)`` puts it next to them).
 
 A bot stuck for want of something asks for it: the failing skill says ``need: 3 oak_log`` in chat, which the other
 bots' beliefs record (``believes_need``) and the next plan can act on.
@@ -131,12 +132,34 @@ class Craft(TaskSkill):
     effects = ("has(?agent, ?item, ?count)",)
 
 
+def _where(world: Any, player: Any) -> list[float] | None:
+    """Where a bot of this world reports it stands (None for a player outside the world)."""
+    if player in world.agents():
+        where = world.state(player).get("position")
+        return list(where) if where else None
+    return None
+
+
 class Place(TaskSkill):
     name = "place"
     task = "place"
-    description = "Place a block from the inventory on the ground next to the bot."
-    params = (Param("block", ("string",), "block name, e.g. crafting_table"),)
+    description = (
+        "Place a block from the inventory on the ground next to the bot, or next to another player (walks there "
+        "first: a station for a teammate's crafting)."
+    )
+    params = (
+        Param("block", ("string",), "block name, e.g. crafting_table"),
+        Param("player", ("string",), "place it next to this player instead, e.g. bot0", required=False),
+    )
     effects = ("near(?agent, ?block)",)
+
+    def task_args(self) -> dict[str, Any]:
+        assert self.ctx is not None
+        args = super().task_args()
+        where = _where(self.ctx.world, args.get("player")) if args.get("player") else None
+        if where:  # the player's own report, for one this client has not been shown yet
+            args.update(px=where[0], py=where[1], pz=where[2])
+        return args
 
 
 class Give(TaskSkill):
@@ -157,9 +180,8 @@ class Give(TaskSkill):
         player, item = self.ctx.args["player"], self.ctx.args["item"]
         self.receiver_before = None
         if player in world.agents():
-            other = world.state(player)
-            self.receiver_before = int((other.get("inventory") or {}).get(item, 0))
-            self.where = other.get("position")
+            self.receiver_before = int((world.state(player).get("inventory") or {}).get(item, 0))
+            self.where = _where(world, player)
         super()._start()
 
     def task_args(self) -> dict[str, Any]:
@@ -199,6 +221,15 @@ class Explore(TaskSkill):
         Param("block", ("string",), "block to look for, e.g. oak_log"),
         Param("distance", ("number",), "blocks per leg", required=False, default=24),
     )
+    effects = ("near(?agent, ?block)",)
+
+
+class WaitNear(TaskSkill):
+    name = "wait_near"
+    task = "awaitBlock"
+    timeout = 90.0
+    description = "Wait until a block of a kind is within 32 blocks (a station a teammate is placing)."
+    params = (Param("block", ("string",), "block name, e.g. crafting_table"),)
     effects = ("near(?agent, ?block)",)
 
 

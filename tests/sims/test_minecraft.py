@@ -365,17 +365,28 @@ def test_team_planner_divides_work_and_hands_results_to_the_leader(data: Any) ->
     assert ("craft", {"item": "wooden_pickaxe", "count": 1}) in split["bot0"]
     assert split["bot1"][-1] == ("give", {"item": "dirt", "count": 10, "player": "bot0"})
     assert split["bot1"][0] == ("chat", {"message": "doing: 10 dirt"})  # its share, for the others' beliefs
-    # Two pickaxes cost one bot barely more than one (3 logs either way): one bot makes both, no hand-over.
-    assert set(branches("craft two wooden pickaxes")) == {"bot0"}
+    # Two pickaxes cost one bot barely more than one (3 logs either way): the leader makes both from 2 logs while
+    # the other makes the crafting table from the third and places it next to the leader, who waits for it.
+    two = branches("craft two wooden pickaxes")
+    assert ("mine", {"block": "oak_log", "count": 2}) in two["bot0"]
+    waits = two["bot0"].index(("wait_near", {"block": "crafting_table"}))
+    assert two["bot0"][waits + 1] == ("craft", {"item": "wooden_pickaxe", "count": 2})
+    assert all(step[0] != "place" for step in two["bot0"])
+    assert two["bot1"][1:] == [
+        ("mine", {"block": "oak_log", "count": 1}),
+        ("craft", {"item": "oak_planks", "count": 4}),
+        ("craft", {"item": "crafting_table", "count": 1}),
+        ("place", {"block": "crafting_table", "player": "bot0"}),
+    ]
     # Three: the second bot makes one and hands it over.
     three = branches("craft three wooden pickaxes")
     assert three["bot1"][-1] == ("give", {"item": "wooden_pickaxe", "count": 1, "player": "bot0"})
     # An idle bot gathers part of a long dig for the busy one, which waits for the hand-over before crafting.
-    from ember.planners.minecraft import Step
+    from ember.planners.minecraft import GoalItem, Step
 
     dig = Step("mine", {"block": "oak_log", "count": 6}, "bot0")
     planned = {"bot0": [dig, Step("craft", {"item": "stick", "count": 4}, "bot0")]}
-    gather = team._helpers(planned, near, bots)
+    gather = team._helpers(planned, {"bot0": [GoalItem("stick", 4)]}, near, bots, {})
     assert [c["skill"] for c in gather[0]["children"]] == ["chat", "mine", "give"]
     share = gather[0]["children"][1]["args"]["count"]
     assert share >= 1 and planned["bot0"][0].args["count"] == 6 - share
@@ -383,6 +394,26 @@ def test_team_planner_divides_work_and_hands_results_to_the_leader(data: Any) ->
     # A bot with no tree near gets no digging; what the leader holds already is not made again.
     only0 = frozenset({Atom("near", ("bot0", "oak_log")), Atom("near", ("bot1", "grass_block"))})
     assert all(a.get("block") != "oak_log" for _, a in branches("collect 4 oak logs", only0).get("bot1", []))
+    # A bot left idle hands over what it holds that the busy one would otherwise make (here 2 planks: a log
+    # fewer to dig), and the busy one waits for them before its first craft.
+    lone = frozenset({Atom("near", ("bot0", "oak_log")), Atom("has", ("bot1", "oak_planks", 2))})
+    handed = branches("craft a wooden pickaxe", lone)
+    assert handed["bot1"] == [("chat", {"message": "have: 2 oak_planks"}),
+                              ("give", {"item": "oak_planks", "count": 2, "player": "bot0"})]  # fmt: skip
+    assert ("mine", {"block": "oak_log", "count": 2}) in handed["bot0"]
+    first_craft = next(k for k, (skill, _) in enumerate(handed["bot0"]) if skill == "craft")
+    assert handed["bot0"][first_craft - 1] == ("wait_for", {"item": "oak_planks", "count": 2})
+    # A help request wins over the busiest bot: the helper's dirt goes to the bot that asked for dirt.
+    three_bots = ["bot0", "bot1", "bot2"]
+    busy = {
+        "bot0": [Step("mine", {"block": "oak_log", "count": 6}, "bot0")],
+        "bot2": [Step("mine", {"block": "grass_block", "count": 4}, "bot2")],
+    }
+    shares = {"bot0": [GoalItem("oak_log", 6)], "bot2": [GoalItem("dirt", 4)]}
+    holds = frozenset({Atom("has", ("bot1", "dirt", 4)), *(Atom("near", (b, "grass_block")) for b in three_bots)})
+    gather = team._helpers(busy, shares, holds, three_bots, {"bot2": {"dirt": 4}})
+    assert [(c["skill"], c["args"].get("player")) for c in gather[0]["children"]] == [("chat", None), ("give", "bot2")]
+    assert busy["bot2"] == [Step("wait_for", {"item": "dirt", "count": 4}, "bot2")]  # nothing left to dig
     held = near | {Atom("has", ("bot0", "wooden_pickaxe", 1))}
     done = team.plan(parse_goal("craft a wooden pickaxe", data), held, bots)["root"]
     assert done == {

@@ -157,7 +157,7 @@ function chatSince (agent, seq) {
 function round (x) { return Math.round(x * 100) / 100 }
 
 // ------------------------------------------------------------------ tasks
-const TASKS = { goto, mine, craft, place, toss, collect, explore, chat }
+const TASKS = { goto, mine, craft, place, toss, collect, explore, chat, awaitBlock }
 
 function startTask (agent, name, argsJson, id) {
   if (agent.task && !agent.task.done) cancelTask(agent)
@@ -250,7 +250,25 @@ async function pickUpNear (agent, task, where, radius) {
   }
 }
 
-async function mine (agent, task, { block, count, maxDistance }) {
+// What each bot of this bridge is digging (username -> block position): a teammate keeps off that column.
+const CLAIMS = new Map()
+
+function claimedByOthers (username, pos) {
+  for (const [name, at] of CLAIMS) {
+    if (name !== username && Math.abs(at.x - pos.x) <= 1 && Math.abs(at.z - pos.z) <= 1) return true
+  }
+  return false
+}
+
+async function mine (agent, task, args) {
+  try {
+    await mineLoop(agent, task, args)
+  } finally {
+    CLAIMS.delete(agent.bot.username)
+  }
+}
+
+async function mineLoop (agent, task, { block, count, maxDistance }) {
   const bot = agent.bot
   const info = bot.registry.blocksByName[block]
   if (!info) throw new Error(`unknown block ${JSON.stringify(block)}`)
@@ -259,12 +277,14 @@ async function mine (agent, task, { block, count, maxDistance }) {
   let failures = 0
   while (itemCount(bot, names) < want) {
     check(task)
-    // The nearest exposed block that no teammate stands next to (two bots never dig the same tree at once), else
-    // the nearest exposed one.
+    // The nearest exposed block of a column no teammate of this bridge is digging and no other player stands next
+    // to (two bots never dig the same tree at once), else one no teammate is digging, else the nearest.
     const others = Object.values(bot.players).filter((p) => p.entity && p.username !== bot.username).map((p) => p.entity.position)
     const found = bot.findBlocks({ matching: info.id, maxDistance: maxDistance ?? 32, count: 24, useExtraInfo: (b) => exposed(bot, b.position) })
-    const free = found.filter((pos) => others.every((q) => q.distanceTo(pos.offset(0.5, 0, 0.5)) > 4))
-    const pick = free[0] ?? found[0]
+    const unclaimed = found.filter((pos) => !claimedByOthers(bot.username, pos))
+    const free = unclaimed.filter((pos) => others.every((q) => q.distanceTo(pos.offset(0.5, 0, 0.5)) > 4))
+    const pick = free[0] ?? unclaimed[0] ?? found[0]
+    if (pick) CLAIMS.set(bot.username, pick)
     const target = pick ? bot.blockAt(pick) : null
     if (!target) throw new Error(`no ${block} in reach: none exposed within ${maxDistance ?? 32} blocks (explore first)`)
     try {
@@ -346,18 +366,44 @@ function withTimeout (promise, ms, message) {
   ])
 }
 
-async function place (agent, task, { block, x, y, z }) {
+async function place (agent, task, { block, x, y, z, player, px, py, pz }) {
+  // At (x, y, z); else next to `player` (walks there first; (px, py, pz): where that player was reported, for one
+  // this client has not been shown); else next to the bot.
   const bot = agent.bot
   const item = bot.inventory.items().find((i) => i.name === block)
   if (!item) throw new Error(`missing ingredients: no ${block} in the inventory to place`)
   let targetPos
+  if (player && (x === undefined || x === null)) {
+    const seen = bot.players[player]?.entity
+    if (!seen && (px === undefined || px === null)) throw new Error(`player ${JSON.stringify(player)} is not in sight`)
+    const where = seen ? seen.position : new Vec3(px, py, pz)
+    await walk(agent, task, new goals.GoalNear(where.x, where.y, where.z, 2), `reach ${player}`)
+  }
   if (x === undefined || x === null) {
-    targetPos = freeSpotNear(bot)
-    if (!targetPos) throw new Error(`no free spot to place ${block} next to the bot`)
+    // A free spot next to the bot; one the server refused (someone stepped in) gives way to the next.
+    const refused = []
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const spot = freeSpotNear(bot, refused)
+      if (!spot) throw new Error(`no free spot to place ${block} next to the bot`)
+      try {
+        await putBlock(bot, task, block, spot)
+        return
+      } catch (err) {
+        check(task)
+        refused.push(spot)
+        if (attempt === 2) throw err
+      }
+    }
   } else {
     targetPos = new Vec3(Math.floor(x), Math.floor(y), Math.floor(z))
     await walk(agent, task, new goals.GoalNear(targetPos.x, targetPos.y, targetPos.z, 3), `reach (${x}, ${y}, ${z})`)
   }
+  await putBlock(bot, task, block, targetPos)
+}
+
+async function putBlock (bot, task, block, targetPos) {
+  const item = bot.inventory.items().find((i) => i.name === block)
+  if (!item) throw new Error(`missing ingredients: no ${block} in the inventory to place`)
   const below = bot.blockAt(targetPos.offset(0, -1, 0))
   const here = bot.blockAt(targetPos)
   if (!below || below.boundingBox !== 'block') throw new Error(`nothing solid under (${targetPos.x}, ${targetPos.y}, ${targetPos.z}) to place ${block} on`)
@@ -375,7 +421,7 @@ async function place (agent, task, { block, x, y, z }) {
   if (!now || now.name !== block) throw new Error(`placing ${block} at (${targetPos.x}, ${targetPos.y}, ${targetPos.z}) did not take`)
 }
 
-function freeSpotNear (bot) {
+function freeSpotNear (bot, skip = []) {
   // The nearest cell within 3 blocks (not the bot's own, a level up or down allowed) with air in it and above it and
   // something solid below: digging may have left holes next to the bot.
   const p = bot.entity.position.floored()
@@ -389,11 +435,13 @@ function freeSpotNear (bot) {
     }
   }
   cells.sort((a, b) => a[0] - b[0])
-  const players = Object.values(bot.players).filter((pl) => pl.entity).map((pl) => pl.entity.position.floored())
+  // Not where a player's box (0.6 wide, 1.8 high) reaches into: the server refuses a block inside an entity.
+  const players = Object.values(bot.players).filter((pl) => pl.entity).map((pl) => pl.entity.position)
   for (const [, spot] of cells) {
+    if (skip.some((q) => q.equals(spot))) continue
     const here = bot.blockAt(spot); const below = bot.blockAt(spot.offset(0, -1, 0)); const above = bot.blockAt(spot.offset(0, 1, 0))
     if (!here || here.name !== 'air' || !above || above.name !== 'air' || !below || below.boundingBox !== 'block') continue
-    if (players.some((q) => q.x === spot.x && q.z === spot.z && Math.abs(q.y - spot.y) <= 1)) continue
+    if (players.some((q) => Math.abs(q.x - spot.x - 0.5) < 0.9 && Math.abs(q.z - spot.z - 0.5) < 0.9 && q.y < spot.y + 1 && q.y + 1.8 > spot.y)) continue
     return spot
   }
   return null
@@ -443,6 +491,17 @@ async function explore (agent, task, { block, distance, seed }) {
     }
   }
   if (info && !bot.findBlock({ matching: info.id, maxDistance: 32 })) throw new Error(`no ${block} found while exploring`)
+}
+
+async function awaitBlock (agent, task, { block, maxDistance }) {
+  // Until a block of this kind is within `maxDistance` (a teammate is placing it); polled every 2 ticks.
+  const bot = agent.bot
+  const info = bot.registry.blocksByName[block]
+  if (!info) throw new Error(`unknown block ${JSON.stringify(block)}`)
+  while (!bot.findBlock({ matching: info.id, maxDistance: maxDistance ?? 32 })) {
+    check(task)
+    await bot.waitForTicks(2)
+  }
 }
 
 async function chat (agent, task, { message }) {

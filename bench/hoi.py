@@ -12,7 +12,8 @@ completion, sub-step precision (cm: at the end of each completed stage that move
 its target; for a stage with contact links, their mean gap), contact accuracy (at the end of every stage run, the
 share of contact links touching and separating links not touching, 2.5 cm), failures by cause (timeout; the
 character or box leaving the workspace counts as a timeout here), mean world time of successes; plus the share of
-planner outputs that were valid. Prints progress to stderr and one JSON object as the last line of stdout.
+planner outputs that were valid. A residual artifact (``meta.json``'s ``residual_scale`` > 0) runs the scripted
+controller under the policy, as in training. Prints progress to stderr and one JSON object as the last line of stdout.
 """
 
 from __future__ import annotations
@@ -112,7 +113,10 @@ def main() -> None:
             {
                 "tasks": out,
                 "targets": targets,
-                "policy": {k: meta.get(k) for k in ("artifact", "train_command", "env_steps", "wall_s", "tasks")},
+                "policy": {
+                    k: meta.get(k)
+                    for k in ("artifact", "train_command", "env_steps", "wall_s", "tasks", "residual_scale")
+                },
                 "episodes": args.episodes,
                 "wall_s": round(time.perf_counter() - t0, 1),
                 "machine": machine(),

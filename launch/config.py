@@ -275,6 +275,10 @@ class HOITaskConfig:
     """ember run: the learned policy's artifact folder (null: the shipped one)."""
     max_seconds: float = 60.0
     """ember run: world-time budget of the episode [s]."""
+    residual_scale: float = 0.0
+    """Training: > 0 learns a residual on the scripted baseline, executing clip(a_scripted + residual_scale * a, -1, 1)
+    and giving the actor a_scripted (sims/hoi/env.py); 0: the policy acts alone. Pair with a small algo.init_std and
+    algo.init_output_scale=0 so training starts at the baseline."""
 
 
 @dataclass
@@ -392,8 +396,14 @@ class PPOConfig:
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     activation: str = "elu"
     init_std: float = 1.0
+    """Initial action std of the Gaussian actor."""
+    init_output_scale: float = 1.0
+    """Factor on the Gaussian actor's initial output layer: 1 PyTorch's default init, 0 a zero mean action at first
+    (a residual policy then starts as its base controller, task=hoi task.residual_scale=...)."""
     lr: float = 1e-3
     """Initial learning rate (adapted to desired_kl)."""
+    critic_lr: float | None = None
+    """The critic's own fixed learning rate (null: it shares lr and its adaptation)."""
     gamma: float = 0.99
     lam: float = 0.95
     clip: float = 0.2
@@ -405,6 +415,8 @@ class PPOConfig:
     """KL target of the adaptive learning rate (null: the learning rate stays at lr)."""
     max_grad_norm: float = 1.0
     normalize_obs: bool = True
+    critic_warmup: int = 0
+    """Updates at the start in which only the critic learns (the actor held): a residual policy's burn-in."""
 
 
 @dataclass

@@ -87,18 +87,35 @@ def task_eval_fn(name: str, eval_env: Any) -> Any:
     if name == "hoi":
         envs = eval_env.per_task  # set by hoi_task
 
-        return lambda algo: float(sum(hoi_completion(algo, env) for env in envs.values()) / len(envs))
+        def hoi_eval(algo: Any) -> float:
+            per_task = {task: round(hoi_completion(algo, env), 4) for task, env in envs.items()}
+            log.info("hoi evaluation at %d env steps: %s", algo.env_steps, json.dumps(per_task))
+            return float(sum(per_task.values()) / len(per_task))
+
+        return hoi_eval
     return None
 
 
 def hoi_task(task: dict[str, Any], eval_envs: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """Training and evaluation arguments of ``hoi``: stages from the template planner; evaluation episodes end when
-    their last stage completes."""
+    their last stage completes; with ``residual_scale`` > 0 the scripted controller is the residual's base."""
     from ember.planners.hoi.template import template_plans
 
     task = {k: v for k, v in task.items() if k not in ("scene", "controller", "artifact", "max_seconds")}  # run's
     task = {**task, "plans": template_plans}
+    if float(task.get("residual_scale", 0.0)) > 0.0:
+        from ember.skills.hoi.scripted import ScriptedStageController
+
+        task["base_controller"] = ScriptedStageController
     return task, {**task, "end_on_success": True, "num_envs": eval_envs}
+
+
+def hoi_meta(task: dict[str, Any]) -> dict[str, Any]:
+    """What an ``hoi`` artifact's meta.json records of its env beyond the sizes: the tasks and the residual mode
+    (``PolicyStageController`` runs the scripted base under a residual policy)."""
+    scale = float(task.get("residual_scale", 0.0))
+    base = {"base": "scripted"} if scale else {}
+    return {"task": "hoi", "tasks": list(task["tasks"]), "residual_scale": scale, **base}
 
 
 def hoi_completion(algo: Any, env: Any, seed: int = 5) -> float:
@@ -322,8 +339,7 @@ def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
     if name == "hoi":
         critic_dim = env.single_observation_space["critic"].shape[0]
         meta = {
-            "task": "hoi",
-            "tasks": list(task["tasks"]),
+            **hoi_meta(task),
             "train_command": "ember train " + " ".join(HydraConfig.get().overrides.task),
             "best_eval_completion": result.best_eval,
             "env_steps": result.env_steps,
@@ -399,16 +415,16 @@ def retarget_artifact(run: str | Path, checkpoint: str = "best.pt") -> Path:
 def hoi_artifact(run: str | Path, checkpoint: str = "best.pt") -> Path:
     """Write ``artifact/`` of a ``task=hoi`` run from one of its checkpoints (a stopped run has checkpoints but no
     artifact): ``python -c "from ember.launch.train import hoi_artifact as a; a('RUN')"``."""
-    from ember.planners.hoi.template import template_plans
     from ember.skills.learning.export import save_skill_artifact
 
     run = Path(run)
     cfg, task = _run_config(run, "hoi")
-    env = make_env("hoi", plans=template_plans, num_envs=int(task["num_envs"]), tasks=list(task["tasks"]))
+    scale = float(task.get("residual_scale", 0.0))
+    env_args, _ = hoi_task({"num_envs": 1, "tasks": list(task["tasks"]), "residual_scale": scale}, 1)
+    env = make_env("hoi", **env_args)
     algo, state = _restore(cfg, env, run / "checkpoints" / checkpoint)
     meta = {
-        "task": "hoi",
-        "tasks": list(task["tasks"]),
+        **hoi_meta(task),
         "train_command": "ember train " + " ".join(f"{k}={v}" for k, v in _overrides(run).items()),
         "best_eval_completion": state.get("best"),
         "env_steps": int(algo.env_steps),

@@ -14,12 +14,20 @@ Control at 25 Hz (``scene.CONTROL_DT``); actions: ``scene.ACTION_NAMES`` (15, ea
 Observation groups (heading frame: yaw removed, z up):
 
 - ``policy`` (126): proprioception (43, ``SceneIndex.proprio``) and the current stage's goal vector (83,
-  ``compiler.GOAL_DIM``).
+  ``compiler.GOAL_DIM``); in residual mode (below) then the base action (15; 141 in all).
 - ``critic`` (202): the policy group plus privileged state (76, :func:`privileged`): per object slot (box, chair,
   drawer, table) present flag, position relative to the pelvis and yaw as cos/sin (24); the box's mass / 10 kg,
   friction, linear and angular velocity and orientation (12); the drawer's opening [m] and rate [m/s] (2); every part
   site's exact position relative to the pelvis (33); stage index / 8, stages left / 8 and the reward terms
   (r_links, r_root, r_object) (5).
+
+Residual mode (``residual_scale`` > 0; residual policy learning, Silver et al. 2018, Johannink et al. 2019): a base
+controller (``base_controller``, a factory the caller injects as it does ``plans``; ``ember train`` passes the
+scripted one, ``skills/hoi/scripted.py``) acts on each env through :class:`~ember.sims.hoi.view.EnvRowView` once
+per control step and is reset when a stage starts; the executed action is ``clip(a_base + residual_scale * a, -1,
+1)`` for the policy's action ``a``. ``a_base`` (15) for the coming step is appended to the ``policy`` group (141), so
+the critic (217: that group, then the privileged state) sees it too; a policy that outputs zeros is the base
+controller.
 
 Reward: the stage reward (``compiler``, in [0, 1]) plus ``stage_bonus`` for each stage completed so far in the
 episode (so progress never lowers the per-step reward). A stage is complete when its reward passes 0.9; the next
@@ -27,7 +35,8 @@ starts at the following step. After the last stage the env holds it (its reward 
 ``end_on_success``, which terminates the episode. An env terminates when the pelvis or the box leaves the workspace
 or MuJoCo reports an unstable step, and is truncated at ``max_episode_length``. ``extras["success"]``: episodes that
 ended with every stage complete; ``extras["stage_passed"]``: ``(N,)`` bool, envs whose stage passed this step;
-``extras["log"]``: stage reward, stages completed, share of unstable steps, success rate of ended episodes.
+``extras["log"]``: stage reward, stages completed, share of unstable steps, success rate of ended episodes and, in
+residual mode, the mean ``|residual_scale * a|`` (``residual_abs``).
 """
 
 from __future__ import annotations
@@ -56,6 +65,7 @@ from ember.sims.hoi.scene import (
     floor_z,
     set_box_physics,
 )
+from ember.sims.hoi.view import ControllerFactory, EnvRowView, SceneController
 
 TASKS = ("reach", "push", "open", "sit", "carry")
 TASK_OBJECTS = {"reach": ("box",), "push": ("box",), "open": ("drawer",), "sit": ("chair",), "carry": ("box", "table")}
@@ -203,6 +213,10 @@ class HOIVecEnv(VecEnv):
     stage_bonus: reward added per completed stage, every step after it.
     end_on_success: terminate an episode when its last stage completes (else hold it until truncation).
     seed: seed of scene, task and plan draws.
+    residual_scale: residual mode (module docstring) when > 0: the factor on the policy's action added to the base
+        controller's; 0: the policy's action is executed as it is.
+    base_controller: makes the base controller of one env (residual mode only), e.g.
+        ``ember.skills.hoi.scripted.ScriptedStageController``.
     """
 
     def __init__(
@@ -215,6 +229,8 @@ class HOIVecEnv(VecEnv):
         end_on_success: bool = False,
         seed: int = 0,
         device: str = "cpu",
+        residual_scale: float = 0.0,
+        base_controller: ControllerFactory | None = None,
     ) -> None:
         import mujoco
 
@@ -223,6 +239,13 @@ class HOIVecEnv(VecEnv):
         unknown = [t for t in tasks if t not in TASKS]
         if unknown or not tasks:
             raise ValueError(f"tasks {unknown or list(tasks)} are not HOI tasks; choose from {list(TASKS)}")
+        if not residual_scale >= 0.0:
+            raise ValueError(f"residual_scale must be >= 0 (0: no residual mode). Got {residual_scale}.")
+        if residual_scale > 0.0 and base_controller is None:
+            raise ValueError(
+                f"residual_scale={residual_scale} needs base_controller, a factory of stage controllers (e.g. "
+                "ember.skills.hoi.scripted.ScriptedStageController; `ember train task=hoi` passes that one)"
+            )
         self._mj = mujoco
         self.plans, self.tasks = plans, tuple(tasks)
         self.num_envs, self.device = num_envs, torch.device(device)
@@ -240,11 +263,25 @@ class HOIVecEnv(VecEnv):
         self.stages: list[list[Mapping[str, Any]]] = [[] for _ in range(num_envs)]
         self.stage_index = np.zeros(num_envs, np.int64)
         self.episode_length_buf = torch.zeros(num_envs, dtype=torch.long)
+        self.residual_scale = float(residual_scale)
+        self.residual = self.residual_scale > 0.0
+        self.controllers: list[SceneController] = []
+        self.views: list[EnvRowView] = []
+        if self.residual:
+            assert base_controller is not None
+            self.controllers = [base_controller() for _ in range(num_envs)]
+            self.views = [
+                EnvRowView(m, d, self.index, self.tracker.stages, lambda: self._info, i)
+                for i, (m, d) in enumerate(zip(self.models, self.datas, strict=True))
+            ]
+        self._base = np.zeros((num_envs, ACTION_DIM))  # the base controller's action for the coming step
+        self._info: dict[str, np.ndarray] = {}  # the compiler's info of the last evaluation, current stages
+        policy_dim = PROPRIO_DIM + GOAL_DIM + (ACTION_DIM if self.residual else 0)
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
         self.single_observation_space = gym.spaces.Dict(
             {
-                "policy": gym.spaces.Box(-np.inf, np.inf, (PROPRIO_DIM + GOAL_DIM,), np.float32),
-                "critic": gym.spaces.Box(-np.inf, np.inf, (PROPRIO_DIM + GOAL_DIM + PRIVILEGED_DIM,), np.float32),
+                "policy": gym.spaces.Box(-np.inf, np.inf, (policy_dim,), np.float32),
+                "critic": gym.spaces.Box(-np.inf, np.inf, (policy_dim + PRIVILEGED_DIM,), np.float32),
             }
         )
         self._reward = np.zeros(num_envs)
@@ -255,7 +292,8 @@ class HOIVecEnv(VecEnv):
             self.rng = np.random.default_rng(seed)
         self._reset_idx(np.arange(self.num_envs))
         goal, reward, info = self.tracker.evaluate(self.part_state(), update=False)
-        self._reward = reward
+        self._reward, self._info = reward, info
+        self._base_actions(np.arange(self.num_envs))
         return self._observe(goal, info), {"log": {}}
 
     def _reset_idx(self, ids: np.ndarray) -> None:
@@ -281,6 +319,8 @@ class HOIVecEnv(VecEnv):
         pos = data.xpos[self.index.object_body]
         stage = self.stages[i][min(self.stage_index[i], len(self.stages[i]) - 1)]
         self.tracker.set(i, compile_stage(stage, self.index.parts, self.index.object_ids, pos))
+        if self.residual:
+            self.controllers[i].reset(self.views[i], "human")
 
     def set_stage(self, i: int, k: int) -> None:
         """Make stage ``k`` of env ``i``'s plan the current one (tests, curricula)."""
@@ -294,6 +334,9 @@ class HOIVecEnv(VecEnv):
 
     def step(self, actions: torch.Tensor) -> StepResult:
         action = np.asarray(torch.as_tensor(actions).detach().cpu(), np.float64).reshape(self.num_envs, ACTION_DIM)
+        if self.residual:
+            residual = self.residual_scale * np.nan_to_num(action)
+            action = np.clip(self._base + residual, -1.0, 1.0)
         bad = int(self._mj.mjtWarning.mjWARN_BADQACC)
         unstable = np.zeros(self.num_envs, bool)
         for i, (model, data) in enumerate(zip(self.models, self.datas, strict=True)):
@@ -305,7 +348,7 @@ class HOIVecEnv(VecEnv):
         self.episode_length_buf += 1
         state = self.part_state()
         goal, stage_r, info = self.tracker.evaluate(state)
-        self._reward = stage_r
+        self._reward, self._info = stage_r, info
         count = np.array([len(s) for s in self.stages])
         active = self.stage_index < count
         passed = stage_done(stage_r) & active
@@ -322,6 +365,7 @@ class HOIVecEnv(VecEnv):
         truncated = (self.episode_length_buf.numpy() >= self.max_episode_length) & ~terminated
         if (passed & ~complete).any():
             self._refresh(goal, info, passed & ~complete)
+        self._base_actions(np.arange(self.num_envs))
         obs = self._observe(goal, info)
         final_obs = {k: v.clone() for k, v in obs.items()}
         ended = terminated | truncated
@@ -329,6 +373,7 @@ class HOIVecEnv(VecEnv):
         if len(done):
             self._reset_idx(done)
             self._refresh(goal, info, ended)
+            self._base_actions(done)
             obs = self._observe(goal, info)
         log = {
             "stage_reward": float(stage_r.mean()),
@@ -337,6 +382,8 @@ class HOIVecEnv(VecEnv):
         }
         if ended.any():
             log["success_rate"] = float(complete[ended].mean())
+        if self.residual:
+            log["residual_abs"] = float(np.abs(residual).mean())
         extras = {
             "log": log,
             "time_outs": torch.as_tensor(truncated),
@@ -354,18 +401,26 @@ class HOIVecEnv(VecEnv):
 
     # ------------------------------------------------------------------ observation
     def _refresh(self, goal: np.ndarray, info: dict[str, np.ndarray], rows: np.ndarray) -> None:
-        """Recompute the goal and reward terms of envs ``rows`` (bool) that started a stage or an episode, in place;
+        """Recompute the goal, reward and info of envs ``rows`` (bool) that started a stage or an episode, in place;
         the other rows keep theirs (their link velocities come from the step's evaluation)."""
         g2, r2, i2 = self.tracker.evaluate(self.part_state(), update=False)
         goal[rows] = g2[rows]
         self._reward[rows] = r2[rows]
-        for key in ("r_links", "r_root", "r_object"):
-            info[key][rows] = i2[key][rows]
+        for key, value in i2.items():  # copies: the tracker keeps the step's gaps for the next closing speeds
+            merged = info[key].copy()
+            merged[rows] = value[rows]
+            info[key] = merged
+
+    def _base_actions(self, rows: np.ndarray) -> None:
+        """The base controller's action for the coming step of envs ``rows`` (residual mode; its one ``act`` per
+        control period)."""
+        for i in (int(k) for k in rows) if self.residual else ():
+            self._base[i] = self.controllers[i].act(self.views[i], "human")
 
     def _observe(self, goal: np.ndarray, info: dict[str, np.ndarray]) -> Obs:
         policy, critic = [], []
         for i, (model, data) in enumerate(zip(self.models, self.datas, strict=True)):
-            row = np.concatenate([self.index.proprio(data), goal[i]])
+            row = np.concatenate([self.index.proprio(data), goal[i], *([self._base[i]] if self.residual else [])])
             terms = (info["r_links"][i], info["r_root"][i], info["r_object"][i])
             stage = (int(self.stage_index[i]), len(self.stages[i]))
             extra = privileged(model, data, self.index, list(self.scene[i].get("objects", {})), stage, terms)

@@ -2,8 +2,9 @@
 simplified character, and ``StageSkill``, the behavior-tree leaf that runs one stage with a pluggable controller.
 
 ``ScriptedStageController`` reads only what the compiler made of the stage (``world.tracker.stages``: root target,
-object target, links; ``world.stage_info()``: each link's nearest point, gap and part) and the character's state,
-and each control period:
+object target, links; ``world.stage_info()``: each link's nearest point, gap and part) and the character's state, on
+any :class:`~ember.sims.hoi.view.StageScene` (an ``HOIWorld``, or one env of ``HOIVecEnv`` when it is the base of a
+residual policy), and each control period:
 
 - heading: for a pelvis or back link, along the object's +x (to sit); while carrying a box, from the root target
   toward the box's target; otherwise toward the linked hands' goals, or the root target when walking;
@@ -49,6 +50,7 @@ from ember.sims.hoi.scene import (
     STAND_HEIGHT,
     joint_action,
 )
+from ember.sims.hoi.view import StageScene
 from ember.sims.hoi.world import HOIWorld
 from ember.sims.world import ObjectInfo
 from ember.skills.skill import RUNNING, ArgProblem, Outcome, Param, Skill, Status
@@ -92,10 +94,10 @@ class ScriptedStageController:
         self.hand_step, self.object_step, self.damping, self.hold_in = hand_step, object_step, damping, hold_in
         self._q_cmd: np.ndarray | None = None
 
-    def reset(self, world: HOIWorld, agent: str) -> None:
+    def reset(self, world: StageScene, agent: str) -> None:
         self._q_cmd = world.data.qpos[world.index.qadr[4:13]].copy()
 
-    def act(self, world: HOIWorld, agent: str) -> np.ndarray:
+    def act(self, world: StageScene, agent: str) -> np.ndarray:
         d, ix, st = world.data, world.index, world.tracker.stages
         if self._q_cmd is None:
             self.reset(world, agent)
@@ -156,7 +158,7 @@ class ScriptedStageController:
         a[13:15] = [1.0 if g else -1.0 for g in plan.grasp]
         return np.clip(a, -1.0, 1.0)
 
-    def _links(self, world: HOIWorld) -> _Plan:
+    def _links(self, world: StageScene) -> _Plan:
         """What the links ask for: hand goals, grasps, root velocity and height from body links, a heading."""
         d, ix, st, info = world.data, world.index, world.tracker.stages, world.stage_info()
         held = ix.grasped(d)
@@ -217,13 +219,13 @@ class ScriptedStageController:
         return spot + normal * 0.12
 
     @staticmethod
-    def _rest_z(world: HOIWorld, oid: str) -> float:
+    def _rest_z(world: StageScene, oid: str) -> float:
         """Height [m] above which a box's target means lifting it: its half height on the floor plus 5 cm."""
         m = world.model
         return float(m.geom_size[m.body_geomadr[world.index.object_body[world.index.object_ids.index(oid)]], 2]) + 0.05
 
     @staticmethod
-    def _inside(world: HOIWorld, part: int, near: np.ndarray) -> np.ndarray:
+    def _inside(world: StageScene, part: int, near: np.ndarray) -> np.ndarray:
         """The point of the part's patch nearest ``near`` within its inner half: hands land away from edges."""
         d, ix = world.data, world.index
         site = ix.part_site[part]
@@ -231,7 +233,7 @@ class ScriptedStageController:
         half = world.model.site_size[site] * 0.5
         return centre + frame @ np.clip(frame.T @ (near - centre), -half, half)
 
-    def _ik(self, world: HOIWorld, goals: Mapping[int, np.ndarray], use_height: bool) -> np.ndarray:
+    def _ik(self, world: StageScene, goals: Mapping[int, np.ndarray], use_height: bool) -> np.ndarray:
         """Damped least squares over (pelvis height, waist, left arm, right arm) for the hands in ``goals``, with a
         pull toward standing upright in the task's null space; returns the step ``(10,)`` [m, rad]."""
         import mujoco

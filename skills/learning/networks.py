@@ -25,12 +25,32 @@ def mlp(in_dim: int, out_dim: int, hidden: tuple[int, ...], activation: str = "e
 
 
 class GaussianActor(nn.Module):
-    """Diagonal Gaussian with a state-independent log std (PPO). Actions are unbounded; the env clips."""
+    """Diagonal Gaussian with a state-independent log std (PPO). Actions are unbounded; the env clips.
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...], activation: str, init_std: float) -> None:
+    ``output_scale`` multiplies the output layer's initial weights and bias: 1 is PyTorch's default init, 0 a mean of
+    exactly zero everywhere (a residual policy that starts as its base controller; its output layer still gets
+    gradients, the layers below once that layer is nonzero), 0.01 CleanRL's small-gain output layer."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: tuple[int, ...],
+        activation: str,
+        init_std: float,
+        output_scale: float = 1.0,
+    ) -> None:
         super().__init__()
+        if not init_std > 0.0 or not output_scale >= 0.0:
+            raise ValueError(f"init_std must be > 0 and init_output_scale >= 0. Got {init_std} and {output_scale}.")
         self.mean = mlp(obs_dim, act_dim, hidden, activation)
         self.log_std = nn.Parameter(torch.full((act_dim,), math.log(init_std)))
+        if output_scale != 1.0:
+            with torch.no_grad():
+                last = self.mean[-1]
+                assert isinstance(last, nn.Linear)
+                last.weight.mul_(output_scale)
+                last.bias.mul_(output_scale)
 
     def distribution(self, obs: torch.Tensor) -> Normal:  # obs: (N, obs_dim)
         return Normal(self.mean(obs), self.log_std.exp().expand(obs.shape[0], -1))

@@ -30,7 +30,11 @@ class PPO:
     num_steps: steps per env per rollout.
     hidden, activation: actor and critic MLPs.
     init_std: initial action std.
+    init_output_scale: factor on the Gaussian actor's initial output layer (0: a zero mean action at first, for a
+        residual policy that starts as its base controller; 1: PyTorch's default init).
     lr: initial Adam learning rate (then adapted to ``desired_kl``).
+    critic_lr: the critic's own fixed learning rate (None: the critic shares the actor's, adapted with it). A policy
+        that must move slowly (a residual on a good base) still gets a critic that learns at a normal pace.
     gamma, lam: discount and GAE lambda.
     clip: surrogate clip range (eq. 7).
     epochs, num_minibatches: passes and minibatches per update.
@@ -38,6 +42,8 @@ class PPO:
     desired_kl: KL target of the adaptive learning rate (None: fixed lr).
     max_grad_norm: gradient clipping.
     normalize_obs: keep running normalizers of both groups.
+    critic_warmup: updates at the start in which only the critic learns and the actor is held: a residual policy's
+        burn-in (Silver et al. 2018), so an untrained critic's advantages do not move it away from its base.
     seed: torch seed.
     """
 
@@ -51,7 +57,9 @@ class PPO:
         hidden: tuple[int, ...] = (64, 64),
         activation: str = "elu",
         init_std: float = 1.0,
+        init_output_scale: float = 1.0,
         lr: float = 1e-3,
+        critic_lr: float | None = None,
         gamma: float = 0.99,
         lam: float = 0.95,
         clip: float = 0.2,
@@ -62,6 +70,7 @@ class PPO:
         desired_kl: float | None = 0.01,
         max_grad_norm: float = 1.0,
         normalize_obs: bool = True,
+        critic_warmup: int = 0,
         seed: int = 0,
         discrete: bool = False,
     ) -> None:
@@ -71,9 +80,16 @@ class PPO:
         if discrete:
             self.actor = CategoricalActor(policy_dim, act_dim, tuple(hidden), activation)
         else:
-            self.actor = GaussianActor(policy_dim, act_dim, tuple(hidden), activation, init_std)
+            self.actor = GaussianActor(policy_dim, act_dim, tuple(hidden), activation, init_std, init_output_scale)
         self.critic = mlp(critic_dim, 1, tuple(hidden), activation)
-        self.optimizer = torch.optim.Adam([*self.actor.parameters(), *self.critic.parameters()], lr=lr)
+        if critic_lr is None:
+            self.optimizer = torch.optim.Adam([*self.actor.parameters(), *self.critic.parameters()], lr=lr)
+        else:  # group 0 (the actor) follows the adaptive schedule, group 1 (the critic) keeps critic_lr
+            groups: list[dict[str, Any]] = [
+                {"params": list(self.actor.parameters())},
+                {"params": list(self.critic.parameters()), "lr": critic_lr},
+            ]
+            self.optimizer = torch.optim.Adam(groups, lr=lr)
         # A discrete action is stored as one float column (its index); mu/sigma are unused for it.
         self.storage = RolloutStorage(num_steps, num_envs, policy_dim, critic_dim, 1 if discrete else act_dim)
         self.policy_norm = RunningNorm(policy_dim) if normalize_obs else None
@@ -84,6 +100,7 @@ class PPO:
         self.desired_kl, self.max_grad_norm = desired_kl, max_grad_norm
         self.generator = torch.Generator().manual_seed(seed)
         self.env_steps = 0
+        self.critic_warmup, self.updates = critic_warmup, 0
         self._pending: dict[str, torch.Tensor] = {}
         # Data-parallel ranks (torchrun) start from rank 0's networks and keep their normalizers in step.
         distributed.broadcast_parameters([*self.actor.parameters(), *self.critic.parameters()])
@@ -182,6 +199,7 @@ class PPO:
         self.storage.advantages = (adv - adv_mean) / (adv_std + 1e-8)
         stats = {"loss/surrogate": 0.0, "loss/value": 0.0, "kl": 0.0, "entropy": 0.0}
         count = 0
+        warmup = self.updates < self.critic_warmup  # the critic alone: the actor's parameters get no gradient
         for _ in range(self.epochs):
             for b in self.storage.minibatches(self.num_minibatches, self.generator):
                 dist = self.actor.distribution(b["policy"])
@@ -197,13 +215,12 @@ class PPO:
                     assert isinstance(dist, torch.distributions.Normal)
                     kl = self._gaussian_kl(dist, b)
                 kl = distributed.mean(kl)  # every rank adapts its learning rate alike
-                if self.desired_kl is not None:
+                if self.desired_kl is not None and not warmup:
                     if kl > 2 * self.desired_kl:
                         self.lr = max(1e-5, self.lr / 1.5)
                     elif 0 < kl < self.desired_kl / 2:
                         self.lr = min(1e-2, self.lr * 1.5)
-                    for group in self.optimizer.param_groups:
-                        group["lr"] = self.lr
+                    self.optimizer.param_groups[0]["lr"] = self.lr  # all parameters, or the actor's with critic_lr
                 ratio = torch.exp(log_probs - b["log_probs"])
                 surrogate = -torch.min(
                     ratio * b["advantages"], ratio.clamp(1 - self.clip, 1 + self.clip) * b["advantages"]
@@ -211,6 +228,8 @@ class PPO:
                 values = self.critic(b["critic"]).squeeze(-1)
                 value_loss = (b["returns"] - values).pow(2).mean()
                 loss = surrogate + self.value_coef * value_loss - self.entropy_coef * entropy.mean()
+                if warmup:
+                    loss = self.value_coef * value_loss
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 distributed.average_gradients([*self.actor.parameters(), *self.critic.parameters()])
@@ -222,6 +241,7 @@ class PPO:
                 stats["entropy"] += entropy.detach().mean().item()
                 count += 1
         self.storage.clear()
+        self.updates += 1
         out = {**{k: v / count for k, v in stats.items()}, "lr": self.lr}
         if isinstance(self.actor, GaussianActor):
             out["std"] = self.actor.log_std.exp().mean().item()
@@ -292,6 +312,7 @@ class PPO:
             "critic_norm": self.critic_norm.state_dict() if self.critic_norm else None,
             "lr": self.lr,
             "env_steps": self.env_steps,
+            "updates": self.updates,
             "generator": self.generator.get_state(),
         }
 
@@ -304,6 +325,7 @@ class PPO:
         if self.critic_norm is not None and state["critic_norm"] is not None:
             self.critic_norm.load_state_dict(state["critic_norm"])
         self.lr, self.env_steps = state["lr"], state["env_steps"]
+        self.updates = int(state.get("updates", self.critic_warmup))  # older checkpoints: past any warm-up
         self.generator.set_state(state["generator"])
         self._reset_norm_base()  # a resumed torchrun run merges into the loaded statistics, not the initial ones
 

@@ -33,7 +33,7 @@ from ember.sims.hoi.scene import (
 )
 from ember.sims.hoi.world import HOIWorld
 from ember.sims.predicates import Atom
-from ember.skills.hoi.scripted import StageSkill, run_stages
+from ember.skills.hoi.scripted import ScriptedStageController, StageSkill, run_stages
 from ember.skills.skill import Status
 
 NUM_ENVS = 2
@@ -239,6 +239,48 @@ def test_env_ends_an_episode_on_success_and_resets_it() -> None:
 
 def test_single_env_wrapper_passes_check_env() -> None:
     check_env(GymnasiumEnv(HOIVecEnv(plans, num_envs=1)), skip_render_check=True)
+
+
+def _residual_pair(scale: float = 0.5) -> tuple[HOIVecEnv, HOIVecEnv]:
+    """A residual env on the scripted baseline and a plain twin with the same seed (same scenes and stages)."""
+    kwargs: dict[str, Any] = {"num_envs": NUM_ENVS, "tasks": ("reach",), "max_episode_length": 60, "seed": 3}
+    residual = HOIVecEnv(plans, residual_scale=scale, base_controller=ScriptedStageController, **kwargs)
+    return residual, HOIVecEnv(plans, **kwargs)
+
+
+def test_residual_env_observes_the_scripted_action_and_executes_it_plus_the_scaled_residual() -> None:
+    env, twin = _residual_pair(scale=0.5)
+    obs, _ = env.reset(seed=0)
+    twin.reset(seed=0)
+    base = obs["policy"][:, 126:]
+    assert obs["policy"].shape == (NUM_ENVS, 141) and obs["critic"].shape == (NUM_ENVS, 217)
+    assert env.single_observation_space["policy"].shape == (141,)
+    assert torch.equal(obs["critic"][:, :141], obs["policy"])  # the critic sees a_base too
+    # a_base is what the scripted controller does on the same scene as a world
+    world = HOIWorld.from_description(env.scene[0])
+    world.set_stage(env.stages[0][0])
+    np.testing.assert_allclose(base[0].numpy(), ScriptedStageController().act(world, "human"), atol=1e-5)
+    gen = torch.Generator().manual_seed(0)
+    for t in range(40):  # zero residual first (the env is the scripted controller), then a random one; the twin
+        # executes the observed a_base (float32) plus the scaled residual
+        residual = torch.zeros(NUM_ENVS, ACTION_DIM) if t < 30 else torch.randn(NUM_ENVS, ACTION_DIM, generator=gen)
+        executed = torch.clamp(base.double() + 0.5 * residual.double(), -1.0, 1.0)
+        obs, reward, terminated, _, extras = env.step(residual)
+        _, twin_reward, twin_terminated, *_ = twin.step(executed)
+        base = obs["policy"][:, 126:]
+        assert torch.allclose(reward, twin_reward, atol=1e-4) and torch.equal(terminated, twin_terminated)
+        if t == 29:
+            assert env.stage_index.min() >= 1  # the scripted base alone passed the reach's approach stage
+    for a, b in zip(env.datas, twin.datas, strict=True):
+        np.testing.assert_allclose(a.qpos, b.qpos, atol=1e-3)
+    assert extras["log"]["residual_abs"] > 0.1
+
+
+def test_residual_mode_needs_a_base_controller() -> None:
+    with pytest.raises(ValueError, match="base_controller"):
+        HOIVecEnv(plans, num_envs=1, residual_scale=0.3)
+    with pytest.raises(ValueError, match="residual_scale"):
+        HOIVecEnv(plans, num_envs=1, residual_scale=-1.0, base_controller=ScriptedStageController)
 
 
 # ---------------------------------------------------------------------------------------------- world

@@ -10,13 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from ember.planners.hoi.template import template_plans
 from ember.sims.hoi.env import TASKS, sample_scene
 from ember.sims.hoi.world import HOIWorld
 from ember.skills.hoi.learned import SHIPPED, PolicyStageController
-from ember.skills.hoi.scripted import run_stages
+from ember.skills.hoi.scripted import ScriptedStageController, run_stages
 from ember.skills.learned import ArtifactError
+from ember.skills.learning.export import save_skill_artifact
+from ember.skills.learning.ppo import PPO
 from ember.skills.skill import Status
 
 pytest.importorskip("mujoco")
@@ -69,6 +72,63 @@ def test_ember_train_task_hoi_writes_an_artifact_the_stage_skill_runs(smoke_arti
     action = controller.act(world, "human")
     assert action.shape == (15,) and np.all(np.abs(action) <= 1.0)
     assert np.isfinite(controller.value(world, "human"))
+
+
+def _residual_artifact(folder: Path, bias: float, scale: float = 0.5) -> Path:
+    """A tiny untrained residual artifact whose actor outputs ``bias`` everywhere (output layer weights zero)."""
+    algo = PPO(141, 217, 15, num_envs=1, hidden=(16,), init_std=0.1, init_output_scale=0.0)
+    with torch.no_grad():
+        algo.actor.mean[-1].bias.fill_(bias)
+    meta = {"task": "hoi", "tasks": ["reach"], "residual_scale": scale, "base": "scripted"}
+    return save_skill_artifact(algo, 141, 217, folder, meta)
+
+
+@pytest.mark.parametrize("bias", [0.0, 0.4])
+def test_a_residual_artifact_adds_its_scaled_output_to_the_scripted_action(tmp_path: Path, bias: float) -> None:
+    controller = PolicyStageController(_residual_artifact(tmp_path / "artifact", bias))
+    world, stages = _scene("reach")
+    twin, _ = _scene("reach")
+    scripted = ScriptedStageController()
+    for w, c in ((world, controller), (twin, scripted)):
+        w.set_stage(stages[0])
+        c.reset(w, "human")
+    for _ in range(10):  # each a step of the twin world: the base keeps following the world it acts on
+        expected = np.clip(scripted.act(twin, "human") + 0.5 * bias, -1.0, 1.0)
+        np.testing.assert_allclose(controller.act(world, "human"), expected, atol=1e-6)
+        assert np.isfinite(controller.value(world, "human"))
+        for w, a in ((world, expected), (twin, expected)):
+            w.apply("human", {"action": a})
+            w.advance()
+    if bias == 0.0:  # a zero residual runs the plan exactly as the scripted baseline does
+        a, b = _scene("reach", seed=1002), _scene("reach", seed=1002)
+        learned = run_stages(a[0], a[1], controller=controller, timeout=10.0)
+        baseline = run_stages(b[0], b[1], timeout=10.0)
+        assert [(r.status, r.seconds) for r in learned] == [(r.status, r.seconds) for r in baseline]
+        assert all(r.status is Status.SUCCESS for r in learned)
+
+
+def test_ember_train_task_hoi_learns_a_residual_on_the_scripted_baseline(tmp_path: Path) -> None:
+    from ember.launch.train import hoi_artifact
+
+    run = tmp_path / "run"
+    out = subprocess.run(
+        [sys.executable, "-m", "ember.launch.cli", "train", "task=hoi", "algo=ppo", "task.num_envs=2",
+         "task.eval_envs=2", "task.tasks=[reach]", "task.residual_scale=0.3", "algo.init_output_scale=0",
+         "algo.init_std=0.1", "algo.num_steps=8", "total_steps=16", "eval_every_steps=16", "progress=false",
+         f"hydra.run.dir={run}"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    meta = json.loads((run / "artifact" / "meta.json").read_text())
+    assert meta["residual_scale"] == 0.3 and meta["base"] == "scripted"
+    assert (meta["policy_dim"], meta["critic_dim"]) == (141, 217)
+    assert '"reach": ' in (run / "train.log").read_text()  # per-task completion of each evaluation
+    again = json.loads((hoi_artifact(run, "last.pt") / "meta.json").read_text())
+    assert again["residual_scale"] == 0.3 and again["policy_dim"] == 141
+    controller = PolicyStageController(run / "artifact")
+    world, stages = _scene("reach")
+    results = run_stages(world, stages, controller=controller, timeout=10.0)
+    assert results and all(r.status in (Status.SUCCESS, Status.FAILURE) for r in results)
 
 
 def test_an_artifact_of_another_task_is_refused() -> None:

@@ -100,6 +100,43 @@ def test_gradients_reach_every_parameter() -> None:
     assert all(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
 
 
+def test_a_zero_output_scale_starts_at_a_zero_mean_action_and_still_learns() -> None:
+    algo = PPO(3, 4, 1, num_envs=NUM_ENVS, num_steps=8, init_std=0.1, init_output_scale=0.0)
+    env = _env()
+    obs, _ = env.reset(seed=0)
+    assert torch.equal(algo.act(obs, deterministic=True), torch.zeros(NUM_ENVS, 1))  # a residual adds nothing yet
+    for _ in range(8):
+        nxt, r, te, tr, ex = env.step(algo.act(obs))
+        algo.process_env_step(nxt, r, te, tr, ex)
+        obs = nxt
+    algo.compute_returns(obs)
+    algo.update()
+    assert algo.actor.log_std.exp().item() == pytest.approx(0.1, rel=0.2)
+    assert algo.act(obs, deterministic=True).abs().max() > 0
+
+
+def test_critic_warmup_holds_the_actor_and_critic_lr_stays_fixed() -> None:
+    algo = PPO(3, 4, 1, num_envs=NUM_ENVS, num_steps=8, critic_warmup=1, lr=1e-3, critic_lr=5e-4)
+    env = _env()
+    obs, _ = env.reset(seed=0)
+    actor = [p.clone() for p in algo.actor.parameters()]
+    critic = [p.clone() for p in algo.critic.parameters()]
+    for update in range(2):
+        for _ in range(8):
+            nxt, r, te, tr, ex = env.step(algo.act(obs))
+            algo.process_env_step(nxt, r, te, tr, ex)
+            obs = nxt
+        algo.compute_returns(obs)
+        algo.update()
+        held = all(torch.equal(a, b) for a, b in zip(actor, algo.actor.parameters(), strict=True))
+        assert held == (update == 0)  # the first update trains the critic alone, the second both
+        assert not any(torch.equal(a, b) for a, b in zip(critic, algo.critic.parameters(), strict=True))
+        critic = [p.clone() for p in algo.critic.parameters()]
+    assert algo.state_dict()["updates"] == 2
+    actor_group, critic_group = algo.optimizer.param_groups
+    assert critic_group["lr"] == 5e-4 and actor_group["lr"] == algo.lr != 1e-3  # only the actor's lr adapts
+
+
 @pytest.mark.slow
 def test_sac_learns_the_pendulum() -> None:
     algo, env, eval_env = _sac(), _env(), _env(32, seed=7)

@@ -28,7 +28,7 @@ from ember.planners.executor import Executor
 from ember.planners.minecraft import parse_goal
 from ember.planners.minecraft_team import TeamPlanner
 from ember.sims.minecraft.data import game_data
-from ember.sims.minecraft.scenarios import apply_scenario, make_scenario
+from ember.sims.minecraft.scenarios import lay_out, make_scenario
 from ember.sims.minecraft.server import MinecraftServer
 from ember.sims.minecraft.world import MinecraftWorld
 from ember.skills.library import SkillLibrary
@@ -46,9 +46,7 @@ def trial(server: MinecraftServer, world: MinecraftWorld, goal_text: str, seed: 
     data = game_data(world.version)
     planner = TeamPlanner(data)
     scenario = make_scenario(seed, world.names, trees=3, obstacles=2)
-    apply_scenario(server, scenario)
-    for _ in range(20):
-        world.advance()
+    lay_out(server, world, scenario)
     goal = parse_goal(goal_text, data)
     literals = planner.goal_literals(goal, world.names)
     start = world.time()

@@ -75,3 +75,43 @@ def apply_scenario(server: Any, scenario: Scenario, clear: bool = False) -> None
     for name, (x, sy, z) in scenario.spawns.items():
         server.control("clear", player=name)
         server.control("teleport", player=name, x=x, y=sy, z=z)
+
+
+def lay_out(server: Any, world: Any, scenario: Scenario, attempts: int = 3, timeout: float = 10.0) -> bool:
+    """:func:`apply_scenario` and :func:`settle`, again (teleporting the bots anew) when a bot does not see the
+    scenario in ``timeout`` seconds: now and then the chunks of the new place reach a client without the trees.
+    True once every bot sees it."""
+    for _ in range(attempts):
+        apply_scenario(server, scenario)
+        if settle(world, scenario, timeout):
+            return True
+    return False
+
+
+def settle(world: Any, scenario: Scenario, timeout: float = 10.0) -> bool:
+    """Advance ``world`` until every bot stands at its spawn point of ``scenario`` and, when the scenario planted
+    trees, sees a log (the chunks of the new place and the block scan arrive over a second or more; planning before
+    that reads the old place's facts). At least 20 control steps (the emptied inventories arrive). True when settled
+    within ``timeout`` seconds."""
+    import time
+
+    start = time.monotonic()
+    steps = 0
+    while True:
+        world.advance()
+        steps += 1
+        facts = {str(f) for f in world.facts()}
+        placed = all(
+            _at(world.state(name).get("position"), spawn) and (not scenario.trees or f"near({name}, oak_log)" in facts)
+            for name, spawn in scenario.spawns.items()
+        )
+        if placed and steps >= 20:
+            return True
+        if time.monotonic() - start > timeout:
+            return False
+
+
+def _at(position: Any, spawn: tuple[int, int, int]) -> bool:
+    if not position:
+        return False
+    return abs(float(position[0]) - spawn[0] - 0.5) <= 1.5 and abs(float(position[2]) - spawn[2] - 0.5) <= 1.5

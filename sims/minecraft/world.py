@@ -333,7 +333,7 @@ class LocalMinecraftWorld(MinecraftWorld):
         log_path: str | None = None,
         connect_timeout: float = 30.0,
     ) -> None:
-        from ember.sims.minecraft.scenarios import apply_scenario, make_scenario
+        from ember.sims.minecraft.scenarios import lay_out, make_scenario
         from ember.sims.minecraft.server import MinecraftServer
 
         self.owned: MinecraftServer | None = None
@@ -344,9 +344,8 @@ class LocalMinecraftWorld(MinecraftWorld):
             super().__init__(host, port, version, bots, connect_timeout=connect_timeout, seed=seed, server=self.owned)
             if self.owned is not None:
                 self.scenario = make_scenario(seed, self.names, trees=trees, obstacles=obstacles)
-                apply_scenario(self.owned, self.scenario)
-                for _ in range(20):  # chunks of the new place and the emptied inventories arrive
-                    self.advance()
+                if not lay_out(self.owned, self, self.scenario):  # chunks, the block scan, emptied inventories
+                    log.warning("the bots do not see the scenario of seed %d after 3 layouts; going on", seed)
         except BaseException:
             if self.owned is not None:
                 self.owned.stop()

@@ -5,6 +5,7 @@ a hand-over between two bots, reconnect after a server restart; the recipe plann
 from __future__ import annotations
 
 import itertools
+import math
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -177,10 +178,42 @@ def test_two_bots_hand_over_an_item(server: MinecraftServer, skills: SkillLibrar
         for _ in range(10):
             world.advance()
         out = _run(world, skills, "giver", "give", item="oak_planks", count=3, player="taker")
-        open("/tmp/mcx/dbg.txt", "w").write(repr((out.reason, world.state("giver"), world.state("taker"))))
         assert out.status == Status.SUCCESS, out.reason
         assert world.state("taker")["inventory"].get("oak_planks") == 3
         assert world.state("giver")["inventory"].get("oak_planks") == 2
+    finally:
+        world.close()
+
+
+def test_a_bot_places_a_station_next_to_a_waiting_teammate(server: MinecraftServer, skills: SkillLibrary) -> None:
+    """The team planner's station help: one bot walks over and places a crafting table next to another, whose
+    ``wait_near`` ends once the table is within reach of its crafting."""
+    world, scenario = _world(server, ["maker", "crafter"])
+    try:
+        x, y, z = scenario.spawns["crafter"]
+        server.control("teleport", player="crafter", x=x + 8, y=y, z=z + 3)
+        server.control("give", player="maker", item="crafting_table", count=1)
+        for _ in range(10):
+            world.advance()
+        waiter = skills["wait_near"]()
+        waiter.start(world, "crafter", block="crafting_table")
+        for _ in range(5):
+            assert waiter.tick().status == Status.RUNNING
+            world.advance()
+        out = _run(world, skills, "maker", "place", block="crafting_table", player="crafter")
+        assert out.status == Status.SUCCESS, out.reason
+        for _ in range(40):
+            if waiter.tick().status != Status.RUNNING:
+                break
+            world.advance()
+        assert waiter.tick().status == Status.SUCCESS
+        for _ in range(30):  # the block scan refreshes once a second
+            world.advance()
+        table = world.state("crafter")["blocks"].get("crafting_table")
+        where = world.state("crafter")["position"]
+        assert table is not None and math.dist((table[0], table[2]), (where[0], where[2])) <= 4.5
+        assert "crafting_table" not in world.state("maker")["inventory"]
+        assert skills["wait_near"]().check_args({"block": "crafting_table"}, None) == []
     finally:
         world.close()
 

@@ -66,6 +66,15 @@ function createAgent (optionsJson) {
     agent.errors.push(String(err && err.message ? err.message : err).slice(0, 300))
     if (agent.errors.length > 50) agent.errors.shift()
   })
+  // A teleport (a scenario laid out, /tp): what the bot was walking to lies elsewhere now, so its task is cancelled
+  // and the pathfinder stopped (it would walk back toward the old place, chunks away). Small corrections pass.
+  let lastPos = null
+  bot.on('physicsTick', () => { if (bot.entity) lastPos = bot.entity.position.clone() })
+  bot.on('forcedMove', () => {
+    if (!lastPos || !bot.entity || lastPos.distanceTo(bot.entity.position) < 8) return
+    cancelTask(agent)
+    try { bot.pathfinder.setGoal(null) } catch (err) {}
+  })
   setInterval(() => collectIdle(agent), 500).unref()
   return agent
 }
@@ -494,13 +503,25 @@ async function explore (agent, task, { block, distance, seed }) {
 }
 
 async function awaitBlock (agent, task, { block, maxDistance }) {
-  // Until a block of this kind is within `maxDistance` (a teammate is placing it); polled every 2 ticks.
+  // Until a block of this kind is within `maxDistance` (a teammate is placing it): woken by the block update, with a
+  // scan once a second besides (a scan costs milliseconds of the event loop every bot of this bridge shares).
   const bot = agent.bot
   const info = bot.registry.blocksByName[block]
   if (!info) throw new Error(`unknown block ${JSON.stringify(block)}`)
-  while (!bot.findBlock({ matching: info.id, maxDistance: maxDistance ?? 32 })) {
-    check(task)
-    await bot.waitForTicks(2)
+  const range = maxDistance ?? 32
+  let seen = false
+  const onUpdate = (oldBlock, newBlock) => {
+    if (newBlock && newBlock.type === info.id && bot.entity && newBlock.position.distanceTo(bot.entity.position) <= range) seen = true
+  }
+  bot.on('blockUpdate', onUpdate)
+  try {
+    for (let tick = 0; !seen; tick++) {
+      if (tick % 20 === 0 && bot.findBlock({ matching: info.id, maxDistance: range })) return
+      check(task)
+      await bot.waitForTicks(1)
+    }
+  } finally {
+    bot.removeListener('blockUpdate', onUpdate)
   }
 }
 

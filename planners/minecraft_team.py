@@ -110,7 +110,6 @@ class TeamPlanner:
 
         - *hand-over*: the helper gives what it holds that the other's steps would otherwise mine or craft; the
           other plans with it and waits for it (``wait_for``) before its first craft;
-
         - *station*: the helper makes the station the busy bot would craft and place itself (a crafting table) and
           places it next to it, while the busy bot gathers less and waits for the station (``wait_near``) before
           the first craft that needs it;

@@ -4,6 +4,7 @@ layout; different seeds vary all three."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,8 +94,6 @@ def settle(world: Any, scenario: Scenario, timeout: float = 10.0) -> bool:
     trees, sees a log (the chunks of the new place and the block scan arrive over a second or more; planning before
     that reads the old place's facts). At least 20 control steps (the emptied inventories arrive). True when settled
     within ``timeout`` seconds."""
-    import time
-
     start = time.monotonic()
     steps = 0
     while True:

@@ -227,9 +227,10 @@ class PPO:
                 ).mean()
                 values = self.critic(b["critic"]).squeeze(-1)
                 value_loss = (b["returns"] - values).pow(2).mean()
-                loss = surrogate + self.value_coef * value_loss - self.entropy_coef * entropy.mean()
                 if warmup:
                     loss = self.value_coef * value_loss
+                else:
+                    loss = surrogate + self.value_coef * value_loss - self.entropy_coef * entropy.mean()
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 distributed.average_gradients([*self.actor.parameters(), *self.critic.parameters()])

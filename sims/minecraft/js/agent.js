@@ -379,35 +379,38 @@ async function place (agent, task, { block, x, y, z, player, px, py, pz }) {
   // At (x, y, z); else next to `player` (walks there first; (px, py, pz): where that player was reported, for one
   // this client has not been shown); else next to the bot.
   const bot = agent.bot
-  const item = bot.inventory.items().find((i) => i.name === block)
-  if (!item) throw new Error(`missing ingredients: no ${block} in the inventory to place`)
-  let targetPos
-  if (player && (x === undefined || x === null)) {
-    const seen = bot.players[player]?.entity
-    if (!seen && (px === undefined || px === null)) throw new Error(`player ${JSON.stringify(player)} is not in sight`)
-    const where = seen ? seen.position : new Vec3(px, py, pz)
-    await walk(agent, task, new goals.GoalNear(where.x, where.y, where.z, 2), `reach ${player}`)
-  }
-  if (x === undefined || x === null) {
-    // A free spot next to the bot; one the server refused (someone stepped in) gives way to the next.
-    const refused = []
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const spot = freeSpotNear(bot, refused)
-      if (!spot) throw new Error(`no free spot to place ${block} next to the bot`)
-      try {
-        await putBlock(bot, task, block, spot)
-        return
-      } catch (err) {
-        check(task)
-        refused.push(spot)
-        if (attempt === 2) throw err
-      }
-    }
-  } else {
-    targetPos = new Vec3(Math.floor(x), Math.floor(y), Math.floor(z))
+  if (!bot.inventory.items().some((i) => i.name === block)) throw new Error(`missing ingredients: no ${block} in the inventory to place`)
+  if (x !== undefined && x !== null) {
+    const targetPos = new Vec3(Math.floor(x), Math.floor(y), Math.floor(z))
     await walk(agent, task, new goals.GoalNear(targetPos.x, targetPos.y, targetPos.z, 3), `reach (${x}, ${y}, ${z})`)
+    await putBlock(bot, task, block, targetPos)
+    return
   }
-  await putBlock(bot, task, block, targetPos)
+  if (player) await walkToPlayer(agent, task, player, px, py, pz)
+  // A free spot next to the bot; one the server refused (someone stepped in) gives way to the next.
+  const refused = []
+  for (let attempt = 0; ; attempt++) {
+    const spot = freeSpotNear(bot, refused)
+    if (!spot) throw new Error(`no free spot to place ${block} next to the bot`)
+    try {
+      await putBlock(bot, task, block, spot)
+      return
+    } catch (err) {
+      check(task)
+      if (attempt === 2) throw err
+      refused.push(spot)
+    }
+  }
+}
+
+async function walkToPlayer (agent, task, player, x, y, z) {
+  // Within 2 blocks of `player`: where this client sees it, else (x, y, z) as reported (flying-squid announces players
+  // only as they come into range). Returns where it walked to.
+  const seen = agent.bot.players[player]?.entity
+  if (!seen && (x === undefined || x === null)) throw new Error(`player ${JSON.stringify(player)} is not in sight`)
+  const where = seen ? seen.position : new Vec3(x, y, z)
+  await walk(agent, task, new goals.GoalNear(where.x, where.y, where.z, 2), `reach ${player}`)
+  return where
 }
 
 async function putBlock (bot, task, block, targetPos) {
@@ -464,10 +467,7 @@ async function toss (agent, task, { item, count, player, x, y, z }) {
   if (!info) throw new Error(`unknown item ${JSON.stringify(item)}`)
   const have = bot.inventory.count(info.id, null)
   if (have < (count ?? 1)) throw new Error(`missing ingredients: has ${have} ${item}, needs ${count ?? 1} to give`)
-  const seen = bot.players[player]?.entity
-  if (!seen && (x === undefined || x === null)) throw new Error(`player ${JSON.stringify(player)} is not in sight`)
-  const where = seen ? seen.position : new Vec3(x, y, z)
-  await walk(agent, task, new goals.GoalNear(where.x, where.y, where.z, 2), `reach ${player}`)
+  const where = await walkToPlayer(agent, task, player, x, y, z)
   const target = bot.players[player]?.entity?.position ?? where
   await bot.lookAt(target.offset(0, 0.2, 0), true)
   check(task)

@@ -82,6 +82,7 @@ function createAgent (optionsJson) {
 function finish (task, ok, error) {
   if (task.done) return
   task.done = true
+  task.doneAt = Date.now()
   task.ok = ok
   task.error = ok ? '' : String(error || 'failed')
 }
@@ -106,9 +107,11 @@ function snapshot (agent, namesJson) {
     const q = player.entity.position
     out.players[name] = [round(q.x), round(q.y), round(q.z)]
   }
-  // Nearest watched blocks: a scan costs milliseconds of the bot's event loop, so it is refreshed once a second.
+  // Nearest watched blocks: a scan costs milliseconds of the bot's event loop, so it is refreshed once a second, and
+  // at once after a task ends (the snapshot that reports a task done shows the blocks it placed or dug).
   const now = Date.now()
-  if (!agent.scan || now - agent.scan.at > 1000 || agent.scan.key !== namesJson) {
+  const stale = agent.task && agent.task.done && agent.scan && agent.task.doneAt >= agent.scan.at
+  if (!agent.scan || stale || now - agent.scan.at > 1000 || agent.scan.key !== namesJson) {
     agent.scan = { at: now, key: namesJson, blocks: scanNear(bot, names, 32, -8, 12) }
   }
   out.blocks = agent.scan.blocks

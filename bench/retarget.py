@@ -11,7 +11,8 @@ skating (horizontal speed of feet in ground contact, mm/s). Held out: dance_a, d
 90 degrees and played at 0.8x and 1.2x. The second morphology (legs x0.7, arms x1.3) tracks each clip as played on
 its own skeleton (same joint angles, its own FK for the trackers), zero-shot with the human policy, and with
 ``--finetuned`` if given. A row without a policy (PD targets = the reference's own angles) on the training clips is
-the floor. Training throughput comes from the artifact (env steps / wall time of its run) and from a fresh
+the floor; so are the rows of the motion-matched pose alone (``matching_only_*``: the base a residual policy corrects,
+built from the training clips). Training throughput comes from the artifact (env steps / wall time of its run) and from a fresh
 measurement of the env alone. Targets: >= 90 % success and <= 120 mm mean joint error on the training clips.
 Prints progress to stderr and one JSON object as the last line of stdout.
 """
@@ -42,13 +43,30 @@ class NoPolicy:
 
     env: RetargetVecEnv
 
+    def env_kwargs(self) -> dict[str, Any]:
+        return {}
+
     def act(self, obs: Any) -> torch.Tensor:
         t = self.env.tables
         return torch.as_tensor(t.qpos[self.env.frame + 1, 7:] / ACTION_SCALE, dtype=torch.float32)
 
 
+class MatchOnly:
+    """A residual policy's base alone: PD targets are the motion-matched pose (what the trackers give a live system
+    without any learning)."""
+
+    def __init__(self, policy: TrackingPolicy) -> None:
+        self.kwargs = policy.env_kwargs() or {"residual_scale": 1.0, "match_clips": list(TRAIN), "match_mirror": True}
+
+    def env_kwargs(self) -> dict[str, Any]:
+        return self.kwargs
+
+    def act(self, obs: Any) -> torch.Tensor:
+        return torch.zeros(obs["policy"].shape[0], 28)
+
+
 def bench_clips(
-    policy: TrackingPolicy | NoPolicy,
+    policy: TrackingPolicy | NoPolicy | MatchOnly,
     clips: dict[str, Clip],
     seeds: int,
     rollouts: int,
@@ -64,6 +82,7 @@ def bench_clips(
             max_episode_length=int(seconds * 30) + 2,
             leg_scale=scales[0],
             arm_scale=scales[1],
+            **policy.env_kwargs(),
         )
         if isinstance(policy, NoPolicy):
             policy.env = env
@@ -116,6 +135,8 @@ def main() -> None:
     }
     for label, clips, scales, policy in (
         ("no_policy_train", train, (1.0, 1.0), NoPolicy()),
+        ("matching_only_train", train, (1.0, 1.0), MatchOnly(human)),
+        ("matching_only_held_out", held, (1.0, 1.0), MatchOnly(human)),
         ("train", train, (1.0, 1.0), human),
         ("held_out", held, (1.0, 1.0), human),
         ("morphology_zero_shot", train, (0.7, 1.3), TrackingPolicy(args.policy, 0.7, 1.3, zero_shot=True)),

@@ -242,6 +242,9 @@ class RetargetTaskConfig:
     """Arm length factor of the character (1.3 for the second morphology)."""
     tracker_noise: float = 0.01
     """Standard deviation of the trackers' position reports during training [m]."""
+    residual_scale: float = 0.0
+    """0: the policy outputs PD targets; above 0: it corrects the motion-matched pose of the training clips by
+    ``residual_scale * action`` (``sims/humanoid/matching.py``)."""
     eval_envs: int = 8
     """Fixed phases per training clip in each evaluation."""
     eval_seconds: float = 5.0

@@ -6,7 +6,8 @@ ember run task=retarget input=recording.csv task.leg_scale=0.7 task.arm_scale=1.
 ember run task=retarget input=rec.jsonl tracking_policy=runs/<train run>/artifact
 
 The stream is checked and put on the 30 Hz grid (``sims/humanoid/stream.py``); dropped samples hold the tracker's last
-pose. The character starts standing (the walk clip's first pose) under the first head report, facing the head's
+pose. A residual policy corrects the motion-matched pose of its training clips (``policy.base``). The character
+starts standing (the walk clip's first pose) under the first head report, facing the head's
 heading. At each step the actor sees its own state and the next two reports (the same layout as in training); the run
 directory gets ``episode.mp4``, ``trace.jsonl`` (one line a second: errors, head height) and ``metrics.json``
 (tracking error of head and hands against the input, when the character fell, if it did).
@@ -86,7 +87,11 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
                 signals.pos[ahead][None],
                 signals.quat[ahead[0]][None],
             )
-            action = np.clip(policy.act(torch.as_tensor(obs, dtype=torch.float32)).numpy()[0], -2.0, 2.0)
+            window = signals.pos[[f, *ahead[:2]]][None]
+            base = policy.base(window, signals.quat[ahead[0], 0][None])
+            if policy.residual_scale > 0:
+                obs = np.concatenate([obs, base], 1)
+            action = policy.targets(torch.as_tensor(obs, dtype=torch.float32), base)[0]
             data.ctrl[:] = action * ACTION_SCALE
             mujoco.mj_step(model, data, nstep=CONTROL_DECIMATION)
             own = data.site_xpos[sites]

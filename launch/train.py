@@ -330,6 +330,7 @@ def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
             "clips": list(task.get("clips", [])),
             "mirror": bool(task.get("mirror", True)),
             "leg_scale": float(task.get("leg_scale", 1.0)),
+            "residual_scale": float(task.get("residual_scale", 0.0)),
             "arm_scale": float(task.get("arm_scale", 1.0)),
             "best_eval_success": result.best_eval,
             "env_steps": result.env_steps,
@@ -394,7 +395,15 @@ def retarget_artifact(run: str | Path, checkpoint: str = "best.pt") -> Path:
     run = Path(run)
     cfg, task = _run_config(run, "retarget")
     env = make_env(
-        "retarget", num_envs=1, clips=["walk"], mirror=False, leg_scale=task["leg_scale"], arm_scale=task["arm_scale"]
+        "retarget",
+        num_envs=1,
+        clips=["walk"],
+        mirror=False,
+        leg_scale=task["leg_scale"],
+        arm_scale=task["arm_scale"],
+        residual_scale=task.get("residual_scale", 0.0),
+        match_clips=list(task["clips"]),
+        match_mirror=bool(task["mirror"]),
     )
     algo, state = _restore(cfg, env, run / "checkpoints" / checkpoint)
     metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
@@ -403,6 +412,7 @@ def retarget_artifact(run: str | Path, checkpoint: str = "best.pt") -> Path:
         "clips": list(task["clips"]),
         "mirror": bool(task["mirror"]),
         "leg_scale": float(task["leg_scale"]),
+        "residual_scale": float(task.get("residual_scale", 0.0)),
         "arm_scale": float(task["arm_scale"]),
         "best_eval_success": state.get("best"),
         "env_steps": int(algo.env_steps),

@@ -3,7 +3,10 @@ reference clip while its actor sees only what a headset and two controllers woul
 
 Each env plays one clip of ``clips`` (mirrored copies added with ``mirror=True``) from a random frame (reference state
 initialisation: pose and velocities, root included), 30 Hz control, 240 Hz physics (MuJoCo, one ``MjData`` per env,
-``mj_step(nstep=8)``). Actions (28): PD targets of the hinges, ``target = clip(a, -2, 2) * pi / 2`` [rad].
+``mj_step(nstep=8)``). Actions (28): PD targets of the hinges, ``target = clip(a, -2, 2) * pi / 2`` [rad]. In
+residual mode (``residual_scale`` > 0) a :class:`~ember.sims.humanoid.matching.PoseMatcher` fills the body in from
+the tracker reports (the nearest frame of the training clips), that pose ``b`` (28, action units) ends the ``policy``
+group, and the PD targets are ``clip(b + residual_scale * clip(a, -2, 2), -2, 2) * pi / 2``.
 
 Observation groups, all in the character's heading frame (yaw of the root removed; z up):
 
@@ -11,6 +14,7 @@ Observation groups, all in the character's heading frame (yaw of the root remove
   velocity (6), hinge angles (28) and rates (28) — proprioception — then the three trackers' positions relative to the
   root for the next ``LOOKAHEAD`` (2) frames (18) and relative to the character's own head and hands (18), and their
   orientations at the next frame as two matrix columns each (18). The trackers' reports carry ``tracker_noise`` [m].
+  Residual mode appends the matched pose (28): 151.
 - ``critic`` (201): the policy group plus the reference's hinge angles (28), root offset (3), body positions relative
   to the reference root (45) and the clip phase as cos/sin (2) — privileged: a live system has none of it.
 
@@ -37,6 +41,7 @@ import torch
 from ember.sims.env import Obs, StepResult, VecEnv
 from ember.sims.humanoid import motion
 from ember.sims.humanoid.character import CONTROL_DECIMATION, load_humanoid
+from ember.sims.humanoid.matching import PoseMatcher
 from ember.sims.humanoid.motion import CLIP_NAMES, Clip, forward_kinematics, load_clip
 
 LOOKAHEAD = 2
@@ -63,6 +68,15 @@ def actor_observation(
     to_own = [_rot_z(targets[:, k] - own, -yaw).reshape(n, -1) for k in range(targets.shape[1])]
     orient = _mat_cols(target_quat, yaw[:, None]).reshape(n, -1)
     return np.concatenate([*proprio, *to_root, *to_own, orient], 1)
+
+
+def build_matcher(model: Any, clip_names: Sequence[str], mirror: bool) -> PoseMatcher:
+    """The residual mode's matcher: a database of the named clips (and their mirror images) on ``model``."""
+    unknown = [c for c in clip_names if c not in CLIP_NAMES]
+    if unknown or not clip_names:
+        raise ValueError(f"match_clips {unknown or list(clip_names)} are not clip names; choose from {list(CLIP_NAMES)}")
+    clips = [load_clip(c) for c in clip_names]
+    return PoseMatcher(model, clips + ([motion.mirror(c) for c in clips] if mirror else []))
 
 
 def _yaw(quat: np.ndarray) -> np.ndarray:
@@ -113,6 +127,11 @@ class RetargetVecEnv(VecEnv):
     max_episode_length: control steps per episode (30 Hz).
     leg_scale, arm_scale: the character's proportions (1, 1 is the human).
     tracker_noise: standard deviation of the trackers' position reports in the actor's observation [m].
+    residual_scale: 0 — actions are the PD targets; above 0 — residual mode: a :class:`PoseMatcher` fills the body
+        in from the (noisy) tracker reports, its pose is appended to the ``policy`` group (28, in action units), and
+        the PD targets are ``clip(base + residual_scale * a, -2, 2)``.
+    match_clips: clip names the matcher's database holds (with their mirror images if ``match_mirror``); default:
+        the clips tracked here. An evaluation on held-out clips passes the training clips.
     seed: seed of clip, phase and noise draws.
     """
 
@@ -125,6 +144,9 @@ class RetargetVecEnv(VecEnv):
         leg_scale: float = 1.0,
         arm_scale: float = 1.0,
         tracker_noise: float = 0.0,
+        residual_scale: float = 0.0,
+        match_clips: Sequence[str] | None = None,
+        match_mirror: bool | None = None,
         seed: int = 0,
         device: str = "cpu",
     ) -> None:
@@ -145,6 +167,14 @@ class RetargetVecEnv(VecEnv):
         if mirror:
             loaded += [motion.mirror(c) for c in loaded]
         self.tables = self._build_tables(loaded)
+        if residual_scale < 0:
+            raise ValueError(f"residual_scale must be >= 0 (0: no base pose); got {residual_scale}")
+        self.residual_scale = residual_scale
+        self.matcher: PoseMatcher | None = None
+        if residual_scale > 0:
+            names = list(match_clips) if match_clips is not None else [c.name for c in loaded if "@" not in c.name]
+            self.matcher = build_matcher(self.model, names, mirror if match_mirror is None else match_mirror)
+        self.base = np.zeros((num_envs, self.model.nu))  # the matcher's pose for the next step, action units
         self.rng = np.random.default_rng(seed)
         site = {n: mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, n) for n in self.tables.sites}
         self._site_ids = site
@@ -239,6 +269,8 @@ class RetargetVecEnv(VecEnv):
 
     def step(self, actions: torch.Tensor) -> StepResult:
         action = np.clip(np.nan_to_num(np.asarray(actions, dtype=np.float64)), -2.0, 2.0)
+        if self.matcher is not None:
+            action = np.clip(self.base + self.residual_scale * action, -2.0, 2.0)
         bad_acc = int(self._mj.mjtWarning.mjWARN_BADQACC)
         unstable = np.zeros(self.num_envs, dtype=bool)
         for i, data in enumerate(self.datas):
@@ -304,6 +336,13 @@ class RetargetVecEnv(VecEnv):
         if self.tracker_noise > 0:
             targets = targets + self.rng.normal(0.0, self.tracker_noise, targets.shape)
         policy = actor_observation(qpos, s["qvel"], s["sites"][:, self._tracker_ids], targets, t.tracker_quat[f + 1])
+        if self.matcher is not None:
+            current = np.stack([t.sites[n][f] for n in TRACKER_SITES], 1)[:, None]
+            if self.tracker_noise > 0:
+                current = current + self.rng.normal(0.0, self.tracker_noise, current.shape)
+            window = np.concatenate([current, targets[:, :2]], 1)
+            self.base = self.matcher.pose(window, t.tracker_quat[f + 1, 0]) / ACTION_SCALE
+            policy = np.concatenate([policy, self.base], 1)
         ref_root = t.qpos[f, :3]
         phase = (f - t.start[self.clip]) / np.maximum(t.length[self.clip], 1) * 2 * np.pi
         critic = np.concatenate(
@@ -352,6 +391,7 @@ class RetargetVecEnv(VecEnv):
             "clip": self.clip.copy(),
             "frame": self.frame.copy(),
             "prev_action": self.prev_action.copy(),
+            "base": self.base.copy(),
             "episode_length_buf": self.episode_length_buf.clone(),
             "rng": self.rng.bit_generator.state,
         }
@@ -362,6 +402,7 @@ class RetargetVecEnv(VecEnv):
             self._mj.mj_forward(self.model, d)
         self.clip, self.frame = state["clip"].copy(), state["frame"].copy()
         self.prev_action = state["prev_action"].copy()
+        self.base = state.get("base", self.base).copy()
         self.episode_length_buf = state["episode_length_buf"].clone()
         self.rng.bit_generator.state = state["rng"]
 

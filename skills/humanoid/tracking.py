@@ -2,7 +2,11 @@
 and turn tracker reports into PD targets step by step (``ember run task=retarget input=FILE``).
 
 An artifact is a folder with ``policy.pt2`` (the actor with its observation normalizer, ``torch.export``) and
-``meta.json`` (training config and command, MuJoCo version, the character's model hash, evaluation figures).
+``meta.json`` (training config and command, MuJoCo version, the character's model hash, evaluation figures). A
+residual policy (``residual_scale`` > 0 in its meta) corrects the motion-matched pose of its training clips
+(``sims/humanoid/matching.py``): its observation ends with that pose, and the PD targets are
+``clip(base + residual_scale * action, -2, 2)``; :meth:`TrackingPolicy.env_kwargs` sets an env up that way and
+:meth:`TrackingPolicy.base` gives the pose from a live tracker window.
 """
 
 from __future__ import annotations
@@ -80,6 +84,42 @@ class TrackingPolicy:
 
         self.module = load_policy(policy_path)
         self.policy_dim = int(self.meta["policy_dim"])
+        self.residual_scale = float(self.meta.get("residual_scale", 0.0))
+        self._scales = (leg_scale, arm_scale)
+        self._matcher: Any = None
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """``RetargetVecEnv`` arguments that give this policy the observation and action it was trained with."""
+        if self.residual_scale <= 0:
+            return {}
+        return {
+            "residual_scale": self.residual_scale,
+            "match_clips": list(self.meta.get("clips", [])),
+            "match_mirror": bool(self.meta.get("mirror", True)),
+        }
+
+    def base(self, window: np.ndarray, head_quat: np.ndarray) -> np.ndarray:
+        """The motion-matched pose ``(N, 28)`` in action units for tracker windows ``(N, 3, 3, 3)`` (reports at
+        ``f``, ``f + 1``, ``f + 2``) and the headset's orientation at ``f + 1`` ``(N, 4)``; zeros for a policy that
+        is not residual."""
+        if self.residual_scale <= 0:
+            return np.zeros((len(window), 28))
+        if self._matcher is None:
+            from ember.sims.humanoid.character import load_humanoid
+            from ember.sims.humanoid.retarget_env import ACTION_SCALE, build_matcher
+
+            kw = self.env_kwargs()
+            self._matcher = build_matcher(load_humanoid(*self._scales), kw["match_clips"], kw["match_mirror"])
+            self._action_scale = ACTION_SCALE
+        return np.asarray(self._matcher.pose(window, head_quat)) / self._action_scale
+
+    def targets(self, obs: np.ndarray | torch.Tensor, base: np.ndarray) -> np.ndarray:
+        """PD targets in action units ``(N, 28)`` from the ``policy`` group and the base pose (zeros if not
+        residual) — what the env executes for the same observation."""
+        action = np.clip(self.act(obs).numpy(), -2.0, 2.0)
+        if self.residual_scale > 0:
+            action = np.clip(base + self.residual_scale * action, -2.0, 2.0)
+        return np.asarray(action)
 
     def act(self, obs: np.ndarray | torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
         """Actions for the ``policy`` group (or an env's observation dict)."""

@@ -30,6 +30,19 @@ def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tracking_artifact(algo, 123, folder, {"leg_scale": 1.0, "arm_scale": 1.0})
 
 
+@pytest.fixture(scope="module")
+def residual_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained residual policy's artifact (it corrects the motion-matched pose of the walk clip)."""
+    from ember.launch.train import build_algo
+    from ember.sims.humanoid.retarget_env import RetargetVecEnv
+
+    env = RetargetVecEnv(num_envs=1, clips=["walk"], mirror=False, residual_scale=0.5)
+    algo = build_algo({"name": "ppo", "hidden": [32, 32], "init_std": 0.2}, env, 0)
+    folder = tmp_path_factory.mktemp("residual")
+    meta = {"leg_scale": 1.0, "arm_scale": 1.0, "residual_scale": 0.5, "clips": ["walk"], "mirror": True}
+    return save_tracking_artifact(algo, 151, folder, meta)
+
+
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ember.launch.cli", "run", "task=retarget", "progress=false", *args],
@@ -47,6 +60,32 @@ def test_replay_writes_video_and_metrics(artifact: Path, tmp_path: Path) -> None
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["frames"] == signals.pos.shape[0] and 0.8 < metrics["measured_share"] < 1.0
     assert metrics["head_hands_err_mm"] > 0 and (tmp_path / "run" / metrics["video"]).stat().st_size > 1000
+
+
+def test_a_residual_policy_replays_and_acts_as_its_env_does(residual_artifact: Path, tmp_path: Path) -> None:
+    import numpy as np
+    import torch
+
+    from ember.sims.humanoid.retarget_env import RetargetVecEnv
+
+    policy = TrackingPolicy(residual_artifact)
+    kwargs = policy.env_kwargs()
+    assert kwargs == {"residual_scale": 0.5, "match_clips": ["walk"], "match_mirror": True}
+    env = RetargetVecEnv(num_envs=2, clips=["walk"], mirror=False, seed=4, **kwargs)
+    obs, _ = env.reset(seed=4)
+    t, f = env.tables, env.frame
+    window = np.stack([t.sites[n][f[:, None] + np.arange(3)] for n in ("head", "left_hand", "right_hand")], 2)
+    base = policy.base(window, t.tracker_quat[f + 1, 0])
+    np.testing.assert_allclose(base, env.base, atol=1e-9)  # the live base is the env's
+    targets = policy.targets(obs["policy"], base)
+    np.testing.assert_allclose(targets, np.clip(base + 0.5 * policy.act(obs).numpy(), -2, 2), atol=1e-6)
+    env.step(policy.act(obs))
+    assert torch.isfinite(torch.as_tensor(env.last_state["qpos"])).all()
+    signals = sparse_from_clip(load_clip("walk"), load_humanoid(), SparseConfig(noise_pos_m=0.005, dropout=0.1))
+    stream = write_tracker_jsonl(signals, tmp_path / "walk.jsonl")
+    proc = run(f"input={stream}", f"tracking_policy={residual_artifact}", "video=false", f"hydra.run.dir={tmp_path}/r")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["head_hands_err_mm"] > 0
 
 
 def test_bad_inputs_exit_2_naming_the_problem(artifact: Path, tmp_path: Path) -> None:

@@ -26,6 +26,9 @@ _NUMBERS = {
 _FILLER = {"collect", "craft", "get", "gather", "make", "mine", "obtain", "we", "need", "i", "want", "and", "the",
            "please", "build", "chop", "dig", "of", "some", "us", "me", "bring", "to", "have", "with"}  # fmt: skip
 
+EXPLORE_COST = 4.0
+"""Planning cost of exploring for a block and digging it, against crafting's one per recipe plus its ingredients."""
+
 
 class PlanningError(ValueError):
     """A goal that cannot be read or achieved; the message names the part and how to fix it."""
@@ -163,21 +166,33 @@ class RecipePlanner:
             return
         if item in chain or len(chain) > self.max_depth:
             raise PlanningError(f"{item}: needed to make itself ({' <- '.join(sorted(chain))}); no way to get it here")
+        asked = not chain  # the goal's own item, not an ingredient
         chain = chain | {item}
         missing = n - have
         near_sources = [b for b in self.data.sources(item) if b in state.near]
         recipes = self.data.recipes.get(item, [])
+        craftable = bool(recipes) and min(self._recipe_cost(r, state, set(chain)) for r in recipes) < math.inf
+        natural = self.data.natural_sources(item)
         if near_sources and (not recipes or item in near_sources or self._raw(item)):
             self._mine(state, near_sources[0], item, missing, agent, chain)
-        elif recipes and min(self._recipe_cost(r, state, set(chain)) for r in recipes) < math.inf:
+        elif craftable and not (natural and self.data.stored(item)):
             self._craft(state, item, missing, agent, chain)
-        elif self.data.sources(item):
-            block = self.data.sources(item)[0]
+        elif natural or (asked and item in self.data.sources(item)):
+            # Only blocks a world generates are worth looking for (coal_ore for coal, not coal_block); a goal that
+            # names a block explicitly (prismarine, bone_block) is looked for as asked.
+            block = natural[0] if natural else item
             state.steps.append(Step("explore", {"block": block}, agent))
             state.near.add(block)
             self._mine(state, block, item, missing, agent, chain)
         else:
-            raise PlanningError(f"{item} can be neither mined nor crafted")
+            lacking = sorted(
+                {i for r in recipes for i, _ in r.ingredients if math.isinf(self._cost(i, state, set(chain)))}
+            )
+            why = f"; its recipes need {', '.join(lacking)}, which cannot be had either" if lacking else ""
+            raise PlanningError(
+                f"{item} can be neither mined nor crafted here: no block that is not itself crafted drops it, and no "
+                f"crafting recipe makes it from what can be had (smelting is not supported){why}"
+            )
 
     def _raw(self, item: str) -> bool:
         """A resource one mines rather than crafts (logs, dirt, cobblestone: drops of natural blocks)."""
@@ -221,14 +236,22 @@ class RecipePlanner:
             return 0.0
         if item in visiting or len(visiting) > self.max_depth:
             return math.inf
-        sources = self.data.sources(item)
-        if any(b in state.near for b in sources):
-            return 1.0
+        near = [b for b in self.data.sources(item) if b in state.near]
+        if near:
+            return self._dig_cost(near[0], 1.0, state, visiting | {item})
         recipes = self.data.recipes.get(item, [])
         best = min((self._recipe_cost(r, state, visiting | {item}) for r in recipes), default=math.inf)
-        if sources:
-            best = min(best, 4.0)  # explore, then dig
+        natural = self.data.natural_sources(item)
+        if natural and (best == math.inf or self.data.stored(item)):
+            best = min(best, self._dig_cost(natural[0], EXPLORE_COST, state, visiting | {item}))
         return best
+
+    def _dig_cost(self, block: str, base: float, state: _State, visiting: set[str]) -> float:
+        """``base`` (a dig, or exploring and a dig), plus making the tool the block needs if none is held."""
+        tools = self.data.harvest_tools(block)
+        if not tools or any(state.inventory.get(t, 0) > 0 for t in tools):
+            return base
+        return base + min(self._cost(t, state, visiting) for t in tools)
 
     def _hoist(self, steps: list[Step]) -> list[Step]:
         """Gather by hand first: digs that need no tool (and the explorations before them) move to the front, so a

@@ -93,6 +93,24 @@ class MinecraftData:
         """Blocks that drop ``item`` when mined (the block named like the item first)."""
         return sorted(self._sources.get(item, []), key=lambda b: (b != item, b))
 
+    def natural_sources(self, item: str) -> list[str]:
+        """Blocks dropping ``item`` that no crafting recipe makes and that are items themselves (ores, logs, flowers:
+        what a world generates; not storage blocks such as coal_block, nor placed forms such as wall_torch): the ones
+        worth exploring for. Blocks both generated and craftable (prismarine, bone_block) are mined when near but not
+        explored for."""
+        return [b for b in self.sources(item) if b not in self.recipes and b in self.items]
+
+    def stored(self, item: str) -> bool:
+        """True when every recipe for ``item`` unpacks a storage block made of it (coal from coal_block): such an
+        item is a raw resource, got by mining, not by crafting."""
+        recipes = self.recipes.get(item, [])
+        return bool(recipes) and all(
+            len(r.ingredients) == 1
+            and r.ingredients[0][1] == 1
+            and all(i == item for p in self.recipes.get(r.ingredients[0][0], []) for i, _ in p.ingredients)
+            for r in recipes
+        )
+
     def is_item(self, name: str) -> bool:
         return name in self.items
 

@@ -299,6 +299,20 @@ def test_recipe_planner_plans_from_what_is_held_and_near(data: Any) -> None:
     assert (
         planner.steps(parse_goal("collect 3 oak logs", data), frozenset({Atom("has", ("b", "oak_log", 5))}), "b") == []
     )
+    # Unseen goals: only blocks a world generates are explored for (coal_ore for the torch's coal, not coal_block or a
+    # placed wall_torch), a near block's tool counts in the cost (cobblestone is dug with a wooden pickaxe, not a stone
+    # one made first), and what needs smelting is refused with the missing ingredient named.
+    torches = steps("craft 4 torches")
+    assert ("explore", "coal_ore") in torches and ("mine", "coal_ore") in torches and torches[-1] == ("craft", "torch")
+    assert not any(arg in ("coal_block", "wall_torch", "stone_pickaxe") for _, arg in torches)
+    with_stone = near | {Atom("near", ("b", "cobblestone"))}
+    stone = steps("craft a stone pickaxe", with_stone)
+    assert stone.index(("craft", "wooden_pickaxe")) < stone.index(("mine", "cobblestone")) and stone[-1] == (
+        "craft",
+        "stone_pickaxe",
+    )
+    with pytest.raises(PlanningError, match=r"iron_pickaxe can be neither.*smelting.*need iron_ingot"):
+        steps("craft an iron pickaxe", with_stone)
 
 
 def test_node_side_installs_nothing_at_run_time() -> None:

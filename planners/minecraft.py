@@ -138,6 +138,8 @@ class RecipePlanner:
 
     def __init__(self, data: MinecraftData) -> None:
         self.data = data
+        self._universe: set[str] = set()
+        self._cache: dict[tuple[frozenset[str], frozenset[str]], dict[str, float]] = {}
 
     # ------------------------------------------------------------------ public
     def plan(self, goal: list[GoalItem], facts: frozenset[Atom], agent: str) -> dict[str, Any]:
@@ -154,6 +156,8 @@ class RecipePlanner:
     def steps(self, goal: list[GoalItem], facts: frozenset[Atom], agent: str) -> list[Step]:
         state = _State(inventory=inventory_of(facts, agent), near=near_of(facts, agent))
         state.table = "crafting_table" in state.near
+        self._universe = self._closure({g.item for g in goal} | {"crafting_table"})
+        self._cache = {}
         for g in goal:
             self._acquire(state, g.item, g.count, agent, frozenset())
             state.inventory[g.item] -= g.count  # reserved for the goal
@@ -171,19 +175,26 @@ class RecipePlanner:
         missing = n - have
         near_sources = [b for b in self.data.sources(item) if b in state.near]
         recipes = self.data.recipes.get(item, [])
-        craftable = bool(recipes) and min(self._recipe_cost(r, state, set(chain)) for r in recipes) < math.inf
+        usable = [r for r in recipes if not any(i in chain for i, _ in r.ingredients)]  # no detours through itself
+        craftable = bool(usable) and min(self._recipe_cost(r, state, set(chain)) for r in usable) < math.inf
         natural = self.data.natural_sources(item)
         if near_sources and (not recipes or item in near_sources or self._raw(item)):
             self._mine(state, near_sources[0], item, missing, agent, chain)
         elif craftable and not (natural and self.data.stored(item)):
-            self._craft(state, item, missing, agent, chain)
+            saved = (len(state.steps), dict(state.inventory), set(state.near), state.table)
+            try:
+                self._craft(state, item, missing, agent, chain)
+                return
+            except PlanningError:  # a dead end (a recipe leading back to this item): look for it instead, if one can
+                if not natural:
+                    raise
+                del state.steps[saved[0] :]
+                state.inventory, state.near, state.table = saved[1], saved[2], saved[3]
+            self._explore_and_mine(state, natural[0], item, missing, agent, chain)
         elif natural or (asked and item in self.data.sources(item)):
             # Only blocks a world generates are worth looking for (coal_ore for coal, not coal_block); a goal that
             # names a block explicitly (prismarine, bone_block) is looked for as asked.
-            block = natural[0] if natural else item
-            state.steps.append(Step("explore", {"block": block}, agent))
-            state.near.add(block)
-            self._mine(state, block, item, missing, agent, chain)
+            self._explore_and_mine(state, natural[0] if natural else item, item, missing, agent, chain)
         else:
             lacking = sorted(
                 {i for r in recipes for i, _ in r.ingredients if math.isinf(self._cost(i, state, set(chain)))}
@@ -193,6 +204,13 @@ class RecipePlanner:
                 f"{item} can be neither mined nor crafted here: no block that is not itself crafted drops it, and no "
                 f"crafting recipe makes it from what can be had (smelting is not supported){why}"
             )
+
+    def _explore_and_mine(
+        self, state: _State, block: str, item: str, n: int, agent: str, chain: frozenset[str]
+    ) -> None:
+        state.steps.append(Step("explore", {"block": block}, agent))
+        state.near.add(block)
+        self._mine(state, block, item, n, agent, chain)
 
     def _raw(self, item: str) -> bool:
         """A resource one mines rather than crafts (logs, dirt, cobblestone: drops of natural blocks)."""
@@ -211,7 +229,8 @@ class RecipePlanner:
         state.inventory[item] = state.inventory.get(item, 0) + n
 
     def _craft(self, state: _State, item: str, n: int, agent: str, chain: frozenset[str]) -> None:
-        recipe = min(self.data.recipes[item], key=lambda r: self._recipe_cost(r, state, set(chain)))
+        usable = [r for r in self.data.recipes[item] if not any(i in chain for i, _ in r.ingredients)]
+        recipe = min(usable, key=lambda r: self._recipe_cost(r, state, set(chain)))
         if math.isinf(self._recipe_cost(recipe, state, set(chain))):
             raise PlanningError(f"{item}: no recipe whose ingredients can be had here")
         times = math.ceil(n / recipe.count)
@@ -229,29 +248,78 @@ class RecipePlanner:
     def _recipe_cost(self, recipe: Recipe, state: _State, visiting: set[str]) -> float:
         return 1 + sum(self._cost(i, state, visiting) for i, _ in recipe.ingredients)
 
-    def _cost(self, item: str, state: _State, visiting: set[str]) -> float:
+    def _cost(self, item: str, state: _State, visiting: set[str] | None = None) -> float:
         """Rough number of steps to get one ``item`` (inf when impossible): what is held is free, what lies near
-        is one dig, the rest is crafted or explored for."""
-        if state.inventory.get(item, 0) > 0:
-            return 0.0
-        if item in visiting or len(visiting) > self.max_depth:
-            return math.inf
-        near = [b for b in self.data.sources(item) if b in state.near]
-        if near:
-            return self._dig_cost(near[0], 1.0, state, visiting | {item})
-        recipes = self.data.recipes.get(item, [])
-        best = min((self._recipe_cost(r, state, visiting | {item}) for r in recipes), default=math.inf)
-        natural = self.data.natural_sources(item)
-        if natural and (best == math.inf or self.data.stored(item)):
-            best = min(best, self._dig_cost(natural[0], EXPLORE_COST, state, visiting | {item}))
-        return best
+        is one dig (plus making its tool), the rest is crafted or explored for. Read from a table computed for the
+        state's holdings and surroundings (:meth:`_costs`); ``visiting`` is accepted for the callers' signature."""
+        table = self._costs(state)
+        if item not in table:
+            self._universe |= self._closure({item})
+            self._cache.clear()
+            table = self._costs(state)
+        return table[item]
 
-    def _dig_cost(self, block: str, base: float, state: _State, visiting: set[str]) -> float:
-        """``base`` (a dig, or exploring and a dig), plus making the tool the block needs if none is held."""
-        tools = self.data.harvest_tools(block)
-        if not tools or any(state.inventory.get(t, 0) > 0 for t in tools):
-            return base
-        return base + min(self._cost(t, state, visiting) for t in tools)
+    def _closure(self, items: set[str]) -> set[str]:
+        """Every item the cost of ``items`` can depend on: recipe ingredients and tools of the blocks that drop them."""
+        seen, todo = set(), list(items)
+        while todo:
+            item = todo.pop()
+            if item in seen:
+                continue
+            seen.add(item)
+            todo += [i for r in self.data.recipes.get(item, []) for i, _ in r.ingredients]
+            todo += [t for b in self.data.sources(item) for t in self.data.harvest_tools(b)]
+        return seen
+
+    def _costs(self, state: _State) -> dict[str, float]:
+        """Costs of every item of the universe at once, by value iteration to the fixed point (an AND-OR shortest
+        path: a recipe costs one plus its ingredients, a dig its base plus the cheapest tool unless one is held).
+        Recursion over recipes instead is exponential in the dyes and wools."""
+        held = frozenset(k for k, v in state.inventory.items() if v > 0)
+        key = (held, frozenset(state.near))
+        if key in self._cache:
+            return self._cache[key]
+        cost = {item: (0.0 if item in held else math.inf) for item in self._universe}
+        explore: set[str] = set()
+
+        def dig(block: str, base: float) -> float:
+            tools = self.data.harvest_tools(block)
+            if not tools or any(t in held for t in tools):
+                return base
+            return base + min(cost.get(t, math.inf) for t in tools)
+
+        def relax() -> None:
+            for _ in range(len(self._universe) + 1):
+                changed = False
+                for item in self._universe:
+                    if item in held:
+                        continue
+                    near = [b for b in self.data.sources(item) if b in state.near]
+                    if near:
+                        best = dig(near[0], 1.0)
+                    else:
+                        recipes = self.data.recipes.get(item, [])
+                        best = min(
+                            (1 + sum(cost.get(i, math.inf) for i, _ in r.ingredients) for r in recipes),
+                            default=math.inf,
+                        )
+                        if item in explore:
+                            best = min(best, dig(self.data.natural_sources(item)[0], EXPLORE_COST))
+                    if best < cost[item]:
+                        cost[item], changed = best, True
+                if not changed:
+                    return
+
+        # Explored for: raw resources at once; anything else only where crafting cannot get it.
+        explore |= {i for i in self._universe if self.data.natural_sources(i) and self.data.stored(i)}
+        explore |= {i for i in self._universe if self.data.natural_sources(i) and not self.data.recipes.get(i)}
+        relax()
+        late = {i for i in self._universe if math.isinf(cost[i]) and self.data.natural_sources(i)} - explore
+        if late:
+            explore |= late
+            relax()
+        self._cache[key] = cost
+        return cost
 
     def _hoist(self, steps: list[Step]) -> list[Step]:
         """Gather by hand first: digs that need no tool (and the explorations before them) move to the front, so a

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ember.planners.executor import Executor
-from ember.planners.minecraft import PlanningError, RecipePlanner, parse_goal
+from ember.planners.minecraft import GoalItem, PlanningError, RecipePlanner, parse_goal
 from ember.sims.minecraft.data import game_data
 from ember.sims.minecraft.scenarios import Scenario, apply_scenario, make_scenario
 from ember.sims.minecraft.server import MinecraftServer, ServerError
@@ -313,6 +313,25 @@ def test_recipe_planner_plans_from_what_is_held_and_near(data: Any) -> None:
     )
     with pytest.raises(PlanningError, match=r"iron_pickaxe can be neither.*smelting.*need iron_ingot"):
         steps("craft an iron pickaxe", with_stone)
+
+
+def test_every_item_of_the_game_plans_or_is_refused_with_a_reason(data: Any) -> None:
+    """Goals nobody wrote a test for: each of the game's items either plans or raises PlanningError (the costs are a
+    fixed point over the recipe graph; recursing over recipes took minutes on the dyes and wools)."""
+    planner = RecipePlanner(data)
+    near = frozenset({Atom("near", ("b", "oak_log")), Atom("near", ("b", "grass_block"))})
+    planned = 0
+    for item in sorted(data.items):
+        try:
+            steps = planner.steps([GoalItem(item, 1)], near, "b")
+        except PlanningError as err:
+            assert any(why in str(err) for why in ("can be neither", "needed to make itself", "needs one of")), err
+            continue
+        planned += 1
+        assert all(s.skill in ("mine", "craft", "place", "explore") for s in steps)
+    assert planned > 500
+    wool = [(s.skill, s.args) for s in planner.steps(parse_goal("craft 2 magenta wool", data), near, "b")]
+    assert wool[-1] == ("craft", {"item": "magenta_wool", "count": 2})
 
 
 def test_node_side_installs_nothing_at_run_time() -> None:

@@ -11,10 +11,10 @@ skating (horizontal speed of feet in ground contact, mm/s). Held out: dance_a, d
 90 degrees and played at 0.8x and 1.2x. The second morphology (legs x0.7, arms x1.3) tracks each clip as played on
 its own skeleton (same joint angles, its own FK for the trackers), zero-shot with the human policy, and with
 ``--finetuned`` if given. A row without a policy (PD targets = the reference's own angles) on the training clips is
-the floor; so are the rows of the motion-matched pose alone (``matching_only_*``: the base a residual policy corrects,
-built from the training clips). Training throughput comes from the artifact (env steps / wall time of its run) and from a fresh
-measurement of the env alone. Targets: >= 90 % success and <= 120 mm mean joint error on the training clips.
-Prints progress to stderr and one JSON object as the last line of stdout.
+the floor; so are the rows of the motion-matched pose alone (``matching_only_*``: the base a residual policy
+corrects, built from the training clips). Training throughput comes from the artifact (env steps / wall time of its
+run) and from a fresh measurement of the env alone. Targets: >= 90 % success and <= 120 mm mean joint error on the
+training clips. Prints progress to stderr and one JSON object as the last line of stdout.
 """
 
 from __future__ import annotations

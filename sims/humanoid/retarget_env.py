@@ -74,7 +74,9 @@ def build_matcher(model: Any, clip_names: Sequence[str], mirror: bool) -> PoseMa
     """The residual mode's matcher: a database of the named clips (and their mirror images) on ``model``."""
     unknown = [c for c in clip_names if c not in CLIP_NAMES]
     if unknown or not clip_names:
-        raise ValueError(f"match_clips {unknown or list(clip_names)} are not clip names; choose from {list(CLIP_NAMES)}")
+        raise ValueError(
+            f"match_clips {unknown or list(clip_names)} are not clip names; choose from {list(CLIP_NAMES)}"
+        )
     clips = [load_clip(c) for c in clip_names]
     return PoseMatcher(model, clips + ([motion.mirror(c) for c in clips] if mirror else []))
 

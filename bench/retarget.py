@@ -149,7 +149,9 @@ def main() -> None:
         tuned = TrackingPolicy(args.finetuned, 0.7, 1.3)
         result["morphology_finetuned"] = bench_clips(tuned, train, args.seeds, args.rollouts, args.seconds, (0.7, 1.3))
     meta = human.meta
-    result["training_env_steps_per_s"] = round(meta["env_steps"] / meta["wall_s"], 1) if meta.get("wall_s") else None
+    result["training_env_steps_per_s"] = (
+        round(meta.get("run_env_steps", meta["env_steps"]) / meta["wall_s"], 1) if meta.get("wall_s") else None
+    )
     result["env_only_steps_per_s"] = env_throughput()
     train_mean = result["train"]["mean"]
     result["targets"] = {

@@ -319,7 +319,8 @@ def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
             "scene_hash": scene_hash(),
             "train_command": "ember train " + " ".join(HydraConfig.get().overrides.task),
             "best_eval": result.best_eval,
-            "env_steps": result.env_steps,
+            "env_steps": int(algo.env_steps),  # of the exported (best) checkpoint
+            "run_env_steps": result.env_steps,
         }
         save_skill_artifact(algo, policy_dim, critic_dim, run_dir / "artifact", meta)
     if name == "retarget":
@@ -333,7 +334,8 @@ def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
             "residual_scale": float(task.get("residual_scale", 0.0)),
             "arm_scale": float(task.get("arm_scale", 1.0)),
             "best_eval_success": result.best_eval,
-            "env_steps": result.env_steps,
+            "env_steps": int(algo.env_steps),  # of the exported (best) checkpoint
+            "run_env_steps": result.env_steps,
             "wall_s": round(result.wall_s, 1),
         }
         save_tracking_artifact(algo, policy_dim, run_dir / "artifact", meta)
@@ -343,7 +345,8 @@ def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
             **hoi_meta(task),
             "train_command": "ember train " + " ".join(HydraConfig.get().overrides.task),
             "best_eval_completion": result.best_eval,
-            "env_steps": result.env_steps,
+            "env_steps": int(algo.env_steps),  # of the exported (best) checkpoint
+            "run_env_steps": result.env_steps,
             "wall_s": round(result.wall_s, 1),
         }
         save_skill_artifact(algo, policy_dim, critic_dim, run_dir / "artifact", meta)
@@ -354,7 +357,8 @@ def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
             "activation": algo_cfg.get("activation", "elu"),
             "train_command": "ember train " + " ".join(HydraConfig.get().overrides.task),
             "best_eval_soups": result.best_eval,
-            "env_steps": result.env_steps,
+            "env_steps": int(algo.env_steps),  # of the exported (best) checkpoint
+            "run_env_steps": result.env_steps,
         }
         save_partner(algo, env.layout, run_dir / "partner.pt", meta)
     metrics = {

@@ -64,6 +64,9 @@ class MinecraftTaskConfig:
     """Local server: walls and pillars the seeded scenario builds."""
     max_seconds: float = 300.0
     """Time budget of the run [s of game time, which is wall time]."""
+    planning: str = "central"
+    """Team planning: ``central`` (one plan from every bot's facts) or ``per_bot`` (each bot plans its own share from
+    its own facts and its beliefs about the others: whom it sees, what they said they hold)."""
 
 
 @dataclass

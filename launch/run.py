@@ -78,8 +78,9 @@ def main(cfg: DictConfig) -> None:
         if cfg.bots is not None:
             task["bots"] = cfg.bots
         task.setdefault("log_path", str(run_path / "server.log"))
+        planning = task.pop("planning", "central")
         if planner_cfg["name"] == "symbolic":  # Minecraft's symbolic planner: recipes and the team division
-            planner_cfg = {"name": "minecraft", "store": cfg.skill_store}
+            planner_cfg = {"name": "minecraft", "store": cfg.skill_store, "planning": planning}
         elif planner_cfg["name"] == "llm":  # the LLM planner with Minecraft's goals, beliefs, skills and fallback
             planner_cfg = {**planner_cfg, "name": "minecraft_llm", "store": cfg.skill_store}
     if task["name"] == "hoi":  # instructions -> RMD stages -> a tree of stage leaves (planners/hoi/bt.py)

@@ -276,6 +276,17 @@ class TeamPlanner:
         return self.seconds_of(steps)
 
 
+def _branches(root: dict[str, Any]) -> list[dict[str, Any]]:
+    """The per-bot branches of a team tree (the children of a parallel root, or the root itself)."""
+    return list(root["children"]) if root.get("type") == "parallel" else [root]
+
+
+def _agents(node: dict[str, Any]) -> set[str]:
+    if node.get("type") == "action":
+        return {str(node.get("agent"))}
+    return set().union(*(_agents(c) for c in node.get("children", [])))
+
+
 def _combine(items: list[GoalItem]) -> list[GoalItem]:
     out: dict[str, int] = {}
     for g in items:
@@ -298,8 +309,19 @@ class MinecraftPlanner:
         store: path of the persistent skill store (``null``: none).
     """
 
-    def __init__(self, skills: Any = None, leader: str | None = None, store: str | None = None, **_: Any) -> None:
+    def __init__(
+        self,
+        skills: Any = None,
+        leader: str | None = None,
+        store: str | None = None,
+        planning: str = "central",
+        **_: Any,
+    ) -> None:
         from ember.skills.composite import SkillStore
+
+        if planning not in ("central", "per_bot"):
+            raise PlanningError(f"planning={planning!r} is unknown; choose central or per_bot")
+        self.planning = planning
 
         self.skills = skills
         self.leader = leader
@@ -337,7 +359,44 @@ class MinecraftPlanner:
             self.reused = known
             leader = self.leader or world.agents()[0]
             return {"version": 1, "root": {"type": "action", "skill": known, "args": {}, "agent": leader}}
+        if self.planning == "per_bot" and len(world.agents()) > 1:
+            return self._plan_per_bot(team, items, world)
         return team.plan(items, world.facts(), world.agents(), self.requests())
+
+    def _plan_per_bot(self, team: TeamPlanner, items: list[GoalItem], world: Any) -> dict[str, Any]:
+        """Each bot plans the team's division from what it knows — its own facts; teammates on its player list (in
+        sight or not), assumed near the same blocks; what they said they hold; what they asked for — and keeps its own branches. Bots that know
+        the same divide alike; where they do not, both may make something, and the goal check and replanning sort
+        it out."""
+        facts, bots = world.facts(), world.agents()
+        leader = self.leader or bots[0]
+        branches: list[dict[str, Any]] = []
+        for bot in bots:
+            if Atom("online", (bot,)) not in facts:
+                continue
+            beliefs = self.beliefs.get(bot)
+            state = world.state(bot)
+            seen = set(state.get("players") or {}) | set(state.get("online") or [])  # in sight, or on the tab list
+            team_of = [b for b in bots if b == bot or b in seen]
+            if leader not in team_of:  # it cannot hand results to a leader it does not see: it works alone
+                team_of = [bot]
+            view = {f for f in facts if f.args and f.args[0] == bot}
+            near = [f for f in view if f.name == "near"]
+            for other in team_of:
+                if other == bot:
+                    continue
+                view.add(Atom("online", (other,)))
+                view |= {Atom("near", (other, f.args[1])) for f in near}
+                said = beliefs.about.get(other).have if beliefs and other in beliefs.about else {}
+                view |= {Atom("has", (other, item, n)) for item, n in (said or {}).items()}
+            sub = TeamPlanner(team.data, leader=leader if leader in team_of else bot)
+            plan = sub.plan(items, frozenset(view), team_of, beliefs.requests() if beliefs else {})
+            branches += [b for b in _branches(plan["root"]) if _agents(b) == {bot}]
+        if not branches:
+            return team.plan(items, facts, bots, self.requests())
+        if len(branches) == 1:
+            return {"version": 1, "root": branches[0]}
+        return {"version": 1, "root": {"type": "parallel", "policy": "all", "children": branches}}
 
     def requests(self) -> dict[str, dict[str, int]]:
         """What the bots asked each other for, as their teammates believe it (the union over believers)."""

@@ -181,6 +181,8 @@ def test_two_bots_hand_over_an_item(server: MinecraftServer, skills: SkillLibrar
         assert out.status == Status.SUCCESS, out.reason
         assert world.state("taker")["inventory"].get("oak_planks") == 3
         assert world.state("giver")["inventory"].get("oak_planks") == 2
+        # Each knows the other is online, whichever joined first (flying-squid sent a newcomer no player list).
+        assert "taker" in world.state("giver")["online"] and "giver" in world.state("taker")["online"]
     finally:
         world.close()
 
@@ -413,6 +415,46 @@ def test_ember_run_refuses_bad_input(tmp_path: Any, args: list[str], needle: str
     proc = _ember_run(tmp_path, *args, "skill_store=null", "task.trees=0", "task.obstacles=0")
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert needle in proc.stderr
+
+
+class _SeenWorld:
+    """A world stub for planning: facts, and which teammates each bot sees."""
+
+    version = "1.20.4"
+
+    def __init__(self, facts: frozenset[Atom], sees: dict[str, list[str]]) -> None:
+        self._facts, self.sees = facts, sees
+
+    def facts(self) -> frozenset[Atom]:
+        return self._facts
+
+    def agents(self) -> list[str]:
+        return list(self.sees)
+
+    def state(self, bot: str) -> dict[str, Any]:
+        return {"players": {b: [0, 0, 0] for b in self.sees[bot]}, "online": self.sees[bot]}
+
+
+def test_per_bot_planning_divides_like_the_team_when_bots_know_the_same(data: Any) -> None:
+    from ember.planners.minecraft_team import MinecraftPlanner, PlanningError
+
+    bots = ["bot0", "bot1"]
+    facts = frozenset(
+        {Atom("online", (b,)) for b in bots} | {Atom("near", (b, k)) for b in bots for k in ("oak_log", "grass_block")}
+    )
+    both = _SeenWorld(facts, {"bot0": ["bot1"], "bot1": ["bot0"]})
+    goal = "craft two wooden pickaxes"
+    central = MinecraftPlanner(store=None).plan(goal, both)
+    per_bot = MinecraftPlanner(store=None, planning="per_bot").plan(goal, both)
+    assert per_bot == central  # each bot's own view gives the same division: no plan is sent between them
+    # bot1 does not know the leader is online: it cannot hand anything over, so it plans the goal alone, and bot0, which sees
+    # it, still counts on it — the goal check and replanning from the facts settle what that costs.
+    apart = _SeenWorld(facts, {"bot0": ["bot1"], "bot1": []})
+    root = MinecraftPlanner(store=None, planning="per_bot").plan(goal, apart)["root"]
+    own = {c["children"][1]["agent"]: [x["skill"] for x in c["children"]] for c in root["children"]}
+    assert own["bot1"][-1] == "craft" and "give" not in own["bot1"]
+    with pytest.raises(PlanningError, match="choose central or per_bot"):
+        MinecraftPlanner(store=None, planning="gossip")
 
 
 def test_team_planner_divides_work_and_hands_results_to_the_leader(data: Any) -> None:

@@ -36,6 +36,24 @@ const settings = {
 
 const serv = mcServer.createMCServer(settings)
 require('./crafting')(serv)
+
+// flying-squid's _sendPlayerList writes the player list to everyone but the player who joins (`_writeOthers`), so a
+// bot never learns of the players online before it: send the newcomer the list itself once it has spawned.
+serv.on('newPlayer', (player) => {
+  player.once('spawned', () => {
+    const others = serv.players.filter((p) => p !== player && p.uuid)
+    if (!others.length || !serv.supportFeature('playerInfoActionIsBitfield')) return
+    player._client.write('player_info', {
+      action: { add_player: true },
+      data: others.map((p) => ({
+        uuid: p.uuid,
+        player: { name: p.username, properties: p.profileProperties },
+        gamemode: p.gameMode,
+        latency: p._client.latency
+      }))
+    })
+  })
+})
 const registry = serv.registry
 const Item = require('prismarine-item')(registry)
 

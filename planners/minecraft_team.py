@@ -365,9 +365,9 @@ class MinecraftPlanner:
 
     def _plan_per_bot(self, team: TeamPlanner, items: list[GoalItem], world: Any) -> dict[str, Any]:
         """Each bot plans the team's division from what it knows — its own facts; teammates on its player list (in
-        sight or not), assumed near the same blocks; what they said they hold; what they asked for — and keeps its own branches. Bots that know
-        the same divide alike; where they do not, both may make something, and the goal check and replanning sort
-        it out."""
+        sight or not), assumed near the same blocks; what they said they hold; what they asked for — and keeps its
+        own branches. Bots that know the same divide alike; where they do not, both may make something, and the
+        goal check and replanning sort it out."""
         facts, bots = world.facts(), world.agents()
         leader = self.leader or bots[0]
         branches: list[dict[str, Any]] = []

@@ -447,8 +447,8 @@ def test_per_bot_planning_divides_like_the_team_when_bots_know_the_same(data: An
     central = MinecraftPlanner(store=None).plan(goal, both)
     per_bot = MinecraftPlanner(store=None, planning="per_bot").plan(goal, both)
     assert per_bot == central  # each bot's own view gives the same division: no plan is sent between them
-    # bot1 does not know the leader is online: it cannot hand anything over, so it plans the goal alone, and bot0, which sees
-    # it, still counts on it — the goal check and replanning from the facts settle what that costs.
+    # bot1 does not know the leader is online: it cannot hand anything over, so it plans the goal alone, and bot0,
+    # which knows of it, still counts on it — the goal check and replanning from the facts settle what that costs.
     apart = _SeenWorld(facts, {"bot0": ["bot1"], "bot1": []})
     root = MinecraftPlanner(store=None, planning="per_bot").plan(goal, apart)["root"]
     own = {c["children"][1]["agent"]: [x["skill"] for x in c["children"]] for c in root["children"]}

@@ -387,8 +387,9 @@ class MinecraftPlanner:
                     continue
                 view.add(Atom("online", (other,)))
                 view |= {Atom("near", (other, f.args[1])) for f in near}
-                said = beliefs.about.get(other).have if beliefs and other in beliefs.about else {}
-                view |= {Atom("has", (other, item, n)) for item, n in (said or {}).items()}
+                belief = beliefs.about.get(other) if beliefs else None
+                said = belief.have if belief is not None else {}
+                view |= {Atom("has", (other, item, n)) for item, n in said.items()}
             sub = TeamPlanner(team.data, leader=leader if leader in team_of else bot)
             plan = sub.plan(items, frozenset(view), team_of, beliefs.requests() if beliefs else {})
             branches += [b for b in _branches(plan["root"]) if _agents(b) == {bot}]

@@ -225,10 +225,12 @@ def test_bots_reconnect_after_a_server_restart_and_the_plan_resumes(
 ) -> None:
     world, _ = _world(server, ["phoenix"])
     try:
-        for _ in range(200):  # on a loaded machine the first scan of the ground can come later than the settle ticks
-            if "near(phoenix, grass_block)" in {str(f) for f in world.facts()}:
-                break
+        import time
+
+        deadline = time.monotonic() + 60  # on a loaded machine the chunks and the first scan can take a while
+        while "near(phoenix, grass_block)" not in {str(f) for f in world.facts()} and time.monotonic() < deadline:
             world.advance()
+        assert "near(phoenix, grass_block)" in {str(f) for f in world.facts()}, world.state("phoenix")
         skill = skills["mine"]()
         skill.start(world, "phoenix", block="grass_block", count=50)
         world.advance()

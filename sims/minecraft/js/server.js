@@ -36,31 +36,6 @@ const settings = {
 
 const serv = mcServer.createMCServer(settings)
 require('./crafting')(serv)
-
-// flying-squid's _sendPlayerList writes the player list to everyone but the player who joins (`_writeOthers`), so a
-// bot never learns of the players online before it: send the newcomer the list itself once it has spawned.
-// Deferred and guarded: 'spawned' is emitted in the middle of flying-squid's login, and a throw there would stop the
-// rest of the login (the remaining chunks were never sent).
-serv.on('newPlayer', (player) => {
-  player.once('spawned', () => setImmediate(() => {
-    try {
-      if (!serv.supportFeature('playerInfoActionIsBitfield') || player._client.state !== 'play') return
-      const others = serv.players.filter((p) => p !== player && p.uuid && p.username && p._client && p._client.state === 'play')
-      if (!others.length) return
-      player._client.write('player_info', {
-        action: { add_player: true },
-        data: others.map((p) => ({
-          uuid: p.uuid,
-          player: { name: p.username, properties: p.profileProperties || [] },
-          gamemode: p.gameMode ?? 0,
-          latency: p._client.latency ?? 0
-        }))
-      })
-    } catch (err) {
-      console.error('player list for ' + player.username + ': ' + (err && err.message ? err.message : err))
-    }
-  }))
-})
 const registry = serv.registry
 const Item = require('prismarine-item')(registry)
 

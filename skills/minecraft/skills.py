@@ -131,6 +131,25 @@ class Craft(TaskSkill):
     )
     effects = ("has(?agent, ?item, ?count)",)
 
+    def _start(self) -> None:
+        assert self.ctx is not None
+        world: Any = self.ctx.world
+        inventory = world.state(self.ctx.agent).get("inventory") or {}
+        self.before = int(inventory.get(self.ctx.args["item"], 0))
+        self.done_at: float | None = None
+        super()._start()
+
+    def finished(self, world: Any) -> Outcome:
+        """Success once the inventory the world reports shows the crafted items (it can trail the craft by a few
+        ticks; a plan checked against the older one would craft again), or 2 s after the task ended."""
+        assert self.ctx is not None
+        now = world.time()
+        self.done_at = now if self.done_at is None else self.done_at
+        have = int((world.state(self.ctx.agent).get("inventory") or {}).get(self.ctx.args["item"], 0))
+        if have >= self.before + int(self.ctx.args.get("count", 1)) or now - self.done_at > 2.0:
+            return Outcome(Status.SUCCESS)
+        return RUNNING
+
 
 def _where(world: Any, player: Any) -> list[float] | None:
     """Where a bot of this world reports it stands (None for a player outside the world)."""

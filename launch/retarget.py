@@ -30,13 +30,10 @@ from ember.launch.status import status_progress
 
 def _start_pose(model: Any, head: np.ndarray, head_quat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from ember.sims.humanoid.motion import load_clip
-    from ember.sims.humanoid.rotations import quat_mul, yaw_quat
+    from ember.sims.humanoid.rotations import quat_mul, quat_yaw, yaw_quat
 
     qpos = load_clip("walk").qpos[0].copy()
-    w, x, y, z = head_quat
-    yaw = float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
-    root_yaw = float(np.arctan2(2 * (qpos[3] * qpos[6] + qpos[4] * qpos[5]), 1 - 2 * (qpos[5] ** 2 + qpos[6] ** 2)))
-    qpos[3:7] = quat_mul(yaw_quat(yaw - root_yaw), qpos[3:7])
+    qpos[3:7] = quat_mul(yaw_quat(quat_yaw(head_quat) - quat_yaw(qpos[3:7])), qpos[3:7])
     qpos[:2] = head[:2]  # refined by the caller once the head site's offset from the root is known
     return qpos, np.zeros(model.nv)
 

@@ -24,13 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from ember.sims.humanoid.rotations import quat_yaw, rotate_z
+
 WINDOW = 3
 """Reports in a query: the current frame and the two ahead."""
-
-
-def _yaw(quat: np.ndarray) -> np.ndarray:
-    w, x, y, z = quat[..., 0], quat[..., 1], quat[..., 2], quat[..., 3]
-    return np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
 
 
 def match_features(window: np.ndarray, head_quat: np.ndarray, fps: float, velocity_weight: float) -> np.ndarray:
@@ -39,15 +36,10 @@ def match_features(window: np.ndarray, head_quat: np.ndarray, fps: float, veloci
     window = np.asarray(window, dtype=np.float64)
     if window.ndim != 4 or window.shape[1:] != (WINDOW, 3, 3):
         raise ValueError(f"window must have shape (N, {WINDOW}, 3, 3); got {window.shape}")
-    yaw = _yaw(np.asarray(head_quat, dtype=np.float64))
-    c, s = np.cos(-yaw)[:, None], np.sin(-yaw)[:, None]
-
-    def turn(v: np.ndarray) -> np.ndarray:  # (N, K, 3) about z by -yaw
-        return np.stack([c * v[..., 0] - s * v[..., 1], s * v[..., 0] + c * v[..., 1], v[..., 2]], -1)
-
+    heading = -quat_yaw(np.asarray(head_quat, dtype=np.float64))
     head = window[:, 1, 0]
-    hands = turn(window[:, 1, 1:] - head[:, None])
-    velocity = turn((window[:, 2] - window[:, 0]) * fps / 2.0) * velocity_weight
+    hands = rotate_z(window[:, 1, 1:] - head[:, None], heading)
+    velocity = rotate_z((window[:, 2] - window[:, 0]) * fps / 2.0, heading) * velocity_weight
     return np.concatenate([hands.reshape(len(window), -1), head[:, 2:3], velocity.reshape(len(window), -1)], 1)
 
 

@@ -43,6 +43,8 @@ from ember.sims.humanoid import motion
 from ember.sims.humanoid.character import CONTROL_DECIMATION, load_humanoid
 from ember.sims.humanoid.matching import PoseMatcher
 from ember.sims.humanoid.motion import CLIP_NAMES, Clip, forward_kinematics, load_clip
+from ember.sims.humanoid.rotations import quat_yaw as _yaw
+from ember.sims.humanoid.rotations import rotate_z as _rot_z
 
 LOOKAHEAD = 2
 TRACKER_SITES = ("head", "left_hand", "right_hand")
@@ -79,22 +81,6 @@ def build_matcher(model: Any, clip_names: Sequence[str], mirror: bool) -> PoseMa
         )
     clips = [load_clip(c) for c in clip_names]
     return PoseMatcher(model, clips + ([motion.mirror(c) for c in clips] if mirror else []))
-
-
-def _yaw(quat: np.ndarray) -> np.ndarray:
-    w, x, y, z = quat[..., 0], quat[..., 1], quat[..., 2], quat[..., 3]
-    return np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-
-
-def _rot_z(vec: np.ndarray, angle: np.ndarray) -> np.ndarray:
-    """Rotate ``(N, ..., 3)`` vectors about z by ``angle`` ``(N,)``."""
-    c, s = np.cos(angle), np.sin(angle)
-    shape = (-1,) + (1,) * (vec.ndim - 2)
-    c, s = c.reshape(shape), s.reshape(shape)
-    out = vec.copy()
-    out[..., 0] = c * vec[..., 0] - s * vec[..., 1]
-    out[..., 1] = s * vec[..., 0] + c * vec[..., 1]
-    return out
 
 
 def _mat_cols(quat: np.ndarray, yaw: np.ndarray) -> np.ndarray:

@@ -83,6 +83,23 @@ def quat_to_axis_angle(q: np.ndarray) -> np.ndarray:
     return q[..., 1:] * scale
 
 
+def quat_yaw(q: np.ndarray) -> np.ndarray:
+    """Heading [rad] of rotations ``(..., 4)`` (w, x, y, z): the angle about the world z axis (Z-up)."""
+    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    return np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+
+
+def rotate_z(vec: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """Rotate ``(N, ..., 3)`` vectors about z by ``angle`` ``(N,)`` [rad]."""
+    c, s = np.cos(angle), np.sin(angle)
+    shape = (-1,) + (1,) * (vec.ndim - 2)
+    c, s = c.reshape(shape), s.reshape(shape)
+    out = vec.copy()
+    out[..., 0] = c * vec[..., 0] - s * vec[..., 1]
+    out[..., 1] = s * vec[..., 0] + c * vec[..., 1]
+    return out
+
+
 def yaw_quat(yaw: float | np.ndarray) -> np.ndarray:
     """Rotation about the world z axis (Z-up) by ``yaw`` [rad]."""
     yaw = np.asarray(yaw, dtype=float)

@@ -104,14 +104,14 @@ class TrackingPolicy:
         is not residual."""
         if self.residual_scale <= 0:
             return np.zeros((len(window), 28))
+        from ember.sims.humanoid.retarget_env import ACTION_SCALE, build_matcher
+
         if self._matcher is None:
             from ember.sims.humanoid.character import load_humanoid
-            from ember.sims.humanoid.retarget_env import ACTION_SCALE, build_matcher
 
             kw = self.env_kwargs()
             self._matcher = build_matcher(load_humanoid(*self._scales), kw["match_clips"], kw["match_mirror"])
-            self._action_scale = ACTION_SCALE
-        return np.asarray(self._matcher.pose(window, head_quat)) / self._action_scale
+        return np.asarray(self._matcher.pose(window, head_quat)) / ACTION_SCALE
 
     def targets(self, obs: np.ndarray | torch.Tensor, base: np.ndarray) -> np.ndarray:
         """PD targets in action units ``(N, 28)`` from the ``policy`` group and the base pose (zeros if not

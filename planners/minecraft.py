@@ -176,7 +176,7 @@ class RecipePlanner:
         near_sources = [b for b in self.data.sources(item) if b in state.near]
         recipes = self.data.recipes.get(item, [])
         usable = [r for r in recipes if not any(i in chain for i, _ in r.ingredients)]  # no detours through itself
-        craftable = bool(usable) and min(self._recipe_cost(r, state, set(chain)) for r in usable) < math.inf
+        craftable = bool(usable) and min(self._recipe_cost(r, state) for r in usable) < math.inf
         natural = self.data.natural_sources(item)
         if near_sources and (not recipes or item in near_sources or self._raw(item)):
             self._mine(state, near_sources[0], item, missing, agent, chain)
@@ -196,9 +196,7 @@ class RecipePlanner:
             # names a block explicitly (prismarine, bone_block) is looked for as asked.
             self._explore_and_mine(state, natural[0] if natural else item, item, missing, agent, chain)
         else:
-            lacking = sorted(
-                {i for r in recipes for i, _ in r.ingredients if math.isinf(self._cost(i, state, set(chain)))}
-            )
+            lacking = sorted({i for r in recipes for i, _ in r.ingredients if math.isinf(self._cost(i, state))})
             why = f"; its recipes need {', '.join(lacking)}, which cannot be had either" if lacking else ""
             raise PlanningError(
                 f"{item} can be neither mined nor crafted here: no block that is not itself crafted drops it, and no "
@@ -221,8 +219,8 @@ class RecipePlanner:
     def _mine(self, state: _State, block: str, item: str, n: int, agent: str, chain: frozenset[str]) -> None:
         tools = self.data.harvest_tools(block)
         if tools and not any(state.inventory.get(t, 0) > 0 for t in tools):
-            tool = min(tools, key=lambda t: self._cost(t, state, set(chain)))
-            if math.isinf(self._cost(tool, state, set(chain))):
+            tool = min(tools, key=lambda t: self._cost(t, state))
+            if math.isinf(self._cost(tool, state)):
                 raise PlanningError(f"mining {block} needs one of {tools}, and none can be made here")
             self._acquire(state, tool, 1, agent, chain)
         state.steps.append(Step("mine", {"block": block, "count": n}, agent))
@@ -230,8 +228,8 @@ class RecipePlanner:
 
     def _craft(self, state: _State, item: str, n: int, agent: str, chain: frozenset[str]) -> None:
         usable = [r for r in self.data.recipes[item] if not any(i in chain for i, _ in r.ingredients)]
-        recipe = min(usable, key=lambda r: self._recipe_cost(r, state, set(chain)))
-        if math.isinf(self._recipe_cost(recipe, state, set(chain))):
+        recipe = min(usable, key=lambda r: self._recipe_cost(r, state))
+        if math.isinf(self._recipe_cost(recipe, state)):
             raise PlanningError(f"{item}: no recipe whose ingredients can be had here")
         times = math.ceil(n / recipe.count)
         for ingredient, per in recipe.ingredients:
@@ -245,13 +243,13 @@ class RecipePlanner:
         state.steps.append(Step("craft", {"item": item, "count": times * recipe.count}, agent))
         state.inventory[item] = state.inventory.get(item, 0) + times * recipe.count
 
-    def _recipe_cost(self, recipe: Recipe, state: _State, visiting: set[str]) -> float:
-        return 1 + sum(self._cost(i, state, visiting) for i, _ in recipe.ingredients)
+    def _recipe_cost(self, recipe: Recipe, state: _State) -> float:
+        return 1 + sum(self._cost(i, state) for i, _ in recipe.ingredients)
 
-    def _cost(self, item: str, state: _State, visiting: set[str] | None = None) -> float:
+    def _cost(self, item: str, state: _State) -> float:
         """Rough number of steps to get one ``item`` (inf when impossible): what is held is free, what lies near
         is one dig (plus making its tool), the rest is crafted or explored for. Read from a table computed for the
-        state's holdings and surroundings (:meth:`_costs`); ``visiting`` is accepted for the callers' signature."""
+        state's holdings and surroundings (:meth:`_costs`)."""
         table = self._costs(state)
         if item not in table:
             self._universe |= self._closure({item})
@@ -280,7 +278,11 @@ class RecipePlanner:
         if key in self._cache:
             return self._cache[key]
         cost = {item: (0.0 if item in held else math.inf) for item in self._universe}
-        explore: set[str] = set()
+        todo = [i for i in self._universe if i not in held]
+        # What does not change while the costs settle: the near block that drops each item, each item's recipes.
+        near = {i: next((b for b in self.data.sources(i) if b in state.near), None) for i in todo}
+        recipes = {i: self.data.recipes.get(i, []) for i in todo}
+        explore: dict[str, str] = {}  # item -> the natural block to look for
 
         def dig(block: str, base: float) -> float:
             tools = self.data.harvest_tools(block)
@@ -289,32 +291,29 @@ class RecipePlanner:
             return base + min(cost.get(t, math.inf) for t in tools)
 
         def relax() -> None:
-            for _ in range(len(self._universe) + 1):
+            for _ in range(len(todo) + 1):
                 changed = False
-                for item in self._universe:
-                    if item in held:
-                        continue
-                    near = [b for b in self.data.sources(item) if b in state.near]
-                    if near:
-                        best = dig(near[0], 1.0)
+                for item in todo:
+                    block = near[item]
+                    if block is not None:
+                        best = dig(block, 1.0)
                     else:
-                        recipes = self.data.recipes.get(item, [])
                         best = min(
-                            (1 + sum(cost.get(i, math.inf) for i, _ in r.ingredients) for r in recipes),
+                            (1 + sum(cost.get(i, math.inf) for i, _ in r.ingredients) for r in recipes[item]),
                             default=math.inf,
                         )
                         if item in explore:
-                            best = min(best, dig(self.data.natural_sources(item)[0], EXPLORE_COST))
+                            best = min(best, dig(explore[item], EXPLORE_COST))
                     if best < cost[item]:
                         cost[item], changed = best, True
                 if not changed:
                     return
 
         # Explored for: raw resources at once; anything else only where crafting cannot get it.
-        explore |= {i for i in self._universe if self.data.natural_sources(i) and self.data.stored(i)}
-        explore |= {i for i in self._universe if self.data.natural_sources(i) and not self.data.recipes.get(i)}
+        natural = {i: self.data.natural_sources(i) for i in todo}
+        explore |= {i: n[0] for i, n in natural.items() if n and (self.data.stored(i) or not recipes[i])}
         relax()
-        late = {i for i in self._universe if math.isinf(cost[i]) and self.data.natural_sources(i)} - explore
+        late = {i: n[0] for i, n in natural.items() if n and i not in explore and math.isinf(cost[i])}
         if late:
             explore |= late
             relax()

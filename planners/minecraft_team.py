@@ -364,8 +364,8 @@ class MinecraftPlanner:
         return team.plan(items, world.facts(), world.agents(), self.requests())
 
     def _plan_per_bot(self, team: TeamPlanner, items: list[GoalItem], world: Any) -> dict[str, Any]:
-        """Each bot plans the team's division from what it knows — its own facts; the teammates it knows to be online,
-        assumed near the same blocks; what they said they hold; what they asked for — and keeps its
+        """Each bot plans the team's division from what it knows — its own facts; the teammates online, assumed near
+        the same blocks it sees; what they said they hold; what they asked for — and keeps its
         own branches. Bots that know the same divide alike; where they do not, both may make something, and the
         goal check and replanning sort it out."""
         facts, bots = world.facts(), world.agents()
@@ -375,13 +375,10 @@ class MinecraftPlanner:
             if Atom("online", (bot,)) not in facts:
                 continue
             beliefs = self.beliefs.get(bot)
-            state = world.state(bot)
-            # Teammates it knows to be online: in sight, on its player list, or (flying-squid sends a joining player no
-            # list of those already online) the roster members the run's connections report online.
-            seen = set(state.get("players") or {}) | set(state.get("online") or [])
-            seen |= {b for b in bots if Atom("online", (b,)) in facts}
-            team_of = [b for b in bots if b == bot or b in seen]
-            if leader not in team_of:  # it cannot hand results to a leader it does not see: it works alone
+            # Its teammates: the roster members online. (A bot's own player list would be the live source, but
+            # flying-squid sends a joining player no list of those already online, so the run's connections stand in.)
+            team_of = [b for b in bots if Atom("online", (b,)) in facts]
+            if leader not in team_of:  # it cannot hand results to a leader that is offline: it works alone
                 team_of = [bot]
             view = {f for f in facts if f.args and f.args[0] == bot}
             near = [f for f in view if f.name == "near"]

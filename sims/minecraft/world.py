@@ -214,8 +214,7 @@ class MinecraftWorld(World):
         return list(self.names)
 
     def state(self, agent: str) -> dict[str, Any]:
-        """The last state read for ``agent``: status, position, inventory, players (in sight, with positions), online
-        (the player list), blocks, task, chatSeq."""
+        """The last state read for ``agent``: status, position, inventory, players, blocks, task, chatSeq."""
         self._check(agent)
         return self._state.get(agent, {})
 

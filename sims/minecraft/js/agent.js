@@ -102,7 +102,6 @@ function snapshot (agent, namesJson) {
   out.inventory = inventory
   out.held = bot.heldItem ? bot.heldItem.name : null
   out.players = {}
-  out.online = Object.keys(bot.players).filter((name) => name !== bot.username) // the tab list: seen or not
   for (const [name, player] of Object.entries(bot.players)) {
     if (name === bot.username || !player.entity) continue
     const q = player.entity.position

@@ -360,3 +360,38 @@ def _kinematics(model: mujoco.MjModel, qpos_batch: np.ndarray) -> tuple[np.ndarr
         mujoco.mj_kinematics(model, data)
         body_pos[k], body_quat[k], site_pos[k] = data.xpos, data.xquat, data.site_xpos
     return body_pos, body_quat, site_pos
+
+
+def lowest_points(model: mujoco.MjModel, qpos_batch: np.ndarray) -> np.ndarray:
+    """Height ``(T,)`` [m] of the lowest point of the character's collision geoms (boxes' corners, spheres' and
+    capsules' surfaces) in each state of ``qpos_batch`` ``(T, nq)``; below 0 the pose is in the floor."""
+    import mujoco
+
+    qpos_batch = np.atleast_2d(qpos_batch)
+    data = mujoco.MjData(model)
+    geoms = [g for g in range(model.ngeom) if model.geom_bodyid[g] != 0]  # the floor belongs to the world body
+    signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=np.float64)
+    low = np.full(len(qpos_batch), np.inf)
+    for k, qpos in enumerate(qpos_batch):
+        data.qpos[:] = qpos
+        mujoco.mj_kinematics(model, data)
+        for g in geoms:
+            size, centre, rot = model.geom_size[g], data.geom_xpos[g], data.geom_xmat[g].reshape(3, 3)
+            kind = model.geom_type[g]
+            if kind == mujoco.mjtGeom.mjGEOM_BOX:
+                z = float((centre + (signs * size) @ rot.T)[:, 2].min())
+            elif kind == mujoco.mjtGeom.mjGEOM_CAPSULE:
+                z = centre[2] - abs(rot[2, 2]) * size[1] - size[0]  # the segment runs along the geom's z axis
+            else:  # sphere (and anything else: its bounding sphere)
+                z = centre[2] - (size[0] if kind == mujoco.mjtGeom.mjGEOM_SPHERE else model.geom_rbound[g])
+            low[k] = min(low[k], z)
+    return low
+
+
+def ground(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
+    """``qpos`` ``(T, nq)`` with the root raised wherever the character would be in the floor (by how deep it would
+    be). Mocap clips put the feet a few cm into the ground on some frames (pybullet_data's punch: 3 cm on most
+    frames; run: up to 6 cm); a soft-contact engine answers a reference-state start there by launching the character."""
+    out = np.array(qpos, dtype=np.float64, copy=True)
+    out[:, 2] += np.maximum(0.0, -lowest_points(model, out))
+    return out

@@ -200,7 +200,7 @@ class RetargetVecEnv(VecEnv):
             lengths.append(len(qpos))
             loops.append(clip.loop)
             at += len(qpos)
-        qpos_all = np.concatenate(rows_q)
+        qpos_all = motion.ground(self.model, np.concatenate(rows_q))  # no reference start inside the floor
         fk = forward_kinematics(self.model, qpos_all)
         body_names = [
             self._mj.mj_id2name(self.model, self._mj.mjtObj.mjOBJ_BODY, b) for b in range(1, self.model.nbody)

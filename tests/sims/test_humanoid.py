@@ -27,9 +27,11 @@ from ember.sims.humanoid.motion import (  # noqa: E402
     ClipError,
     forward_kinematics,
     frames_to_qpos,
+    ground,
     held_out_variants,
     load_clip,
     load_clip_file,
+    lowest_points,
     mirror,
     motions_dir,
     read_frames,
@@ -109,6 +111,25 @@ def test_scale_puts_the_walking_feet_on_the_floor() -> None:
             lowest = min(lowest, corners[:, 2].min())
     assert 0.8 < clip.qpos[0, 2] < 0.9  # pelvis height [m]
     assert abs(lowest) < 0.015, f"lowest foot corner at {lowest:.3f} m: the scale does not match the clips"
+
+
+def test_grounding_lifts_frames_in_the_floor_and_only_those() -> None:
+    model = _model()
+    punch = load_clip("punch").qpos
+    raw = lowest_points(model, punch)
+    assert raw.min() < -0.02  # the clip as shipped stands 2+ cm in the floor somewhere
+    fixed = ground(model, punch)
+    np.testing.assert_allclose(np.minimum(lowest_points(model, fixed), 0.0), 0.0, atol=1e-9)
+    lifted = raw < 0
+    np.testing.assert_allclose(fixed[:, 2] - punch[:, 2], np.where(lifted, -raw, 0.0), atol=1e-12)
+    np.testing.assert_array_equal(fixed[:, 3:], punch[:, 3:])  # only the root's height changes
+    standing = np.r_[0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, np.zeros(model.nu)]
+    height = lowest_points(model, standing)[0]  # a straight-legged pose: its feet's soles are lowest
+    data = mujoco.MjData(model)
+    data.qpos[:] = standing
+    mujoco.mj_kinematics(model, data)
+    foot = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "right_ankle")
+    assert abs(height - (data.geom_xpos[foot][2] - model.geom_size[foot][2])) < 1e-3
 
 
 def test_sample_interpolates_and_wraps_with_the_root_advancing() -> None:

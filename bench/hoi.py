@@ -12,8 +12,10 @@ completion, sub-step precision (cm: at the end of each completed stage that move
 its target; for a stage with contact links, their mean gap), contact accuracy (at the end of every stage run, the
 share of contact links touching and separating links not touching, 2.5 cm), failures by cause (timeout; the
 character or box leaving the workspace counts as a timeout here), mean world time of successes; plus the share of
-planner outputs that were valid. A residual artifact (``meta.json``'s ``residual_scale`` > 0) runs the scripted
-controller under the policy, as in training. Prints progress to stderr and one JSON object as the last line of stdout.
+planner outputs that were valid; and, as both controllers run the same seeded episodes, a paired comparison: the
+episodes only one of them completed and the exact McNemar test's p-value. A residual artifact (``meta.json``'s
+``residual_scale`` > 0) runs the scripted controller under the policy, as in training. Prints progress to stderr and
+one JSON object as the last line of stdout.
 """
 
 from __future__ import annotations
@@ -41,11 +43,12 @@ TASKS = ("reach", "push", "open", "sit", "carry")
 
 
 def run_controller(task: str, episodes: int, planner: TemplatePlanner, make_controller: Any, progress: Progress,
-                   label: str) -> tuple[dict[str, Any], int]:  # fmt: skip
+                   label: str) -> tuple[dict[str, Any], int, list[bool]]:  # fmt: skip
     bar = progress.add_task(f"{label} {task}", total=episodes)
     full, steps_done, steps_all, valid, seconds = 0, 0, 0, 0, []
     errors: list[float] = []
     right = judged = 0
+    solved: list[bool] = []  # per seeded episode, for the paired comparison
     for seed in range(episodes):
         rng = np.random.default_rng(1000 + seed)
         world = HOIWorld.from_description(sample_scene(task, rng), seed=seed)
@@ -53,6 +56,7 @@ def run_controller(task: str, episodes: int, planner: TemplatePlanner, make_cont
             stages = [s.to_dict() for s in planner.plan(task_instruction(task, rng), world.description()).stages]
         except PlanError:
             progress.advance(bar)
+            solved.append(False)
             continue
         valid += 1
         results = run_stages(world, stages, controller=make_controller(), timeout=10.0)
@@ -61,6 +65,7 @@ def run_controller(task: str, episodes: int, planner: TemplatePlanner, make_cont
         errors += [r.error_m for r in results if r.status is Status.SUCCESS and r.error_m is not None]
         right += sum(r.contacts_right for r in results)
         judged += sum(r.contacts_judged for r in results)
+        solved.append(done == len(stages))
         if done == len(stages):
             full += 1
             seconds.append(sum(r.seconds for r in results))
@@ -73,7 +78,19 @@ def run_controller(task: str, episodes: int, planner: TemplatePlanner, make_cont
         "failed_episodes": episodes - full,
         "mean_world_s_of_successes": round(float(np.mean(seconds)), 2) if seconds else None,
     }
-    return row, valid
+    return row, valid, solved
+
+
+def paired(learned: list[bool], scripted: list[bool]) -> dict[str, Any]:
+    """The two controllers on the same seeded episodes: episodes only one of them completed, and the exact McNemar
+    test's two-sided p-value (a binomial test on those discordant episodes) that they complete equally often."""
+    from scipy.stats import binomtest
+
+    only_learned = sum(a and not b for a, b in zip(learned, scripted, strict=True))
+    only_scripted = sum(b and not a for a, b in zip(learned, scripted, strict=True))
+    discordant = only_learned + only_scripted
+    p = binomtest(only_learned, discordant).pvalue if discordant else 1.0
+    return {"only_learned": only_learned, "only_scripted": only_scripted, "mcnemar_p": round(float(p), 4)}
 
 
 def main() -> None:
@@ -90,15 +107,18 @@ def main() -> None:
         meta = {"artifact": str(folder), **PolicyStageController(folder).meta}
         controllers["learned"] = lambda: PolicyStageController(folder)
     out: dict[str, Any] = {}
+    solved: dict[str, dict[str, list[bool]]] = {}
     t0 = time.perf_counter()
     with Progress(console=Console(stderr=True)) as progress:
         for task in TASKS:
-            out[task] = {}
+            out[task], solved[task] = {}, {}
             for label, make in controllers.items():
-                row, valid = run_controller(task, args.episodes, planner, make, progress, label)
+                row, valid, solved[task][label] = run_controller(task, args.episodes, planner, make, progress, label)
                 out[task][label] = row
                 out[task]["planner_valid_share"] = valid / args.episodes
-    completion = {t: {k: v["full_task_completion"] for k, v in out[t].items() if isinstance(v, dict)} for t in TASKS}
+            if "learned" in controllers:
+                out[task]["paired"] = paired(solved[task]["learned"], solved[task]["scripted"])
+    completion = {t: {k: v["full_task_completion"] for k, v in out[t].items() if k in controllers} for t in TASKS}
     learned_better = [t for t in TASKS if completion[t].get("learned", -1.0) > completion[t]["scripted"]]
     targets = {}
     if "learned" in controllers:
@@ -107,6 +127,9 @@ def main() -> None:
                 t: out[t]["learned"]["full_task_completion"] >= 0.8 for t in ("reach", "push", "sit")
             },
             "above_scripted_on_3_tasks": {"tasks": learned_better, "met": len(learned_better) >= 3},
+            "significantly_above_scripted": [  # McNemar p < 0.05 on the same seeded episodes
+                t for t in learned_better if out[t]["paired"]["mcnemar_p"] < 0.05
+            ],
         }
     print(
         json.dumps(

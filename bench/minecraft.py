@@ -5,8 +5,10 @@
 Each trial lays out a fresh seeded scenario (bots' spawn points, 3 trees 6-14 blocks away, 2 cobblestone walls or
 pillars in between; `sims/minecraft/scenarios.py`) and runs one goal through the planner and the behavior-tree
 executor with replanning, as `ember run task=minecraft` does: collect 5 dirt, collect 3 oak logs, craft a wooden
-pickaxe (one bot), and craft two wooden pickaxes with one bot and with two (the speed-up). Time is wall time from the
-first tick to success (the game runs in real time). Anchors (MindForge, open LLMs): dirt 66.6 %, wood 70.8 %.
+pickaxe (one bot), and craft two wooden pickaxes with one bot and with two (the speed-up: the ratio of mean times,
+and per layout — the team runs each of the lone bot's layouts, on fresh ground beside it — its median, best and
+worst). Time is wall time from the first tick to success (the game runs in real time). Anchors (MindForge, open
+LLMs): dirt 66.6 %, wood 70.8 %.
 Targets: >= 95 % with the symbolic planner; two bots >= 1.5x faster than one on the two-pickaxe goal.
 Prints one JSON object last and writes bench/results/minecraft.json.
 """
@@ -28,7 +30,7 @@ from ember.planners.executor import Executor
 from ember.planners.minecraft import parse_goal
 from ember.planners.minecraft_team import TeamPlanner
 from ember.sims.minecraft.data import game_data
-from ember.sims.minecraft.scenarios import lay_out, make_scenario
+from ember.sims.minecraft.scenarios import lay_out, make_scenario, seed_origin
 from ember.sims.minecraft.server import MinecraftServer
 from ember.sims.minecraft.world import MinecraftWorld
 from ember.skills.library import SkillLibrary
@@ -42,10 +44,15 @@ GOALS = [
 ]
 
 
-def trial(server: MinecraftServer, world: MinecraftWorld, goal_text: str, seed: int, budget: float) -> dict[str, Any]:
+def trial(
+    server: MinecraftServer, world: MinecraftWorld, goal_text: str, seed: int, budget: float, rerun: bool = False
+) -> dict[str, Any]:
+    """One seeded trial; ``rerun`` lays the seed's layout out on fresh ground beside the first (a team on the layout
+    a lone bot had)."""
     data = game_data(world.version)
     planner = TeamPlanner(data)
-    scenario = make_scenario(seed, world.names, trees=3, obstacles=2)
+    ox, oz = seed_origin(seed)
+    scenario = make_scenario(seed, world.names, trees=3, obstacles=2, origin=(ox, oz + 48) if rerun else None)
     lay_out(server, world, scenario)
     goal = parse_goal(goal_text, data)
     literals = planner.goal_literals(goal, world.names)
@@ -55,6 +62,7 @@ def trial(server: MinecraftServer, world: MinecraftWorld, goal_text: str, seed: 
         plan, literals, replan=lambda _: planner.plan(goal, world.facts(), world.names), max_replans=3
     )
     return {
+        "seed": seed,
         "success": result.success,
         "seconds": world.time() - start,
         "replans": result.replans,
@@ -77,9 +85,10 @@ def main() -> None:
                 continue
             world = MinecraftWorld(port=server.port, bots=[f"b{k}_{i}" for i in range(bots)], server=server)
             rows = []
+            first = next(j for j, goal in enumerate(GOALS) if goal[1] == text)  # a goal's trials share seeds
             try:
                 for seed in range(args.trials):
-                    rows.append(trial(server, world, text, 1000 * k + seed, args.budget))
+                    rows.append(trial(server, world, text, 1000 * first + seed, args.budget, rerun=first != k))
                     progress.advance(job)
             finally:
                 world.close()
@@ -93,6 +102,7 @@ def main() -> None:
                 "std_seconds_successful": float(np.std([r["seconds"] for r in ok])) if ok else None,
                 "mean_replans": float(np.mean([r["replans"] for r in rows])),
                 "failures": [r["reason"] for r in rows if not r["success"]][:5],
+                "seconds_per_trial": {r["seed"]: round(r["seconds"], 2) for r in rows if r["success"]},
             }
     one, two = results.get("two_pickaxes_one_bot", {}), results.get("two_pickaxes_two_bots", {})
     speedup = (
@@ -100,6 +110,11 @@ def main() -> None:
         if one.get("mean_seconds_successful") and two.get("mean_seconds_successful")
         else None
     )
+    per_trial = [  # the same layouts: one bot's time over the team's, seed by seed
+        one["seconds_per_trial"][seed] / two["seconds_per_trial"][seed]
+        for seed in one.get("seconds_per_trial", {})
+        if seed in two.get("seconds_per_trial", {})
+    ]
     targets = {f"{k}_success_ge_95": v["success_rate"] >= 0.95 for k, v in results.items()}
     targets["two_bots_speedup_ge_1.5"] = bool(speedup is not None and speedup >= 1.5)
     report = {
@@ -107,6 +122,12 @@ def main() -> None:
         "planner": "symbolic (recipe + team planner)",
         "results": results,
         "two_pickaxes_speedup": speedup,
+        "two_pickaxes_speedup_per_layout": {
+            "median": float(np.median(per_trial)) if per_trial else None,
+            "best": float(np.max(per_trial)) if per_trial else None,
+            "worst": float(np.min(per_trial)) if per_trial else None,
+            "layouts": len(per_trial),
+        },
         "anchors": {"mindforge_dirt": 0.666, "mindforge_wood": 0.708},
         "targets": targets,
         "wall_s": round(time.perf_counter() - wall0, 1),

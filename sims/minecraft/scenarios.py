@@ -1,6 +1,7 @@
 """Seeded scenarios on the local server's superflat world: where the bots stand, where trees grow (flying-squid's
 generators plant none), and obstacles (cobblestone walls and pillars) between them. The same seed gives the same
-layout; different seeds vary all three."""
+layout — for any number of bots up to ``LAYOUT_BOTS``, the same trees and obstacles, so a team and a lone bot can be
+compared on one layout; different seeds vary all three."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import numpy as np
 
 GROUND_Y = 4
 """Superflat: grass at y = 4, players stand at y = 5."""
+LAYOUT_BOTS = 4
+"""Spawn points drawn per layout: teams of up to this many bots share the trees and obstacles of a seed."""
 
 
 @dataclass
@@ -25,17 +28,23 @@ class Scenario:
     """Boxes (x, y, z, x2, y2, z2) of cobblestone."""
 
 
+def seed_origin(seed: int) -> tuple[int, int]:
+    """A fresh patch of ground per seed, 96 blocks apart (4096 seeds before one repeats); half-way between two of
+    them (``+48``) is fresh ground too, for a second run of a seed's layout."""
+    return 96 * (seed % 64) - 3072, 96 * (seed // 64 % 64) - 3072
+
+
 def make_scenario(
     seed: int, bots: list[str], trees: int = 3, obstacles: int = 2, origin: tuple[int, int] | None = None
 ) -> Scenario:
     """Lay out a scenario: bots within 3 blocks of each other, trees 6-14 blocks away, walls in between."""
     rng = np.random.default_rng(seed)
-    if origin is None:  # a fresh patch of ground per seed, 96 blocks apart (4096 seeds before one repeats)
-        origin = (96 * (seed % 64) - 3072, 96 * (seed // 64 % 64) - 3072)
-    ox, oz = origin
+    ox, oz = origin if origin is not None else seed_origin(seed)
     y = GROUND_Y + 1
-    spawns = {name: (ox + 2 * i, y, oz + int(rng.integers(-1, 2))) for i, name in enumerate(bots)}
-    taken = {(x, z) for x, _, z in spawns.values()}
+    jitter = rng.integers(-1, 2, max(len(bots), LAYOUT_BOTS))  # as many draws for one bot as for a team
+    points = [(ox + 2 * i, y, oz + int(dz)) for i, dz in enumerate(jitter)]
+    spawns = {name: points[i] for i, name in enumerate(bots)}
+    taken = {(x, z) for x, _, z in points}
     placed: list[tuple[int, int, int, int]] = []
     while len(placed) < trees:
         angle, dist = rng.uniform(0, 2 * np.pi), rng.uniform(6, 14)

@@ -248,6 +248,9 @@ class RetargetTaskConfig:
     residual_scale: float = 0.0
     """0: the policy outputs PD targets; above 0: it corrects the motion-matched pose of the training clips by
     ``residual_scale * action`` (``sims/humanoid/matching.py``)."""
+    assist_steps: int = 0
+    """Env steps over which a virtual assistant (a PD wrench pulling the pelvis toward the reference) fades from full
+    strength to none; 0: no assistant. Evaluations never have it."""
     eval_envs: int = 8
     """Fixed phases per training clip in each evaluation."""
     eval_seconds: float = 5.0

@@ -246,6 +246,8 @@ def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
             task, eval_task = overcooked_task(task)
         if name == "hoi":
             task, eval_task = hoi_task(task, eval_envs)
+        if name == "retarget" and task.get("assist_steps"):
+            eval_task["assist_start"] = 0.0  # evaluations measure the character unaided
         seed = cfg.seed + 1000 * distributed.rank()
         eval_env = make_env(name, **{**eval_task, "num_envs": eval_envs, "seed": cfg.seed + 10_000})
         eval_env.eval_options = eval_extra

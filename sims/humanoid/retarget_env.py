@@ -15,8 +15,14 @@ Observation groups, all in the character's heading frame (yaw of the root remove
   root for the next ``LOOKAHEAD`` (2) frames (18) and relative to the character's own head and hands (18), and their
   orientations at the next frame as two matrix columns each (18). The trackers' reports carry ``tracker_noise`` [m].
   Residual mode appends the matched pose (28): 151.
-- ``critic`` (201): the policy group plus the reference's hinge angles (28), root offset (3), body positions relative
-  to the reference root (45) and the clip phase as cos/sin (2) — privileged: a live system has none of it.
+- ``critic`` (202): the policy group plus the reference's hinge angles (28), root offset (3), body positions relative
+  to the reference root (45), the clip phase as cos/sin (2) and the virtual assistant's strength (1) — privileged: a
+  live system has none of it.
+
+Training may start with a **virtual assistant** (``assist_steps`` > 0; after Yu, Turk and Liu 2018): a PD wrench on
+the pelvis toward the reference's next root pose and velocity (critically damped at ``ASSIST_FREQ``, at most
+``ASSIST_MAX_FORCE`` body weights), fading linearly to nothing over ``assist_steps`` env steps, so the policy tracks
+long episodes early and learns balance as the help goes. Evaluations and live use never have it.
 
 Reward (after ../shared/notes/retargeting.md, plus the paper's smoothness and contact terms):
 ``0.45 exp(-2 sum dq^2) + 0.05 exp(-0.1 sum dqd^2) + 0.3 exp(-10 sum |head, hands, root err|^2)
@@ -43,6 +49,7 @@ from ember.sims.humanoid import motion
 from ember.sims.humanoid.character import CONTROL_DECIMATION, load_humanoid
 from ember.sims.humanoid.matching import PoseMatcher
 from ember.sims.humanoid.motion import CLIP_NAMES, Clip, forward_kinematics, load_clip
+from ember.sims.humanoid.rotations import quat_conj, quat_mul, quat_rotate, quat_to_axis_angle
 from ember.sims.humanoid.rotations import quat_yaw as _yaw
 from ember.sims.humanoid.rotations import rotate_z as _rot_z
 
@@ -53,6 +60,9 @@ ACTION_SCALE = math.pi / 2
 FALL_BODY_ERR = 0.5  # [m]
 FALL_HEAD_RATIO = 0.6
 CONTACT_HEIGHT = 0.06  # a reference foot site below this height [m] is on the ground
+ASSIST_FREQ = 1.5  # [Hz] natural frequency of the virtual assistant's full-strength PD on the root
+ASSIST_MAX_FORCE = 2.0  # its force limit, in the character's weights (its torque limit: 0.3 m times that)
+ASSIST_INERTIA = 4.0  # [kg m^2] rough whole-body inertia about the pelvis, for its torque gains
 
 
 def actor_observation(
@@ -118,6 +128,9 @@ class RetargetVecEnv(VecEnv):
     residual_scale: 0 — actions are the PD targets; above 0 — residual mode: a :class:`PoseMatcher` fills the body
         in from the (noisy) tracker reports, its pose is appended to the ``policy`` group (28, in action units), and
         the PD targets are ``clip(base + residual_scale * a, -2, 2)``.
+    assist_steps: env steps (all envs together) over which the virtual assistant fades out; 0: none.
+    assist_start: its strength at the start (0 for an evaluation env beside an assisted training env: same
+        observation, no help).
     match_clips: clip names the matcher's database holds (with their mirror images if ``match_mirror``); default:
         the clips tracked here. An evaluation on held-out clips passes the training clips.
     seed: seed of clip, phase and noise draws.
@@ -135,6 +148,8 @@ class RetargetVecEnv(VecEnv):
         residual_scale: float = 0.0,
         match_clips: Sequence[str] | None = None,
         match_mirror: bool | None = None,
+        assist_steps: int = 0,
+        assist_start: float = 1.0,
         seed: int = 0,
         device: str = "cpu",
     ) -> None:
@@ -158,6 +173,15 @@ class RetargetVecEnv(VecEnv):
         if residual_scale < 0:
             raise ValueError(f"residual_scale must be >= 0 (0: no base pose); got {residual_scale}")
         self.residual_scale = residual_scale
+        if assist_steps < 0 or not 0.0 <= assist_start <= 1.0:
+            raise ValueError(
+                f"assist_steps must be >= 0 (0: no assistant) and assist_start in [0, 1]; got {assist_steps}, "
+                f"{assist_start}"
+            )
+        self.assist_steps, self.assist_start = int(assist_steps), float(assist_start)
+        self.assist_count = 0  # env steps (all envs) taken so far: the assistant fades over assist_steps of them
+        self._root_body = 1
+        self._weight = float(self.model.body_subtreemass[self._root_body] * -self.model.opt.gravity[2])
         self.matcher: PoseMatcher | None = None
         if residual_scale > 0:
             names = list(match_clips) if match_clips is not None else [c.name for c in loaded if "@" not in c.name]
@@ -261,12 +285,16 @@ class RetargetVecEnv(VecEnv):
             action = np.clip(self.base + self.residual_scale * action, -2.0, 2.0)
         bad_acc = int(self._mj.mjtWarning.mjWARN_BADQACC)
         unstable = np.zeros(self.num_envs, dtype=bool)
+        wrench = self._assist_wrench() if self.assist_steps > 0 else None
         for i, data in enumerate(self.datas):
             data.ctrl[:] = action[i] * ACTION_SCALE
+            if wrench is not None:
+                data.xfrc_applied[self._root_body] = wrench[i]
             self._mj.mj_step(self.model, data, nstep=CONTROL_DECIMATION)
             unstable[i] = data.warning[bad_acc].number > 0  # MuJoCo reset this env's state after a blow-up
         self.frame += 1
         self.episode_length_buf += 1
+        self.assist_count += self.num_envs
         state = self.last_state = self._state()
         reward, terminated, info = self._reward(state, action)
         terminated |= unstable
@@ -296,6 +324,33 @@ class RetargetVecEnv(VecEnv):
             torch.as_tensor(truncated),
             extras,
         )
+
+    @property
+    def assist(self) -> float:
+        """Strength of the virtual assistant now: ``assist_start``, fading linearly to 0 over ``assist_steps``."""
+        if self.assist_steps <= 0:
+            return 0.0
+        return self.assist_start * max(0.0, 1.0 - self.assist_count / self.assist_steps)
+
+    def _assist_wrench(self) -> np.ndarray:
+        """The virtual assistant's wrench on the pelvis ``(N, 6)`` (world force, torque) for the coming control step: a
+        critically damped PD pulling the root toward the reference's next pose and velocity, scaled by
+        :attr:`assist` (a curriculum after Yu, Turk and Liu 2018: balance is learned as the help fades)."""
+        strength = self.assist
+        if strength <= 0.0:
+            return np.zeros((self.num_envs, 6))
+        t, nxt = self.tables, self.frame + 1
+        qpos, qvel = np.stack([d.qpos for d in self.datas]), np.stack([d.qvel for d in self.datas])
+        omega = 2 * np.pi * ASSIST_FREQ
+        mass = self._weight / -self.model.opt.gravity[2]
+        force = mass * (omega**2 * (t.qpos[nxt, :3] - qpos[:, :3]) + 2 * omega * (t.qvel[nxt, :3] - qvel[:, :3]))
+        err = quat_to_axis_angle(quat_mul(t.qpos[nxt, 3:7], quat_conj(qpos[:, 3:7])))  # world frame
+        spin = quat_rotate(qpos[:, 3:7], qvel[:, 3:6]) - quat_rotate(t.qpos[nxt, 3:7], t.qvel[nxt, 3:6])
+        torque = ASSIST_INERTIA * (omega**2 * err - 2 * omega * spin)
+        limit = ASSIST_MAX_FORCE * self._weight
+        force *= np.minimum(1.0, limit / np.maximum(np.linalg.norm(force, axis=1, keepdims=True), 1e-9))
+        torque *= np.minimum(1.0, limit * 0.3 / np.maximum(np.linalg.norm(torque, axis=1, keepdims=True), 1e-9))
+        return strength * np.concatenate([force, torque], 1)
 
     # ------------------------------------------------------------------ state, observation, reward
     def _state(self) -> dict[str, np.ndarray]:
@@ -340,6 +395,7 @@ class RetargetVecEnv(VecEnv):
                 _rot_z(ref_root - root, -yaw),
                 _rot_z(t.bodies[f] - ref_root[:, None], -yaw).reshape(self.num_envs, -1),
                 np.stack([np.cos(phase), np.sin(phase)], 1),
+                np.full((self.num_envs, 1), self.assist),
             ],
             1,
         )
@@ -382,6 +438,7 @@ class RetargetVecEnv(VecEnv):
             "base": self.base.copy(),
             "episode_length_buf": self.episode_length_buf.clone(),
             "rng": self.rng.bit_generator.state,
+            "assist_count": self.assist_count,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -393,6 +450,7 @@ class RetargetVecEnv(VecEnv):
         self.base = state.get("base", self.base).copy()
         self.episode_length_buf = state["episode_length_buf"].clone()
         self.rng.bit_generator.state = state["rng"]
+        self.assist_count = int(state.get("assist_count", 0))
 
 
 def evaluate_tracking(

@@ -36,7 +36,7 @@ def reference_actions(env: RetargetVecEnv) -> torch.Tensor:
 
 def test_env_follows_the_contract(env: RetargetVecEnv) -> None:
     obs, _ = env.reset(seed=1)
-    assert obs["policy"].shape == (4, 123) and obs["critic"].shape == (4, 201)
+    assert obs["policy"].shape == (4, 123) and obs["critic"].shape == (4, 202)
     assert env.single_action_space.shape == (28,)
     assert env.tables.names == ["walk", "punch", "walk@mirror", "punch@mirror"]
     ended = 0
@@ -47,6 +47,37 @@ def test_env_follows_the_contract(env: RetargetVecEnv) -> None:
         assert set(extras["final_obs"]) == {"policy", "critic"} and torch.isfinite(obs["policy"]).all()
         ended += int((terminated | truncated).sum())
     assert ended > 0 and int(env.episode_length_buf.max()) <= 40
+
+
+def test_the_virtual_assistant_holds_the_character_up_and_fades() -> None:
+    """Reference PD targets alone fall on walk within ~1 s; the full-strength assistant keeps every env up for 3 s;
+    it fades linearly over ``assist_steps``, the critic sees its strength, an evaluation env (start 0) is unaided."""
+    falls = {}
+    for steps in (0, 10**9):
+        env = RetargetVecEnv(num_envs=8, clips=["walk"], mirror=False, max_episode_length=200, assist_steps=steps)
+        obs, _ = env.reset(seed=3)
+        falls[steps] = 0
+        for _ in range(90):
+            _, _, terminated, _, _ = env.step(reference_actions(env))
+            falls[steps] += int(terminated.sum())
+    assert falls[0] >= 8 and falls[10**9] == 0, falls
+    env = RetargetVecEnv(num_envs=4, clips=["walk"], mirror=False, assist_steps=40)
+    env.reset(seed=0)
+    assert env.assist == 1.0 and env._assist_wrench().any()
+    for _ in range(5):
+        env.step(reference_actions(env))
+    assert env.assist == pytest.approx(0.5)
+    saved = env.save_state()
+    for _ in range(5):
+        env.step(reference_actions(env))
+    assert env.assist == 0.0 and not env._assist_wrench().any()
+    env.load_state(saved)
+    assert env.assist == pytest.approx(0.5)  # a resumed run goes on fading where it was
+    unaided = RetargetVecEnv(num_envs=4, clips=["walk"], mirror=False, assist_steps=40, assist_start=0.0)
+    obs, _ = unaided.reset(seed=0)
+    assert unaided.assist == 0.0 and not unaided._assist_wrench().any() and obs["critic"].shape[1] == 202
+    with pytest.raises(ValueError, match="assist_start"):
+        RetargetVecEnv(num_envs=1, clips=["walk"], assist_steps=10, assist_start=2.0)
 
 
 def test_falling_terminates(env: RetargetVecEnv) -> None:

@@ -251,6 +251,8 @@ class RetargetTaskConfig:
     assist_steps: int = 0
     """Env steps over which a virtual assistant (a PD wrench pulling the pelvis toward the reference) fades from full
     strength to none; 0: no assistant. Evaluations never have it."""
+    assist_max_fall: float = 1.0
+    """The assistant fades only while the running per-step fall rate is at most this (1: a fixed schedule)."""
     eval_envs: int = 8
     """Fixed phases per training clip in each evaluation."""
     eval_seconds: float = 5.0

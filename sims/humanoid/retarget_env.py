@@ -21,8 +21,9 @@ Observation groups, all in the character's heading frame (yaw of the root remove
 
 Training may start with a **virtual assistant** (``assist_steps`` > 0; after Yu, Turk and Liu 2018): a PD wrench on
 the pelvis toward the reference's next root pose and velocity (critically damped at ``ASSIST_FREQ``, at most
-``ASSIST_MAX_FORCE`` body weights), fading linearly to nothing over ``assist_steps`` env steps, so the policy tracks
-long episodes early and learns balance as the help goes. Evaluations and live use never have it.
+``ASSIST_MAX_FORCE`` body weights), fading linearly to nothing over ``assist_steps`` env steps — steps taken while
+the running fall rate is at most ``assist_max_fall`` — so the policy tracks long episodes early and learns balance
+as the help goes. Evaluations and live use never have it.
 
 Reward (after ../shared/notes/retargeting.md, plus the paper's smoothness and contact terms):
 ``0.45 exp(-2 sum dq^2) + 0.05 exp(-0.1 sum dqd^2) + 0.3 exp(-10 sum |head, hands, root err|^2)
@@ -131,6 +132,8 @@ class RetargetVecEnv(VecEnv):
     assist_steps: env steps (all envs together) over which the virtual assistant fades out; 0: none.
     assist_start: its strength at the start (0 for an evaluation env beside an assisted training env: same
         observation, no help).
+    assist_max_fall: the fading pauses while the running per-step fall rate is above this (1: a fixed schedule;
+        e.g. 0.01: help is taken away only as fast as the policy copes).
     match_clips: clip names the matcher's database holds (with their mirror images if ``match_mirror``); default:
         the clips tracked here. An evaluation on held-out clips passes the training clips.
     seed: seed of clip, phase and noise draws.
@@ -150,6 +153,7 @@ class RetargetVecEnv(VecEnv):
         match_mirror: bool | None = None,
         assist_steps: int = 0,
         assist_start: float = 1.0,
+        assist_max_fall: float = 1.0,
         seed: int = 0,
         device: str = "cpu",
     ) -> None:
@@ -173,13 +177,15 @@ class RetargetVecEnv(VecEnv):
         if residual_scale < 0:
             raise ValueError(f"residual_scale must be >= 0 (0: no base pose); got {residual_scale}")
         self.residual_scale = residual_scale
-        if assist_steps < 0 or not 0.0 <= assist_start <= 1.0:
+        if assist_steps < 0 or not 0.0 <= assist_start <= 1.0 or not 0.0 < assist_max_fall <= 1.0:
             raise ValueError(
-                f"assist_steps must be >= 0 (0: no assistant) and assist_start in [0, 1]; got {assist_steps}, "
-                f"{assist_start}"
+                f"assist_steps must be >= 0 (0: no assistant), assist_start in [0, 1] and assist_max_fall in (0, 1]; "
+                f"got {assist_steps}, {assist_start}, {assist_max_fall}"
             )
         self.assist_steps, self.assist_start = int(assist_steps), float(assist_start)
-        self.assist_count = 0  # env steps (all envs) taken so far: the assistant fades over assist_steps of them
+        self.assist_max_fall = float(assist_max_fall)
+        self.assist_count = 0  # env steps (all envs) that counted: the assistant fades over assist_steps of them
+        self.fall_rate = 0.0  # running mean of falls per env step (about the last 30 steps of every env)
         self._root_body = 1
         self._weight = float(self.model.body_subtreemass[self._root_body] * -self.model.opt.gravity[2])
         self.matcher: PoseMatcher | None = None
@@ -294,10 +300,12 @@ class RetargetVecEnv(VecEnv):
             unstable[i] = data.warning[bad_acc].number > 0  # MuJoCo reset this env's state after a blow-up
         self.frame += 1
         self.episode_length_buf += 1
-        self.assist_count += self.num_envs
         state = self.last_state = self._state()
         reward, terminated, info = self._reward(state, action)
         terminated |= unstable
+        self.fall_rate += (float(terminated.mean()) - self.fall_rate) / 30.0
+        if self.fall_rate <= self.assist_max_fall:  # the help fades only while the character mostly stays up
+            self.assist_count += self.num_envs
         info["unstable"] = unstable.astype(np.float64)
         self.prev_action = action
         end = self.tables.start[self.clip] + self.tables.length[self.clip] - LOOKAHEAD - 1
@@ -439,6 +447,7 @@ class RetargetVecEnv(VecEnv):
             "episode_length_buf": self.episode_length_buf.clone(),
             "rng": self.rng.bit_generator.state,
             "assist_count": self.assist_count,
+            "fall_rate": self.fall_rate,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -451,6 +460,7 @@ class RetargetVecEnv(VecEnv):
         self.episode_length_buf = state["episode_length_buf"].clone()
         self.rng.bit_generator.state = state["rng"]
         self.assist_count = int(state.get("assist_count", 0))
+        self.fall_rate = float(state.get("fall_rate", 0.0))
 
 
 def evaluate_tracking(

@@ -76,6 +76,15 @@ def test_the_virtual_assistant_holds_the_character_up_and_fades() -> None:
     unaided = RetargetVecEnv(num_envs=4, clips=["walk"], mirror=False, assist_steps=40, assist_start=0.0)
     obs, _ = unaided.reset(seed=0)
     assert unaided.assist == 0.0 and not unaided._assist_wrench().any() and obs["critic"].shape[1] == 202
+    paced, fixed = (
+        RetargetVecEnv(num_envs=4, clips=["walk"], mirror=False, assist_steps=400, assist_max_fall=fall)
+        for fall in (0.01, 1.0)
+    )
+    for run in (paced, fixed):
+        run.reset(seed=0)
+        for _ in range(60):  # every joint at its limit: the envs fail again and again, so the paced help stays
+            run.step(torch.full((4, 28), 2.0))
+    assert paced.fall_rate > 0.01 and fixed.assist == pytest.approx(0.4) and paced.assist > 0.7
     with pytest.raises(ValueError, match="assist_start"):
         RetargetVecEnv(num_envs=1, clips=["walk"], assist_steps=10, assist_start=2.0)
 

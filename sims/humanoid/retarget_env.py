@@ -307,6 +307,7 @@ class RetargetVecEnv(VecEnv):
         if self.fall_rate <= self.assist_max_fall:  # the help fades only while the character mostly stays up
             self.assist_count += self.num_envs
         info["unstable"] = unstable.astype(np.float64)
+        info["assist"] = np.full(self.num_envs, self.assist)  # logged: how much help the policy still has
         self.prev_action = action
         end = self.tables.start[self.clip] + self.tables.length[self.clip] - LOOKAHEAD - 1
         truncated = (self.episode_length_buf.numpy() >= self.max_episode_length) | (self.frame >= end)

@@ -129,7 +129,8 @@ class RetargetVecEnv(VecEnv):
     residual_scale: 0 — actions are the PD targets; above 0 — residual mode: a :class:`PoseMatcher` fills the body
         in from the (noisy) tracker reports, its pose is appended to the ``policy`` group (28, in action units), and
         the PD targets are ``clip(base + residual_scale * a, -2, 2)``.
-    assist_steps: env steps (all envs together) over which the virtual assistant fades out; 0: none.
+    assist_steps: env steps of this instance (all its envs together; with several env runners each fades on its own)
+        over which the virtual assistant fades out; 0: none.
     assist_start: its strength at the start (0 for an evaluation env beside an assisted training env: same
         observation, no help).
     assist_max_fall: the fading pauses while the running per-step fall rate is above this (1: a fixed schedule;

@@ -5,11 +5,14 @@ compared on one layout; different seeds vary all three."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 GROUND_Y = 4
 """Superflat: grass at y = 4, players stand at y = 5."""
@@ -89,33 +92,41 @@ def apply_scenario(server: Any, scenario: Scenario, clear: bool = False) -> None
 
 def lay_out(server: Any, world: Any, scenario: Scenario, attempts: int = 3, timeout: float = 10.0) -> bool:
     """:func:`apply_scenario` and :func:`settle`, again (teleporting the bots anew) when a bot does not see the
-    scenario in ``timeout`` seconds: now and then the chunks of the new place reach a client without the trees.
-    True once every bot sees it."""
-    for _ in range(attempts):
+    scenario in ``timeout`` seconds: now and then the chunks of the new place reach a client late, without the trees,
+    or not at all. True once every bot sees it."""
+    for attempt in range(attempts):
         apply_scenario(server, scenario)
         if settle(world, scenario, timeout):
             return True
+        log.warning("scenario %d: a bot does not see its new place after %g s (try %d); teleporting again",
+                    scenario.seed, timeout, attempt + 1)  # fmt: skip
     return False
 
 
-def settle(world: Any, scenario: Scenario, timeout: float = 10.0) -> bool:
-    """Advance ``world`` until every bot stands at its spawn point of ``scenario`` and, when the scenario planted
-    trees, sees a log (the chunks of the new place and the block scan arrive over a second or more; planning before
-    that reads the old place's facts). At least 20 control steps (the emptied inventories arrive). True when settled
-    within ``timeout`` seconds."""
+def settle(world: Any, scenario: Scenario, timeout: float = 10.0, steady: float = 1.5) -> bool:
+    """Advance ``world`` until every bot stands at its spawn point of ``scenario``, sees blocks there (some
+    ``near(bot, ...)`` fact: the chunks of the new place arrived; now and then a teleported client gets none) and, when
+    the scenario planted trees, a log — all of it for ``steady`` seconds running, longer than the agent's once-a-second
+    block scan, so facts scanned at the old place do not count. At least 20 control steps (the emptied inventories
+    arrive). True when settled within ``timeout`` seconds."""
     start = time.monotonic()
+    since: float | None = None
     steps = 0
     while True:
         world.advance()
         steps += 1
         facts = {str(f) for f in world.facts()}
         placed = all(
-            _at(world.state(name).get("position"), spawn) and (not scenario.trees or f"near({name}, oak_log)" in facts)
+            _at(world.state(name).get("position"), spawn)
+            and any(f.startswith(f"near({name}, ") for f in facts)
+            and (not scenario.trees or f"near({name}, oak_log)" in facts)
             for name, spawn in scenario.spawns.items()
         )
-        if placed and steps >= 20:
+        now = time.monotonic()
+        since = (since or now) if placed else None
+        if since is not None and now - since >= steady and steps >= 20:
             return True
-        if time.monotonic() - start > timeout:
+        if now - start > timeout:
             return False
 
 

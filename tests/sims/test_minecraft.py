@@ -15,7 +15,7 @@ import pytest
 from ember.planners.executor import Executor
 from ember.planners.minecraft import GoalItem, PlanningError, RecipePlanner, parse_goal
 from ember.sims.minecraft.data import game_data
-from ember.sims.minecraft.scenarios import Scenario, apply_scenario, make_scenario
+from ember.sims.minecraft.scenarios import Scenario, lay_out, make_scenario
 from ember.sims.minecraft.server import MinecraftServer, ServerError
 from ember.sims.minecraft.world import MinecraftWorld
 from ember.sims.predicates import Atom
@@ -49,9 +49,10 @@ def _world(
 ) -> tuple[MinecraftWorld, Scenario]:
     world = MinecraftWorld(port=server.port, bots=names, server=server)
     scenario = make_scenario(next(_SEEDS), names, trees=trees, obstacles=obstacles)
-    apply_scenario(server, scenario)
-    for _ in range(20):  # chunks and inventories settle
-        world.advance()
+    if not lay_out(server, world, scenario):  # chunks, the block scan and emptied inventories arrive
+        states = [world.state(n) for n in names]
+        world.close()
+        raise AssertionError(f"bots {names} never saw scenario {scenario.seed} after 3 layouts: {states}")
     return world, scenario
 
 

@@ -62,8 +62,14 @@ FALL_BODY_ERR = 0.5  # [m]
 FALL_HEAD_RATIO = 0.6
 CONTACT_HEIGHT = 0.06  # a reference foot site below this height [m] is on the ground
 ASSIST_FREQ = 1.5  # [Hz] natural frequency of the virtual assistant's full-strength PD on the root
-ASSIST_MAX_FORCE = 2.0  # its force limit, in the character's weights (its torque limit: 0.3 m times that)
+ASSIST_MAX_FORCE = 2.0  # its force limit, in the character's weights
+ASSIST_TORQUE_ARM = 0.3  # [m] its torque limit is the force limit times this
 ASSIST_INERTIA = 4.0  # [kg m^2] rough whole-body inertia about the pelvis, for its torque gains
+
+
+def _clip_norm(rows: np.ndarray, limit: float) -> np.ndarray:
+    """Each row of ``rows`` scaled down to norm ``limit`` where it is longer."""
+    return rows * np.minimum(1.0, limit / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9))
 
 
 def actor_observation(
@@ -188,7 +194,7 @@ class RetargetVecEnv(VecEnv):
         self.assist_count = 0  # env steps (all envs) that counted: the assistant fades over assist_steps of them
         self.fall_rate = 0.0  # running mean of falls per env step (about the last 30 steps of every env)
         self._root_body = 1
-        self._weight = float(self.model.body_subtreemass[self._root_body] * -self.model.opt.gravity[2])
+        self._mass = float(self.model.body_subtreemass[self._root_body])  # the whole character's
         self.matcher: PoseMatcher | None = None
         if residual_scale > 0:
             names = list(match_clips) if match_clips is not None else [c.name for c in loaded if "@" not in c.name]
@@ -352,15 +358,12 @@ class RetargetVecEnv(VecEnv):
         t, nxt = self.tables, self.frame + 1
         qpos, qvel = np.stack([d.qpos for d in self.datas]), np.stack([d.qvel for d in self.datas])
         omega = 2 * np.pi * ASSIST_FREQ
-        mass = self._weight / -self.model.opt.gravity[2]
-        force = mass * (omega**2 * (t.qpos[nxt, :3] - qpos[:, :3]) + 2 * omega * (t.qvel[nxt, :3] - qvel[:, :3]))
+        force = self._mass * (omega**2 * (t.qpos[nxt, :3] - qpos[:, :3]) + 2 * omega * (t.qvel[nxt, :3] - qvel[:, :3]))
         err = quat_to_axis_angle(quat_mul(t.qpos[nxt, 3:7], quat_conj(qpos[:, 3:7])))  # world frame
         spin = quat_rotate(qpos[:, 3:7], qvel[:, 3:6]) - quat_rotate(t.qpos[nxt, 3:7], t.qvel[nxt, 3:6])
         torque = ASSIST_INERTIA * (omega**2 * err - 2 * omega * spin)
-        limit = ASSIST_MAX_FORCE * self._weight
-        force *= np.minimum(1.0, limit / np.maximum(np.linalg.norm(force, axis=1, keepdims=True), 1e-9))
-        torque *= np.minimum(1.0, limit * 0.3 / np.maximum(np.linalg.norm(torque, axis=1, keepdims=True), 1e-9))
-        return strength * np.concatenate([force, torque], 1)
+        limit = ASSIST_MAX_FORCE * self._mass * -self.model.opt.gravity[2]
+        return strength * np.concatenate([_clip_norm(force, limit), _clip_norm(torque, limit * ASSIST_TORQUE_ARM)], 1)
 
     # ------------------------------------------------------------------ state, observation, reward
     def _state(self) -> dict[str, np.ndarray]:

@@ -98,8 +98,12 @@ def lay_out(server: Any, world: Any, scenario: Scenario, attempts: int = 3, time
         apply_scenario(server, scenario)
         if settle(world, scenario, timeout):
             return True
-        log.warning("scenario %d: a bot does not see its new place after %g s (try %d); teleporting again",
-                    scenario.seed, timeout, attempt + 1)  # fmt: skip
+        log.warning(
+            "scenario %d: a bot does not see its new place after %g s (try %d); teleporting again",
+            scenario.seed,
+            timeout,
+            attempt + 1,
+        )
     return False
 
 

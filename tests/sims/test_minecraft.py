@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import math
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -224,8 +225,6 @@ def test_bots_reconnect_after_a_server_restart_and_the_plan_resumes(
 ) -> None:
     world, _ = _world(server, ["phoenix"])
     try:
-        import time
-
         deadline = time.monotonic() + 60  # on a loaded machine the chunks and the first scan can take a while
         while "near(phoenix, grass_block)" not in {str(f) for f in world.facts()} and time.monotonic() < deadline:
             world.advance()

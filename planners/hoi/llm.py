@@ -17,7 +17,6 @@ import base64
 import io
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -34,12 +33,10 @@ from ember.planners.hoi.stages import (
 )
 from ember.planners.hoi.template import TemplatePlanner, UnsupportedInstruction
 from ember.planners.llm.client import ChatClient, LLMError, LLMReply
+from ember.planners.llm.replies import STRUCTURED_MODES, call_event, complete, reply_object, response_format
 from ember.planners.validate import PlanError, Problem
 
-STRUCTURED_MODES = ("auto", "json_schema", "json_object", "none")
-_DOWNGRADE = {"json_schema": "json_object", "json_object": "none"}
 FALLBACKS = ("none", "template")
-_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 log = logging.getLogger(__name__)
 
 SYSTEM = """You plan how a simulated human character interacts with objects, as stages of relative movement (RMD).
@@ -171,45 +168,22 @@ class HOILLMPlanner:
             return {"role": "user", "content": text}
         return {"role": "user", "content": [{"type": "text", "text": text}, image_part(image)]}
 
-    def _response_format(self, scene: SceneInfo) -> dict[str, Any] | None:
-        if self._format == "json_schema":
-            schema = strict_stages_schema(scene)
-            return {
-                "type": "json_schema",
-                "json_schema": {"name": "ember_hoi_stages", "strict": True, "schema": schema},
-            }
-        return {"type": "json_object"} if self._format == "json_object" else None
-
     def _complete(self, messages: list[dict[str, Any]], scene: SceneInfo) -> LLMReply:
         """One request; in ``auto`` mode a 400 steps down to the next weaker response format."""
-        while True:
-            try:
-                return self.client.complete(messages, self._response_format(scene))
-            except LLMError as err:
-                if self.structured != "auto" or err.kind != "bad_request" or self._format not in _DOWNGRADE:
-                    raise
-                self._emit({"event": "llm_format_downgrade", "from": self._format, "to": _DOWNGRADE[self._format]})
-                self._format = _DOWNGRADE[self._format]
+
+        def make_format(mode: str) -> dict[str, Any] | None:
+            return response_format(mode, "ember_hoi_stages", lambda: strict_stages_schema(scene))
+
+        reply, self._format = complete(self.client, messages, self.structured, self._format, make_format, self._emit)
+        return reply
 
     # ------------------------------------------------------------------ check
     def _check(self, reply: LLMReply, scene: SceneInfo) -> tuple[dict[str, Any] | None, list[Problem]]:
-        if reply.finish_reason in ("length", "content_filter"):
-            why = "cut off at the token limit" if reply.finish_reason == "length" else "withheld by a content filter"
-            return None, [Problem("$", f"the reply was {why}", "answer with fewer, shorter stages")]
-        if len(reply.text) > self.max_reply_chars:
-            msg = f"the reply has {len(reply.text)} characters, over the limit of {self.max_reply_chars}"
-            return None, [Problem("$", msg, "answer with fewer stages")]
-        text = reply.text.strip()
-        fenced = _FENCE.match(text)
-        try:
-            data = json.loads(fenced.group(1) if fenced else text)
-        except json.JSONDecodeError as err:
-            msg = f"the reply is not JSON: {err.msg} at line {err.lineno} column {err.colno}"
-            return None, [Problem("$", msg, "answer with one JSON object and nothing else")]
-        if not isinstance(data, dict):
-            return None, [
-                Problem("$", f"the reply is JSON {type(data).__name__}, not an object", 'answer {"stages": ...}')
-            ]
+        data, problems = reply_object(
+            reply, self.max_reply_chars, "answer with fewer, shorter stages", 'answer {"stages": ...}'
+        )
+        if data is None:
+            return None, problems
         plan = normalize(data)
         return plan, [p for p in validate_stages(plan, scene) if p.severity == "error"]
 
@@ -239,20 +213,7 @@ class HOILLMPlanner:
             self.calls += 0 if reply.cached else 1
             self.tokens += reply.prompt_tokens + reply.completion_tokens
             plan, problems = self._check(reply, scene)
-            self._emit(
-                {
-                    "event": "llm_call",
-                    "planner": self.name,
-                    "round": round_,
-                    "model": reply.model,
-                    "cached": reply.cached,
-                    "prompt_tokens": reply.prompt_tokens,
-                    "completion_tokens": reply.completion_tokens,
-                    "latency_s": reply.latency_s,
-                    "finish_reason": reply.finish_reason,
-                    "problems": [p.to_dict() for p in problems],
-                }
-            )
+            self._emit(call_event(round_, reply, problems, planner=self.name))
             if plan is not None and not problems:
                 plan["instruction"] = instruction
                 plan["objects"] = {

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from ember.planners.goals import GoalError, parse_goal
 from ember.planners.llm.client import ChatClient, LLMError, LLMReply
 from ember.planners.llm.critic import ModelCritic
 from ember.planners.llm.grounding import ground_names
+from ember.planners.llm.replies import STRUCTURED_MODES, call_event, complete, reply_object, response_format
 from ember.planners.schema import from_strict, strict_schema
 from ember.planners.validate import PlanError, Problem, dry_run, validate
 from ember.sims.predicates import Literal, format_facts, holds
@@ -31,10 +31,7 @@ from ember.sims.world import World
 from ember.skills.library import SkillLibrary
 
 PROMPTS = Path(__file__).with_name("prompts")
-STRUCTURED_MODES = ("auto", "json_schema", "json_object", "none")
-_DOWNGRADE = {"json_schema": "json_object", "json_object": "none"}
 FALLBACKS = ("none", "symbolic")
-_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 
 def _prompt(name: str) -> str:
@@ -173,76 +170,25 @@ class LLMPlanner:
         url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
         return {"type": "image_url", "image_url": {"url": url}}
 
-    def _response_format(self) -> dict[str, Any] | None:
-        if self._format == "json_schema":
-            return {
-                "type": "json_schema",
-                "json_schema": {"name": "ember_plan", "strict": True, "schema": strict_schema()},
-            }
-        if self._format == "json_object":
-            return {"type": "json_object"}
-        return None
+    def _response_format(self, mode: str) -> dict[str, Any] | None:
+        return response_format(mode, "ember_plan", strict_schema)
 
     def _complete(self, messages: list[dict[str, Any]]) -> LLMReply:
         """One request; in ``auto`` mode a 400 for the response format steps down to the next weaker format."""
-        while True:
-            try:
-                return self.client.complete(messages, self._response_format())
-            except LLMError as err:
-                if self.structured != "auto" or err.kind != "bad_request" or self._format not in _DOWNGRADE:
-                    raise
-                self._emit(
-                    {
-                        "event": "llm_format_downgrade",
-                        "from": self._format,
-                        "to": _DOWNGRADE[self._format],
-                        "message": str(err),
-                    }
-                )
-                self._format = _DOWNGRADE[self._format]
+        reply, self._format = complete(
+            self.client, messages, self.structured, self._format, self._response_format, self._emit
+        )
+        return reply
 
     # ------------------------------------------------------------------ parse and check
     def _check(
         self, reply: LLMReply, world: World, goal: Sequence[Literal] = ()
     ) -> tuple[dict[str, Any] | None, list[Problem]]:
-        if reply.finish_reason == "length":
-            return None, [
-                Problem(
-                    "$",
-                    "the reply was cut off at the token limit (finish_reason=length)",
-                    "answer with a shorter plan: fewer, larger steps",
-                )
-            ]
-        if reply.finish_reason == "content_filter":
-            return None, [
-                Problem("$", "the reply was withheld by the endpoint's content filter", "answer with the plan only")
-            ]
-        if len(reply.text) > self.max_reply_chars:
-            return None, [
-                Problem(
-                    "$",
-                    f"the reply has {len(reply.text)} characters, over the limit of {self.max_reply_chars}",
-                    "answer with a smaller plan",
-                )
-            ]
-        text = reply.text.strip()
-        fenced = _FENCE.match(text)
-        if fenced:
-            text = fenced.group(1)
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            return None, [
-                Problem(
-                    "$",
-                    f"the reply is not JSON: {err.msg} at line {err.lineno} column {err.colno}",
-                    "answer with one JSON object and nothing else",
-                )
-            ]
-        if not isinstance(data, dict):
-            return None, [
-                Problem("$", f"the reply is JSON {type(data).__name__}, not an object", 'answer {"root": ...}')
-            ]
+        data, problems = reply_object(
+            reply, self.max_reply_chars, "answer with a shorter plan: fewer, larger steps", 'answer {"root": ...}'
+        )
+        if data is None:
+            return None, problems
         plan = from_strict(data)
         plan.setdefault("version", 1)
         plan = ground_names(plan, world.objects())
@@ -284,20 +230,7 @@ class LLMPlanner:
             self.calls += 0 if reply.cached else 1
             self.tokens += reply.prompt_tokens + reply.completion_tokens
             plan, problems = self._check(reply, world, literals)
-            self._emit(
-                {
-                    "event": "llm_call",
-                    "round": round_,
-                    "model": reply.model,
-                    "cached": reply.cached,
-                    "prompt_tokens": reply.prompt_tokens,
-                    "completion_tokens": reply.completion_tokens,
-                    "latency_s": reply.latency_s,
-                    "finish_reason": reply.finish_reason,
-                    "problems": [p.to_dict() for p in problems],
-                    "feedback": feedback,
-                }
-            )
+            self._emit(call_event(round_, reply, problems, feedback=feedback))
             if plan is not None and not problems and self.critic is not None:
                 problems = self.critic.review(text, plan, world, self._image_part(world) if self.vlm else None)
                 self.calls += self.critic.calls - critic_calls

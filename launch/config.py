@@ -290,6 +290,9 @@ class HOITaskConfig:
     """Training: > 0 learns a residual on the scripted baseline, executing clip(a_scripted + residual_scale * a, -1, 1)
     and giving the actor a_scripted (sims/hoi/env.py); 0: the policy acts alone. Pair with a small algo.init_std and
     algo.init_output_scale=0 so training starts at the baseline."""
+    task_sampling: str = "uniform"
+    """Training: ``uniform`` draws each episode's task uniformly; ``failures`` in proportion to its running failure
+    rate (floor 0.1), so the tasks the policy fails get the samples (sims/hoi/env.py)."""
 
 
 @dataclass

@@ -107,7 +107,8 @@ def hoi_task(task: dict[str, Any], eval_envs: int) -> tuple[dict[str, Any], dict
         from ember.skills.hoi.scripted import ScriptedStageController
 
         task["base_controller"] = ScriptedStageController
-    return task, {**task, "end_on_success": True, "num_envs": eval_envs}
+    evaluation = {**task, "end_on_success": True, "num_envs": eval_envs, "task_sampling": "uniform"}
+    return task, evaluation
 
 
 def hoi_meta(task: dict[str, Any]) -> dict[str, Any]:

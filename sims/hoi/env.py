@@ -37,6 +37,12 @@ or MuJoCo reports an unstable step, and is truncated at ``max_episode_length``. 
 ended with every stage complete; ``extras["stage_passed"]``: ``(N,)`` bool, envs whose stage passed this step;
 ``extras["log"]``: stage reward, stages completed, share of unstable steps, success rate of ended episodes and, in
 residual mode, the mean ``|residual_scale * a|`` (``residual_abs``).
+
+Task sampling: ``uniform`` draws each episode's task uniformly from ``tasks``; ``failures`` (a curriculum by failure
+rate, in the spirit of prioritized level replay) draws it with probability proportional to ``max(1 - s, floor)``,
+where ``s`` is the task's running full-task completion over its recent training episodes (an exponential mean,
+``SUCCESS_RATE_DECAY`` per episode, starting at 0.5) and ``floor`` is ``SAMPLING_FLOOR``: tasks the policy fails get
+the samples, and none is starved. The running rates are logged (``completion_<task>``).
 """
 
 from __future__ import annotations
@@ -204,6 +210,11 @@ def stack_states(states: Sequence[Mapping[str, np.ndarray]], part_radius: np.nda
     )
 
 
+TASK_SAMPLING = ("uniform", "failures")
+SUCCESS_RATE_DECAY = 0.05  # weight of an ended episode in its task's running completion rate
+SAMPLING_FLOOR = 0.1  # with task_sampling="failures": the least weight a task keeps, however well it goes
+
+
 class HOIVecEnv(VecEnv):
     """Args:
     plans: ``plans(task, description, rng) -> [stage dict, ...]`` (module docstring).
@@ -217,6 +228,8 @@ class HOIVecEnv(VecEnv):
         controller's; 0: the policy's action is executed as it is.
     base_controller: makes the base controller of one env (residual mode only), e.g.
         ``ember.skills.hoi.scripted.ScriptedStageController``.
+    task_sampling: ``uniform`` or ``failures`` (tasks drawn in proportion to their running failure rate; module
+        docstring).
     """
 
     def __init__(
@@ -231,6 +244,7 @@ class HOIVecEnv(VecEnv):
         device: str = "cpu",
         residual_scale: float = 0.0,
         base_controller: ControllerFactory | None = None,
+        task_sampling: str = "uniform",
     ) -> None:
         import mujoco
 
@@ -246,8 +260,12 @@ class HOIVecEnv(VecEnv):
                 f"residual_scale={residual_scale} needs base_controller, a factory of stage controllers (e.g. "
                 "ember.skills.hoi.scripted.ScriptedStageController; `ember train task=hoi` passes that one)"
             )
+        if task_sampling not in TASK_SAMPLING:
+            raise ValueError(f"task_sampling must be one of {list(TASK_SAMPLING)}. Got {task_sampling!r}.")
         self._mj = mujoco
         self.plans, self.tasks = plans, tuple(tasks)
+        self.task_sampling = task_sampling
+        self.completion = dict.fromkeys(self.tasks, 0.5)  # running full-task completion of training episodes
         self.num_envs, self.device = num_envs, torch.device(device)
         self.max_episode_length = max_episode_length
         self.stage_bonus, self.end_on_success = stage_bonus, end_on_success
@@ -298,7 +316,10 @@ class HOIVecEnv(VecEnv):
 
     def _reset_idx(self, ids: np.ndarray) -> None:
         for i in (int(k) for k in ids):
-            task = str(self.rng.choice(self.tasks))
+            uniform = self.task_sampling == "uniform"  # (the draw of earlier versions: seeded scenes stay the same)
+            task = str(
+                self.rng.choice(self.tasks) if uniform else self.rng.choice(self.tasks, p=self.task_probabilities())
+            )
             scene = sample_scene(task, self.rng)
             model, data = self.models[i], self.datas[i]
             self._mj.mj_resetData(model, data)
@@ -313,6 +334,13 @@ class HOIVecEnv(VecEnv):
             self.stage_index[i] = 0
             self._start_stage(i)
         self.episode_length_buf[torch.as_tensor(ids)] = 0
+
+    def task_probabilities(self) -> np.ndarray:
+        """The probability of each of ``tasks`` for the next episode (``task_sampling``; module docstring)."""
+        if self.task_sampling == "uniform":
+            return np.full(len(self.tasks), 1.0 / len(self.tasks))
+        weights = np.array([max(1.0 - self.completion[t], SAMPLING_FLOOR) for t in self.tasks])
+        return weights / weights.sum()
 
     def _start_stage(self, i: int) -> None:
         data = self.datas[i]
@@ -370,6 +398,9 @@ class HOIVecEnv(VecEnv):
         final_obs = {k: v.clone() for k, v in obs.items()}
         ended = terminated | truncated
         done = np.flatnonzero(ended)
+        for j in done:  # before the reset draws the next tasks
+            rate = self.completion[self.task[j]]
+            self.completion[self.task[j]] = rate + SUCCESS_RATE_DECAY * (float(complete[j]) - rate)
         if len(done):
             self._reset_idx(done)
             self._refresh(goal, info, ended)
@@ -382,6 +413,7 @@ class HOIVecEnv(VecEnv):
         }
         if ended.any():
             log["success_rate"] = float(complete[ended].mean())
+            log.update({f"completion_{t}": rate for t, rate in self.completion.items()})
         if self.residual:
             log["residual_abs"] = float(np.abs(residual).mean())
         extras = {

@@ -237,6 +237,31 @@ def test_env_ends_an_episode_on_success_and_resets_it() -> None:
     assert env.episode_length_buf.tolist() == [0, 0] and env.stage_index.tolist() == [0, 0]
 
 
+def test_failure_sampling_draws_the_tasks_the_policy_fails() -> None:
+    one = lambda task, scene, rng: [{"human_root": [0.0, 0.0], "links": []}]  # noqa: E731
+    env = HOIVecEnv(one, num_envs=1, tasks=("sit", "open", "push"), end_on_success=True, task_sampling="failures")
+    env.reset(seed=1)
+    assert env.task_probabilities() == pytest.approx([1 / 3] * 3)  # every task starts at a running rate of 0.5
+    task = env.task[0]
+    _, _, terminated, _, extras = env.step(torch.as_tensor(_hold()[None], dtype=torch.float32))
+    assert terminated.all() and extras["success"].all()
+    assert env.completion[task] == pytest.approx(0.5 + 0.05 * 0.5)  # the ended episode's task moved toward 1
+    assert extras["log"][f"completion_{task}"] == env.completion[task]
+    env.completion.update(sit=1.0, open=0.95, push=0.0)
+    assert env.task_probabilities() == pytest.approx(np.array([0.1, 0.1, 1.0]) / 1.2)  # the floor keeps sit and open
+    drawn = []
+    for _ in range(300):
+        env._reset_idx(np.arange(1))
+        drawn.append(env.task[0])
+    assert drawn.count("push") / len(drawn) == pytest.approx(1.0 / 1.2, abs=0.07)
+    assert {"sit", "open"} <= set(drawn)
+    uniform = HOIVecEnv(one, num_envs=1, tasks=("sit", "open", "push"))
+    uniform.completion.update(push=0.0)
+    assert uniform.task_probabilities() == pytest.approx([1 / 3] * 3)
+    with pytest.raises(ValueError, match="task_sampling must be one of"):
+        HOIVecEnv(one, num_envs=1, task_sampling="hardest")
+
+
 def test_single_env_wrapper_passes_check_env() -> None:
     check_env(GymnasiumEnv(HOIVecEnv(plans, num_envs=1)), skip_render_check=True)
 

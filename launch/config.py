@@ -448,8 +448,9 @@ class TrainConfig:
     resume: str | None = None
     """Run directory of a killed run to continue from its last checkpoint."""
     init_from: str | None = None
-    """Run directory whose best checkpoint's networks and normalizers start this run (fine-tuning; steps restart
-    at zero). The observation and action layouts must match."""
+    """Run directory whose best (else last) checkpoint's networks and normalizers start this run, or a checkpoint
+    file (``runs/<run>/checkpoints/last.pt``); fine-tuning, steps restart at zero. The observation and action
+    layouts must match."""
     threads: int = 1
     """torch intra-op threads (1 is fastest for small MLPs on 2 cores)."""
     progress: bool = True

@@ -40,10 +40,14 @@ class TrainConfigError(AlgoConfigError):
 
 
 def init_weights(algo: Any, run: Path) -> None:
-    """Start from another run's best (else last) checkpoint: networks, normalizers, optimizer; steps restart at 0."""
-    path = next((run / "checkpoints" / n for n in ("best.pt", "last.pt") if (run / "checkpoints" / n).is_file()), None)
+    """Start from another run's best (else last) checkpoint, or from the checkpoint file ``run`` names: networks,
+    normalizers, optimizer; steps restart at 0."""
+    found = (run / "checkpoints" / n for n in ("best.pt", "last.pt") if (run / "checkpoints" / n).is_file())
+    path = run if run.is_file() else next(found, None)
     if path is None:
-        raise TrainConfigError(f"init_from={str(run)!r}: no checkpoints/best.pt or last.pt there; give a train run")
+        raise TrainConfigError(
+            f"init_from={str(run)!r}: no checkpoints/best.pt or last.pt there; give a train run or a checkpoint file"
+        )
     state = dict(load_checkpoint(path)["algo"])
     try:
         algo.load_state_dict({**state, "env_steps": 0})

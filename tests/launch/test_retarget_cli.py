@@ -106,7 +106,7 @@ def test_policy_of_another_morphology_is_refused_unless_zero_shot(artifact: Path
 
 
 def test_fine_tuning_starts_from_another_run(tmp_path: Path) -> None:
-    """The second morphology is fine-tuned from the human policy's run (init_from); a network of another size is
+    """The second morphology is fine-tuned from the human policy's checkpoint (init_from); a network of another size is
     refused with the field named. The human run trains with the virtual assistant fading out."""
 
     def train(run: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -121,7 +121,8 @@ def test_fine_tuning_starts_from_another_run(tmp_path: Path) -> None:
 
     human = train(tmp_path / "human", "task.assist_steps=2048")  # an assisted run; its evaluation is unaided
     assert human.returncode == 0, human.stderr[-2000:]
-    tuned = train(tmp_path / "tuned", "task.leg_scale=0.7", "task.arm_scale=1.3", f"init_from={tmp_path / 'human'}")
+    last = tmp_path / "human" / "checkpoints" / "last.pt"  # a checkpoint file; a run directory gives its best.pt
+    tuned = train(tmp_path / "tuned", "task.leg_scale=0.7", "task.arm_scale=1.3", f"init_from={last}")
     assert tuned.returncode == 0, tuned.stderr[-2000:]
     meta = json.loads((tmp_path / "tuned" / "artifact" / "meta.json").read_text())
     assert meta["leg_scale"] == 0.7 and "init_from=" in meta["train_command"]

@@ -11,7 +11,9 @@ Part 2 adds SIMBICON-style swing-hip feedback (Yin, Loken and van de Panne 2007)
 reference has exactly one foot on the ground, the swing hip's flexion and abduction targets get
 ``cd * (d - d_ref) + cv * (v - v_ref)`` for the horizontal offset ``d`` of the centre of mass from the stance foot
 and the centre-of-mass velocity ``v`` (heading frame, the reference's in its own), and prints the mean time to the
-first fall per gain pair. One JSON object on the last line of stdout.
+first fall per gain pair. Part 3 leads the PD targets by the reference's joint velocity instead (``q_ref + lead *
+qdot_ref``: with damping ``kp / 10`` that is a velocity feed-forward at ``lead = 0.1`` s) and prints the same.
+One JSON object on the last line of stdout.
 """
 
 from __future__ import annotations
@@ -108,6 +110,19 @@ def with_feedback(env: RetargetVecEnv, cd: float, cv: float, seed: int) -> float
     return round(float(first_fall.mean() / 30), 3)
 
 
+def with_lead(env: RetargetVecEnv, lead: float, seed: int) -> float:
+    t = env.tables
+    env.reset(seed=seed)
+    first_fall = np.full(env.num_envs, STEPS)
+    for k in range(STEPS):
+        nxt = env.frame + 1
+        _, _, terminated, _, _ = env.step((t.qpos[nxt, 7:] + lead * t.qvel[nxt, 6:]) / ACTION_SCALE)
+        first_fall[terminated.numpy() & (first_fall == STEPS)] = k + 1
+        if (first_fall < STEPS).all():
+            break
+    return round(float(first_fall.mean() / 30), 3)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clip", default="walk")
@@ -123,6 +138,9 @@ def main() -> None:
         "foot_placement_feedback": [
             {"cd_rad_per_m": cd, "cv_rad_s_per_m": cv, "mean_survival_s": with_feedback(env, cd, cv, args.seed)}
             for cd, cv in GAINS
+        ],
+        "velocity_lead": [
+            {"lead_s": lead, "mean_survival_s": with_lead(env, lead, args.seed)} for lead in (0.0, 0.05, 0.1, 0.2)
         ],
         "wall_s": round(time.perf_counter() - start, 1),
     }

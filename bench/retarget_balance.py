@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import mujoco
@@ -70,21 +71,27 @@ def how_it_falls(env: RetargetVecEnv, seed: int) -> list[dict[str, float]]:
     return rows
 
 
-def with_feedback(env: RetargetVecEnv, cd: float, cv: float, seed: int) -> float:
+def mean_survival(env: RetargetVecEnv, seed: int, targets: Callable[[np.ndarray], np.ndarray]) -> float:
+    """Mean time to each env's first fall [s] (at most ``STEPS``) with PD targets ``targets(next_frames)`` [rad]."""
+    env.reset(seed=seed)
+    first_fall = np.full(env.num_envs, STEPS)
+    for k in range(STEPS):
+        _, _, terminated, _, _ = env.step(targets(env.frame + 1) / ACTION_SCALE)
+        first_fall[terminated.numpy() & (first_fall == STEPS)] = k + 1
+        if (first_fall < STEPS).all():
+            break
+    return round(float(first_fall.mean() / 30), 3)
+
+
+def foot_placement(env: RetargetVecEnv, cd: float, cv: float) -> Callable[[np.ndarray], np.ndarray]:
+    """The reference's targets plus SIMBICON-style swing-hip feedback (module docstring) for ``env``'s characters."""
     m, t = env.model, env.tables
     adr = {m.joint(j).name: m.jnt_qposadr[j] - 7 for j in range(1, m.njnt)}
     hips = [(adr[f"{s}_hip_z"], adr[f"{s}_hip_x"]) for s in ("right", "left")]  # flexion, abduction (FOOT_SITES order)
     feet = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, n) for n in FOOT_SITES]
-    scratch = mujoco.MjData(m)
-    ref = []
-    for q, v in zip(t.qpos, t.qvel, strict=True):
-        scratch.qpos[:], scratch.qvel[:] = q, v
-        mujoco.mj_forward(m, scratch)
-        ref.append(_com(m, scratch, feet))
-    env.reset(seed=seed)
-    first_fall = np.full(env.num_envs, STEPS)
-    for k in range(STEPS):
-        nxt = env.frame + 1
+    ref = _reference_com(env, feet)
+
+    def targets(nxt: np.ndarray) -> np.ndarray:
         action = t.qpos[nxt, 7:].copy()
         for i, data in enumerate(env.datas):
             com, vel, own_feet = _com(m, data, feet)
@@ -102,25 +109,27 @@ def with_feedback(env: RetargetVecEnv, cd: float, cv: float, seed: int) -> float
             flexion, abduction = hips[1 - stance]
             action[i, flexion] += cd * d[0] + cv * v[0]
             action[i, abduction] += cd * d[1] + cv * v[1]
-        _, _, terminated, _, _ = env.step(action / ACTION_SCALE)
-        fell = terminated.numpy() & (first_fall == STEPS)
-        first_fall[fell] = k + 1
-        if (first_fall < STEPS).all():
-            break
-    return round(float(first_fall.mean() / 30), 3)
+        return action
+
+    return targets
 
 
-def with_lead(env: RetargetVecEnv, lead: float, seed: int) -> float:
+def _reference_com(env: RetargetVecEnv, feet: list[int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Centre of mass, its velocity and the foot sites of every reference frame of ``env``."""
+    m, t = env.model, env.tables
+    scratch = mujoco.MjData(m)
+    rows = []
+    for q, v in zip(t.qpos, t.qvel, strict=True):
+        scratch.qpos[:], scratch.qvel[:] = q, v
+        mujoco.mj_forward(m, scratch)
+        rows.append(_com(m, scratch, feet))
+    return rows
+
+
+def velocity_lead(env: RetargetVecEnv, lead: float) -> Callable[[np.ndarray], np.ndarray]:
+    """The reference's targets led by its joint velocity: ``q_ref + lead * qdot_ref``."""
     t = env.tables
-    env.reset(seed=seed)
-    first_fall = np.full(env.num_envs, STEPS)
-    for k in range(STEPS):
-        nxt = env.frame + 1
-        _, _, terminated, _, _ = env.step((t.qpos[nxt, 7:] + lead * t.qvel[nxt, 6:]) / ACTION_SCALE)
-        first_fall[terminated.numpy() & (first_fall == STEPS)] = k + 1
-        if (first_fall < STEPS).all():
-            break
-    return round(float(first_fall.mean() / 30), 3)
+    return lambda nxt: t.qpos[nxt, 7:] + lead * t.qvel[nxt, 6:]
 
 
 def main() -> None:
@@ -136,11 +145,19 @@ def main() -> None:
         "envs": args.envs,
         "open_loop_fall": how_it_falls(env, args.seed),
         "foot_placement_feedback": [
-            {"cd_rad_per_m": cd, "cv_rad_s_per_m": cv, "mean_survival_s": with_feedback(env, cd, cv, args.seed)}
+            {
+                "cd_rad_per_m": cd,
+                "cv_rad_s_per_m": cv,
+                "mean_survival_s": mean_survival(env, args.seed, foot_placement(env, cd, cv)),
+            }
             for cd, cv in GAINS
         ],
         "velocity_lead": [
-            {"lead_s": lead, "mean_survival_s": with_lead(env, lead, args.seed)} for lead in (0.0, 0.05, 0.1, 0.2)
+            {
+                "lead_s": lead,
+                "mean_survival_s": mean_survival(env, args.seed, velocity_lead(env, lead)),
+            }
+            for lead in (0.0, 0.05, 0.1, 0.2)
         ],
         "wall_s": round(time.perf_counter() - start, 1),
     }

@@ -33,7 +33,7 @@ from ember.planners.hoi.stages import (
 )
 from ember.planners.hoi.template import TemplatePlanner, UnsupportedInstruction
 from ember.planners.llm.client import ChatClient, LLMError, LLMReply
-from ember.planners.llm.replies import STRUCTURED_MODES, call_event, complete, reply_object, response_format
+from ember.planners.llm.replies import FormatLadder, call_event, reply_object, response_format
 from ember.planners.validate import PlanError, Problem
 
 FALLBACKS = ("none", "template")
@@ -131,13 +131,12 @@ class HOILLMPlanner:
         client: ChatClient | None = None,
         template: TemplatePlanner | None = None,
     ) -> None:
-        if structured not in STRUCTURED_MODES:
-            raise ValueError(f"planner.structured must be one of {list(STRUCTURED_MODES)}. Got {structured!r}.")
+        self._ladder = FormatLadder(structured)
         if fallback not in FALLBACKS:
             raise ValueError(f"planner.fallback must be one of {list(FALLBACKS)}. Got {fallback!r}.")
         if repair_rounds < 0:
             raise ValueError(f"planner.repair_rounds must be >= 0. Got {repair_rounds}.")
-        self.structured, self._format = structured, "json_schema" if structured == "auto" else structured
+        self.structured = structured
         self.repair_rounds, self.fallback, self.vlm = repair_rounds, fallback, vlm
         self.max_reply_chars = max_reply_chars
         self.client = client or ChatClient(
@@ -174,8 +173,7 @@ class HOILLMPlanner:
         def make_format(mode: str) -> dict[str, Any] | None:
             return response_format(mode, "ember_hoi_stages", lambda: strict_stages_schema(scene))
 
-        reply, self._format = complete(self.client, messages, self.structured, self._format, make_format, self._emit)
-        return reply
+        return self._ladder.complete(self.client, messages, make_format, self._emit)
 
     # ------------------------------------------------------------------ check
     def _check(self, reply: LLMReply, scene: SceneInfo) -> tuple[dict[str, Any] | None, list[Problem]]:

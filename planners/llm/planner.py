@@ -23,7 +23,7 @@ from ember.planners.goals import GoalError, parse_goal
 from ember.planners.llm.client import ChatClient, LLMError, LLMReply
 from ember.planners.llm.critic import ModelCritic
 from ember.planners.llm.grounding import ground_names
-from ember.planners.llm.replies import STRUCTURED_MODES, call_event, complete, reply_object, response_format
+from ember.planners.llm.replies import FormatLadder, call_event, reply_object, response_format
 from ember.planners.schema import from_strict, strict_schema
 from ember.planners.validate import PlanError, Problem, dry_run, validate
 from ember.sims.predicates import Literal, format_facts, holds
@@ -82,15 +82,13 @@ class LLMPlanner:
         on_event: Callable[[dict[str, Any]], None] | None = None,
         client: ChatClient | None = None,
     ) -> None:
-        if structured not in STRUCTURED_MODES:
-            raise ValueError(f"planner.structured must be one of {list(STRUCTURED_MODES)}. Got {structured!r}.")
+        self._ladder = FormatLadder(structured)
         if fallback not in FALLBACKS:
             raise ValueError(f"planner.fallback must be one of {list(FALLBACKS)}. Got {fallback!r}.")
         if critique_rounds < 0:
             raise ValueError(f"planner.critique_rounds must be >= 0; got {critique_rounds}")
         self.skills = skills
         self.structured = structured
-        self._format = "json_schema" if structured == "auto" else structured
         self.critique_rounds = critique_rounds
         self.fallback = fallback
         self.vlm = vlm
@@ -175,10 +173,7 @@ class LLMPlanner:
 
     def _complete(self, messages: list[dict[str, Any]]) -> LLMReply:
         """One request; in ``auto`` mode a 400 for the response format steps down to the next weaker format."""
-        reply, self._format = complete(
-            self.client, messages, self.structured, self._format, self._response_format, self._emit
-        )
-        return reply
+        return self._ladder.complete(self.client, messages, self._response_format, self._emit)
 
     # ------------------------------------------------------------------ parse and check
     def _check(

@@ -1,7 +1,7 @@
 """What every LLM planner does with its endpoint and the model's replies, whatever it plans (skill trees, HOI stages).
 
-- :func:`complete`: one request; in ``auto`` mode a 400 for the response format steps down from strict structured
-  output to JSON mode to plain prompting (``DOWNGRADE``), with an ``llm_format_downgrade`` event.
+- :class:`FormatLadder`: the response format to ask for; in ``auto`` mode a 400 for it steps down from strict
+  structured output to JSON mode to plain prompting (``DOWNGRADE``), with an ``llm_format_downgrade`` event.
 - :func:`reply_object`: the reply's one JSON object, or the problems that go back to the model (cut off, filtered,
   too long, not JSON, not an object), each with a hint.
 - :func:`call_event`: the ``llm_call`` trace event of a reply.
@@ -29,24 +29,40 @@ def response_format(mode: str, name: str, schema: Callable[[], dict[str, Any]]) 
     return {"type": "json_object"} if mode == "json_object" else None
 
 
-def complete(
-    client: ChatClient,
-    messages: list[dict[str, Any]],
-    structured: str,
-    mode: str,
-    make_format: Callable[[str], dict[str, Any] | None],
-    emit: Callable[[dict[str, Any]], None],
-) -> tuple[LLMReply, str]:
-    """One request in response-format ``mode``; returns the reply and the mode that worked (the next request's). With
-    ``structured="auto"`` an endpoint's 400 steps ``mode`` down (``DOWNGRADE``); anything else is raised."""
-    while True:
-        try:
-            return client.complete(messages, make_format(mode)), mode
-        except LLMError as err:
-            if structured != "auto" or err.kind != "bad_request" or mode not in DOWNGRADE:
-                raise
-            emit({"event": "llm_format_downgrade", "from": mode, "to": DOWNGRADE[mode], "message": str(err)})
-            mode = DOWNGRADE[mode]
+class FormatLadder:
+    """The response format a planner asks for: ``structured`` (``STRUCTURED_MODES``); in ``auto`` mode it starts at
+    strict structured output and steps down (``DOWNGRADE``) each time the endpoint answers 400, for good."""
+
+    def __init__(self, structured: str) -> None:
+        if structured not in STRUCTURED_MODES:
+            raise ValueError(f"planner.structured must be one of {list(STRUCTURED_MODES)}. Got {structured!r}.")
+        self.structured = structured
+        self.mode = "json_schema" if structured == "auto" else structured
+
+    def complete(
+        self,
+        client: ChatClient,
+        messages: list[dict[str, Any]],
+        make_format: Callable[[str], dict[str, Any] | None],
+        emit: Callable[[dict[str, Any]], None],
+    ) -> LLMReply:
+        """One request in the current mode (``make_format(mode)`` builds its ``response_format``); a 400 in ``auto``
+        mode steps down with an ``llm_format_downgrade`` event and retries; anything else is raised."""
+        while True:
+            try:
+                return client.complete(messages, make_format(self.mode))
+            except LLMError as err:
+                if self.structured != "auto" or err.kind != "bad_request" or self.mode not in DOWNGRADE:
+                    raise
+                emit(
+                    {
+                        "event": "llm_format_downgrade",
+                        "from": self.mode,
+                        "to": DOWNGRADE[self.mode],
+                        "message": str(err),
+                    }
+                )
+                self.mode = DOWNGRADE[self.mode]
 
 
 def reply_object(

@@ -315,8 +315,8 @@ class HOIVecEnv(VecEnv):
         return self._observe(goal, info), {"log": {}}
 
     def _reset_idx(self, ids: np.ndarray) -> None:
+        uniform = self.task_sampling == "uniform"  # drawn as in earlier versions: seeded scenes stay the same
         for i in (int(k) for k in ids):
-            uniform = self.task_sampling == "uniform"  # (the draw of earlier versions: seeded scenes stay the same)
             task = str(
                 self.rng.choice(self.tasks) if uniform else self.rng.choice(self.tasks, p=self.task_probabilities())
             )

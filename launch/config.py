@@ -253,6 +253,9 @@ class RetargetTaskConfig:
     strength to none; 0: no assistant. Evaluations never have it."""
     assist_max_fall: float = 1.0
     """The assistant fades only while the running per-step fall rate is at most this (1: a fixed schedule)."""
+    root_reward: bool = False
+    """Reward the root as DeepMimic does: its orientation error joins the pose term and its linear velocity error gets
+    a term of its own (weight 0.1)."""
     eval_envs: int = 8
     """Fixed phases per training clip in each evaluation."""
     eval_seconds: float = 5.0

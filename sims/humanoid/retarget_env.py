@@ -28,7 +28,8 @@ as the help goes. Evaluations and live use never have it.
 Reward (after ../shared/notes/retargeting.md, plus the paper's smoothness and contact terms):
 ``0.45 exp(-2 sum dq^2) + 0.05 exp(-0.1 sum dqd^2) + 0.3 exp(-10 sum |head, hands, root err|^2)
 + 0.2 exp(-10 mean_body_err^2) + 0.1 exp(-sum (a_t - a_{t-1})^2 / 28) + 0.1 (share of feet whose ground contact
-matches the reference's)``. An env terminates when the mean body error passes 0.5 m or the head drops below 0.6 of
+matches the reference's)``; with ``root_reward`` the root's orientation error (angle) joins the pose sum and
+``0.1 exp(-10 |root velocity err|^2)`` is added (DeepMimic's pose and centre-of-mass terms). An env terminates when the mean body error passes 0.5 m or the head drops below 0.6 of
 the reference head's height (a fall); it is truncated at ``max_episode_length`` or the end of a clip that does not
 loop. A step in which MuJoCo reports an unstable simulation (it then resets that env's state) terminates it too, and
 the share of such steps is logged as ``unstable``.
@@ -141,6 +142,7 @@ class RetargetVecEnv(VecEnv):
         observation, no help).
     assist_max_fall: the fading pauses while the running per-step fall rate is above this (1: a fixed schedule;
         e.g. 0.01: help is taken away only as fast as the policy copes).
+    root_reward: also reward the root's orientation and linear velocity (module docstring).
     match_clips: clip names the matcher's database holds (with their mirror images if ``match_mirror``); default:
         the clips tracked here. An evaluation on held-out clips passes the training clips.
     seed: seed of clip, phase and noise draws.
@@ -161,6 +163,7 @@ class RetargetVecEnv(VecEnv):
         assist_steps: int = 0,
         assist_start: float = 1.0,
         assist_max_fall: float = 1.0,
+        root_reward: bool = False,
         seed: int = 0,
         device: str = "cpu",
     ) -> None:
@@ -191,6 +194,7 @@ class RetargetVecEnv(VecEnv):
             )
         self.assist_steps, self.assist_start = int(assist_steps), float(assist_start)
         self.assist_max_fall = float(assist_max_fall)
+        self.root_reward = bool(root_reward)
         self.assist_count = 0  # env steps (all envs) that counted: the assistant fades over assist_steps of them
         self.fall_rate = 0.0  # running mean of falls per env step (about the last 30 steps of every env)
         self._root_body = 1
@@ -423,9 +427,13 @@ class RetargetVecEnv(VecEnv):
         dqd = s["qvel"][:, 6:] - t.qvel[f, 6:]
         keys = np.stack([s["sites"][:, self._site_ids[n]] - t.sites[n][f] for n in (*TRACKER_SITES, "pelvis")], 1)
         body_err = np.linalg.norm(s["bodies"] - t.bodies[f], axis=-1).mean(1)
+        pose_err = np.sum(dq**2, 1)
+        if self.root_reward:  # DeepMimic's pose term counts the root's orientation as a joint
+            dot = np.abs(np.sum(s["qpos"][:, 3:7] * t.qpos[f, 3:7], 1))
+            pose_err = pose_err + (2 * np.arccos(np.clip(dot, 0.0, 1.0))) ** 2
         ref_contact = np.stack([t.sites[n][f, 2] < CONTACT_HEIGHT for n in FOOT_SITES], 1)
         terms = {
-            "r_pose": np.exp(-2.0 * np.sum(dq**2, 1)),
+            "r_pose": np.exp(-2.0 * pose_err),
             "r_vel": np.exp(-0.1 * np.sum(dqd**2, 1)),
             "r_keys": np.exp(-10.0 * np.sum(keys**2, (1, 2))),
             "r_body": np.exp(-10.0 * body_err**2),
@@ -433,6 +441,9 @@ class RetargetVecEnv(VecEnv):
             "r_contact": (s["contact"] == ref_contact).mean(1),
         }
         weights = {"r_pose": 0.45, "r_vel": 0.05, "r_keys": 0.3, "r_body": 0.2, "r_smooth": 0.1, "r_contact": 0.1}
+        if self.root_reward:  # DeepMimic's centre-of-mass velocity term, on the root
+            terms["r_root_vel"] = np.exp(-10.0 * np.sum((s["qvel"][:, :3] - t.qvel[f, :3]) ** 2, 1))
+            weights["r_root_vel"] = 0.1
         reward = sum(weights[k] * v for k, v in terms.items())
         head = s["sites"][:, self._site_ids["head"], 2]
         fell = (body_err > FALL_BODY_ERR) | (head < FALL_HEAD_RATIO * t.sites["head"][f, 2])

@@ -121,6 +121,28 @@ def test_reward_terms_on_hand_built_states(env: RetargetVecEnv) -> None:
     np.testing.assert_allclose(info["r_smooth"], math.exp(-1.0))
 
 
+def test_root_reward_counts_the_root_orientation_and_velocity() -> None:
+    env = RetargetVecEnv(num_envs=2, clips=["walk"], mirror=False, root_reward=True, seed=0)
+    env.reset_to("walk", [5, 20])
+    state = env._state()
+    action = env.prev_action.copy()
+    _, _, info = env._reward(state, action)
+    np.testing.assert_allclose(info["r_pose"], 1.0, atol=1e-6)
+    np.testing.assert_allclose(info["r_root_vel"], 1.0, atol=1e-6)
+    tilted = {k: v.copy() for k, v in state.items()}
+    pitch = np.array([math.cos(0.15), 0.0, math.sin(0.15), 0.0])  # 0.3 rad about y
+    tilted["qpos"][:, 3:7] = quat_mul(np.tile(pitch, (2, 1)), state["qpos"][:, 3:7])
+    tilted["qvel"][:, 0] += 0.5  # root 0.5 m/s ahead of the reference
+    _, _, info = env._reward(tilted, action)
+    np.testing.assert_allclose(info["r_pose"], math.exp(-2 * 0.3**2), rtol=1e-5)
+    np.testing.assert_allclose(info["r_root_vel"], math.exp(-10 * 0.25), rtol=1e-6)
+    plain = RetargetVecEnv(num_envs=2, clips=["walk"], mirror=False, seed=0)
+    plain.reset_to("walk", [5, 20])
+    _, _, info = plain._reward(tilted, action)  # without it the root's orientation is not scored
+    assert "r_root_vel" not in info
+    np.testing.assert_allclose(info["r_pose"], 1.0, atol=1e-6)
+
+
 def test_actor_observation_is_heading_invariant(env: RetargetVecEnv) -> None:
     env.reset_to("walk", [0, 5, 9, 14])
     s = env._state()

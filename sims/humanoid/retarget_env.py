@@ -31,8 +31,9 @@ Reward (after ../shared/notes/retargeting.md, plus the paper's smoothness and co
 matches the reference's)``; with ``root_reward`` the root's orientation error (angle) joins the pose sum and
 ``0.1 exp(-10 |root velocity err|^2)`` is added (DeepMimic's pose and centre-of-mass terms). An env terminates
 when the mean body error passes 0.5 m or the head drops below 0.6 of the reference head's height (a fall); it is
-truncated at ``max_episode_length`` or the end of a clip that does not loop. A step in which MuJoCo reports an unstable simulation (it then resets that env's state) terminates it too, and
-the share of such steps is logged as ``unstable``.
+truncated at ``max_episode_length`` or the end of a clip that does not loop. A step in which MuJoCo reports an
+unstable simulation (it then resets that env's state) terminates it too, and the share of such steps is logged as
+``unstable``.
 """
 
 from __future__ import annotations

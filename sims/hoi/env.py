@@ -431,6 +431,25 @@ class HOIVecEnv(VecEnv):
             extras,
         )
 
+    # ------------------------------------------------------------------ checkpoints
+    def save_state(self) -> dict[str, Any]:
+        """What a resumed run keeps: the task sampler's running completion rates and the rng. Not the running
+        episodes (their scenes, stage trackers and base controllers): :meth:`load_state` starts fresh ones."""
+        return {"completion": dict(self.completion), "rng": self.rng.bit_generator.state}
+
+    def load_state(self, state: Mapping[str, Any]) -> Obs:
+        """Restore :meth:`save_state`'s completion rates and rng, then reset every env; returns the new observation
+        (the checkpoint's belonged to episodes that are not restored)."""
+        missing = sorted(set(self.tasks) - set(state["completion"]))
+        if missing:
+            raise ValueError(
+                f"env state has no completion rate for tasks {missing}; it was saved with tasks "
+                f"{sorted(state['completion'])}: resume with the same task.tasks"
+            )
+        self.completion = {t: float(state["completion"][t]) for t in self.tasks}
+        self.rng.bit_generator.state = state["rng"]
+        return self.reset()[0]
+
     # ------------------------------------------------------------------ observation
     def _refresh(self, goal: np.ndarray, info: dict[str, np.ndarray], rows: np.ndarray) -> None:
         """Recompute the goal, reward and info of envs ``rows`` (bool) that started a stage or an episode, in place;

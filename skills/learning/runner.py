@@ -102,7 +102,8 @@ def train(
             torch.set_rng_state(state["torch_rng"])
             obs = state["obs"]
             if env_state is not None and hasattr(env, "load_state"):
-                env.load_state(env_state)
+                fresh = env.load_state(env_state)  # an env that restarts its episodes returns their observation
+                obs = fresh if fresh is not None else obs
         best, last_eval = state["best"], state["last_eval"]
         solved_s, solved_steps, wall_offset = state["solved_s"], state["solved_steps"], state["wall_s"]
         log.info("resumed from %s at %d env steps", ckpt_dir / "last.pt", algo.env_steps)

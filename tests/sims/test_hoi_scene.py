@@ -262,6 +262,25 @@ def test_failure_sampling_draws_the_tasks_the_policy_fails() -> None:
         HOIVecEnv(one, num_envs=1, task_sampling="hardest")
 
 
+def test_saved_state_keeps_the_completion_rates_and_draws_for_a_resume() -> None:
+    one = lambda task, scene, rng: [{"human_root": [0.0, 0.0], "links": []}]  # noqa: E731
+    env = HOIVecEnv(one, num_envs=2, tasks=("sit", "open", "push"), task_sampling="failures")
+    env.reset(seed=3)
+    env.completion.update(sit=0.9, open=0.2, push=0.4)
+    state = env.save_state()
+    env._reset_idx(np.arange(2))
+    expected = list(env.task)  # the tasks drawn next from the saved rng
+    again = HOIVecEnv(one, num_envs=2, tasks=("sit", "open", "push"), task_sampling="failures")
+    again.reset(seed=99)
+    obs = again.load_state(state)
+    assert again.completion == {"sit": 0.9, "open": 0.2, "push": 0.4}
+    assert again.task == expected and again.episode_length_buf.tolist() == [0, 0]
+    assert obs["policy"].shape == (2, again.single_observation_space["policy"].shape[0])
+    other = HOIVecEnv(one, num_envs=1, tasks=("sit", "carry"))
+    with pytest.raises(ValueError, match=r"no completion rate for tasks \['carry'\].*same task.tasks"):
+        other.load_state(state)
+
+
 def test_single_env_wrapper_passes_check_env() -> None:
     check_env(GymnasiumEnv(HOIVecEnv(plans, num_envs=1)), skip_render_check=True)
 

@@ -179,6 +179,28 @@ def test_resume_continues_bit_for_bit(tmp_path: Path, algo_name: str) -> None:
         assert torch.equal(a, b)
 
 
+def test_resume_acts_on_the_observation_of_an_env_that_restarts_its_episodes(tmp_path: Path) -> None:
+    class Restarting(PendulumVecEnv):  # like HOIVecEnv: its saved state does not hold the running episodes
+        def save_state(self) -> dict[str, int]:
+            return {"saved": 1}
+
+        def load_state(self, state: dict[str, int]) -> dict[str, torch.Tensor]:
+            self.fresh = self.reset(seed=123)[0]
+            return self.fresh
+
+    def make() -> PPO:
+        return PPO(3, 4, 1, num_envs=NUM_ENVS, num_steps=16, seed=3)
+
+    env = Restarting(num_envs=NUM_ENVS)
+    train(make(), env, _env(4, seed=7), 256, run_dir=tmp_path, eval_every_steps=128, stop_at_target=False)
+    resumed, env = make(), Restarting(num_envs=NUM_ENVS)
+    seen: list[torch.Tensor] = []
+    act = resumed.act
+    resumed.act = lambda obs, deterministic=False: (seen.append(obs["policy"].clone()), act(obs, deterministic))[1]
+    train(resumed, env, _env(4, seed=7), 384, run_dir=tmp_path, eval_every_steps=128, resume=True, stop_at_target=False)
+    assert torch.equal(seen[0], env.fresh["policy"])
+
+
 def test_export_agrees_with_the_policy(tmp_path: Path) -> None:
     algo = PPO(3, 4, 1, num_envs=NUM_ENVS, num_steps=8)
     env = _env()

@@ -102,13 +102,15 @@ def bench_clips(
     return out
 
 
-def env_throughput(seconds: float = 5.0) -> float:
-    env = RetargetVecEnv(num_envs=32)
+def env_throughput(seconds: float = 5.0, physics_threads: int = 0) -> float:
+    """Env steps per second of 32 envs under zero actions (falls and resets included)."""
+    env = RetargetVecEnv(num_envs=32, physics_threads=physics_threads)
     env.reset(seed=0)
     steps, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         env.step(torch.zeros(32, 28))
         steps += 32
+    env.close()
     return round(steps / (time.perf_counter() - t0), 1)
 
 
@@ -153,6 +155,7 @@ def main() -> None:
         round(meta.get("run_env_steps", meta["env_steps"]) / meta["wall_s"], 1) if meta.get("wall_s") else None
     )
     result["env_only_steps_per_s"] = env_throughput()
+    result["env_only_steps_per_s_rollout"] = {n: env_throughput(physics_threads=n) for n in (1, 2)}
     train_mean = result["train"]["mean"]
     result["targets"] = {
         "train_success_ge_0.9": {"value": train_mean["success_rate"], "met": train_mean["success_rate"] >= 0.9},

@@ -305,11 +305,31 @@ def humanoid_mjcf(leg_scale: float = 1.0, arm_scale: float = 1.0) -> str:
     )
 
 
-def load_humanoid(leg_scale: float = 1.0, arm_scale: float = 1.0) -> mujoco.MjModel:
-    """Compiled model of :func:`humanoid_mjcf`; a new ``MjModel`` on each call."""
+STATE_SENSORS = 15 * 3 + 6 * 3 + 2
+"""Size of the state sensors' data: every body frame's position (15 x 3), every site's (6 x 3: pelvis, head, hands,
+feet), then the number of contacts of the right and of the left foot geom."""
+
+
+def load_humanoid(leg_scale: float = 1.0, arm_scale: float = 1.0, state_sensors: bool = False) -> mujoco.MjModel:
+    """Compiled model of :func:`humanoid_mjcf`; a new ``MjModel`` on each call. ``state_sensors`` adds sensors whose
+    data (``STATE_SENSORS`` numbers) is what a tracking env reads after a step — body and site positions, foot
+    contacts — so ``mujoco.rollout`` can return it for a batch without Python per env; the dynamics are unchanged
+    (the model hash is the MJCF's without them)."""
     import mujoco
 
-    model = mujoco.MjModel.from_xml_string(humanoid_mjcf(leg_scale, arm_scale))
+    xml = humanoid_mjcf(leg_scale, arm_scale)
+    if state_sensors:
+        plain = mujoco.MjModel.from_xml_string(xml)
+        names = [mujoco.mj_id2name(plain, mujoco.mjtObj.mjOBJ_BODY, b) for b in range(1, plain.nbody)]
+        sites = [mujoco.mj_id2name(plain, mujoco.mjtObj.mjOBJ_SITE, s) for s in range(plain.nsite)]
+        sensors = [f'<framepos objtype="xbody" objname="{b}"/>' for b in names]
+        sensors += [f'<framepos objtype="site" objname="{s}"/>' for s in sites]
+        sensors += [f'<contact geom1="{g}" data="found" num="1"/>' for g in ("right_ankle", "left_ankle")]
+        end = xml.rindex("</mujoco>")
+        xml = xml[:end] + "  <sensor>\n    " + "\n    ".join(sensors) + "\n  </sensor>\n" + xml[end:]
+    model = mujoco.MjModel.from_xml_string(xml)
+    if state_sensors and model.nsensordata != STATE_SENSORS:
+        raise RuntimeError(f"the state sensors give {model.nsensordata} numbers, expected {STATE_SENSORS}")
     if (model.nq, model.nv, model.nu, model.nbody - 1) != (NQ, NV, NU, 15):
         raise RuntimeError(
             f"{_urdf_path()} built a model with nq={model.nq}, nv={model.nv}, nu={model.nu}, {model.nbody - 1} bodies;"

@@ -144,6 +144,10 @@ class RetargetVecEnv(VecEnv):
     assist_max_fall: the fading pauses while the running per-step fall rate is above this (1: a fixed schedule;
         e.g. 0.01: help is taken away only as fast as the policy copes).
     root_reward: also reward the root's orientation and linear velocity (module docstring).
+    physics_threads: 0 — step each env's ``MjData`` from Python; N > 0 — step the whole batch with
+        ``mujoco.rollout`` on N threads (1: the calling thread). Same physics; the constraint solver starts cold
+        each control step there (no warm start carried over), so trajectories agree to solver tolerance, not bit for
+        bit.
     match_clips: clip names the matcher's database holds (with their mirror images if ``match_mirror``); default:
         the clips tracked here. An evaluation on held-out clips passes the training clips.
     seed: seed of clip, phase and noise draws.
@@ -165,6 +169,7 @@ class RetargetVecEnv(VecEnv):
         assist_start: float = 1.0,
         assist_max_fall: float = 1.0,
         root_reward: bool = False,
+        physics_threads: int = 0,
         seed: int = 0,
         device: str = "cpu",
     ) -> None:
@@ -172,14 +177,26 @@ class RetargetVecEnv(VecEnv):
 
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1; got {num_envs}")
+        if physics_threads < 0:
+            raise ValueError(f"physics_threads must be >= 0 (0: step each env from Python); got {physics_threads}")
         unknown = [c for c in clips if isinstance(c, str) and c not in CLIP_NAMES]
         if unknown or not clips:
             raise ValueError(f"clips {unknown or list(clips)} are not clip names; choose from {list(CLIP_NAMES)}")
         self.num_envs, self.device = num_envs, torch.device(device)
         self.max_episode_length = max_episode_length
-        self.model = load_humanoid(leg_scale, arm_scale)
+        self.model = load_humanoid(leg_scale, arm_scale, state_sensors=True)
         self.datas = [mujoco.MjData(self.model) for _ in range(num_envs)]
         self._mj = mujoco
+        self.physics_threads = int(physics_threads)
+        self._pool: Any = None
+        if physics_threads > 0:  # mujoco.rollout steps the batch in C, on its own threads (0: the calling one)
+            from mujoco import rollout
+
+            self._pool = rollout.Rollout(nthread=physics_threads if physics_threads > 1 else 0)
+            self._scratch = [mujoco.MjData(self.model) for _ in range(physics_threads)]
+            self._state_spec = int(mujoco.mjtState.mjSTATE_FULLPHYSICS)
+            self._control_spec = int(mujoco.mjtState.mjSTATE_CTRL | mujoco.mjtState.mjSTATE_XFRC_APPLIED)
+            self._nstate = mujoco.mj_stateSize(self.model, self._state_spec)
         self.tracker_noise = tracker_noise
         loaded = [load_clip(c) if isinstance(c, str) else c for c in clips]
         if mirror:
@@ -209,12 +226,6 @@ class RetargetVecEnv(VecEnv):
         site = {n: mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, n) for n in self.tables.sites}
         self._site_ids = site
         self._tracker_ids = [site[n] for n in TRACKER_SITES]
-        self._foot_geoms = {
-            mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM, n) for n in ("right_ankle", "left_ankle")
-        }
-        self._foot_geom_order = [
-            mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM, n) for n in ("right_ankle", "left_ankle")
-        ]
         self.clip = np.zeros(num_envs, dtype=np.int64)
         self.frame = np.zeros(num_envs, dtype=np.int64)  # row of the reference table at the current step
         self.prev_action = np.zeros((num_envs, self.model.nu))
@@ -301,15 +312,12 @@ class RetargetVecEnv(VecEnv):
         action = np.clip(np.nan_to_num(np.asarray(actions, dtype=np.float64)), -2.0, 2.0)
         if self.matcher is not None:
             action = np.clip(self.base + self.residual_scale * action, -2.0, 2.0)
-        bad_acc = int(self._mj.mjtWarning.mjWARN_BADQACC)
-        unstable = np.zeros(self.num_envs, dtype=bool)
         wrench = self._assist_wrench() if self.assist_steps > 0 else None
         for i, data in enumerate(self.datas):
             data.ctrl[:] = action[i] * ACTION_SCALE
             if wrench is not None:
                 data.xfrc_applied[self._root_body] = wrench[i]
-            self._mj.mj_step(self.model, data, nstep=CONTROL_DECIMATION)
-            unstable[i] = data.warning[bad_acc].number > 0  # MuJoCo reset this env's state after a blow-up
+        unstable = self._simulate()
         self.frame += 1
         self.episode_length_buf += 1
         state = self.last_state = self._state()
@@ -346,6 +354,38 @@ class RetargetVecEnv(VecEnv):
             extras,
         )
 
+    def _simulate(self) -> np.ndarray:
+        """Advance every env one control step (``CONTROL_DECIMATION`` physics steps) under its ``ctrl`` and
+        ``xfrc_applied``; returns which envs MuJoCo found unstable (it resets such an env's state)."""
+        mj, n = self._mj, self.num_envs
+        if self._pool is None:  # MuJoCo resets an env whose position, velocity or acceleration blew up, and warns
+            bad = [
+                int(w)
+                for w in (mj.mjtWarning.mjWARN_BADQPOS, mj.mjtWarning.mjWARN_BADQVEL, mj.mjtWarning.mjWARN_BADQACC)
+            ]
+            for data in self.datas:
+                mj.mj_step(self.model, data, nstep=CONTROL_DECIMATION)
+            return np.array([any(d.warning[w].number > 0 for w in bad) for d in self.datas])
+        # mujoco.rollout stops an env's rollout at such a warning, so its clock ends short of the control period.
+        period = (CONTROL_DECIMATION - 0.5) * self.model.opt.timestep
+        start = np.empty((n, self._nstate))
+        control = np.empty((n, 1, self.model.nu + 6 * self.model.nbody))
+        for i, data in enumerate(self.datas):
+            mj.mj_getState(self.model, data, start[i], self._state_spec)
+            mj.mj_getState(self.model, data, control[i, 0], self._control_spec)
+        state, sensordata = self._pool.rollout(
+            self.model, self._scratch, start, control, control_spec=self._control_spec, nstep=CONTROL_DECIMATION
+        )
+        for i, data in enumerate(self.datas):  # the envs' own data take the end state and what the sensors read
+            mj.mj_setState(self.model, data, state[i, -1], self._state_spec)
+            data.sensordata[:] = sensordata[i, -1]
+        return np.asarray(state[:, -1, 0] < start[:, 0] + period)  # the state's first number is its time
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
     @property
     def assist(self) -> float:
         """Strength of the virtual assistant now: ``assist_start``, fading linearly to 0 over ``assist_steps``."""
@@ -372,19 +412,15 @@ class RetargetVecEnv(VecEnv):
 
     # ------------------------------------------------------------------ state, observation, reward
     def _state(self) -> dict[str, np.ndarray]:
-        d = self.datas
-        state = {
+        d, n = self.datas, self.num_envs
+        sensed = np.stack([x.sensordata for x in d])  # load_humanoid's state sensors, as of the last physics step
+        return {
             "qpos": np.stack([x.qpos for x in d]),
             "qvel": np.stack([x.qvel for x in d]),
-            "bodies": np.stack([x.xpos[1:] for x in d]),
-            "sites": np.stack([x.site_xpos for x in d]),
-            "contact": np.zeros((self.num_envs, 2), dtype=bool),
+            "bodies": sensed[:, :45].reshape(n, 15, 3),
+            "sites": sensed[:, 45:-2].reshape(n, -1, 3),
+            "contact": sensed[:, -2:] > 0,
         }
-        for i, x in enumerate(d):
-            geoms = x.contact.geom[: x.ncon]
-            for k, g in enumerate(self._foot_geom_order):
-                state["contact"][i, k] = bool(np.any(geoms == g))
-        return state
 
     def _observe(self, state: dict[str, np.ndarray] | None = None) -> Obs:
         s = state if state is not None else self._state()

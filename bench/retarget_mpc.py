@@ -1,0 +1,68 @@
+"""The sampling MPC teacher (skills/humanoid/mpc.py) on the training clips: does a controller that knows the
+simulator state and the reference's coming frames keep the character up where the reference's own PD targets fall?
+Prints JSON (bench/results/retarget_mpc.json): per clip, the MPC and the reference PD targets from 5 phases spread
+over the clip, rolled out for ``--seconds``.
+
+    python bench/retarget_mpc.py [--clips walk run punch kick] [--samples 64] [--horizon 15] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from ember.sims.humanoid.retarget_env import ACTION_SCALE, LOOKAHEAD, RetargetVecEnv, evaluate_tracking
+from ember.skills.humanoid.mpc import SamplingMPC
+
+KEYS = ("success_rate", "mean_survival_s", "mpjpe_world_mm", "mpjpe_root_mm", "head_hands_mm", "foot_skate_mm_s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips", nargs="+", default=["walk", "run", "punch", "kick"])
+    parser.add_argument("--samples", type=int, default=64)
+    parser.add_argument("--horizon", type=int, default=15)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    console = Console(stderr=True)
+    out: dict[str, Any] = {"samples": args.samples, "horizon": args.horizon, "seconds": args.seconds, "clips": {}}
+    for clip in args.clips:
+        env = RetargetVecEnv(num_envs=5, clips=[clip], mirror=False, max_episode_length=400, seed=0)
+        room = max(int(env.tables.length[0]) - LOOKAHEAD - 31, 1)
+        phases = np.linspace(0, room - 1, 5).astype(int).tolist()
+        row: dict[str, Any] = {"phases": phases}
+        reference = evaluate_tracking(
+            env,
+            lambda obs, env=env: torch.as_tensor(env.tables.qpos[env.frame + 1, 7:] / ACTION_SCALE),
+            clip,
+            phases,
+            args.seconds,
+        )
+        row["reference_pd"] = {k: reference[k] for k in KEYS}
+        t0 = time.perf_counter()
+        with (
+            SamplingMPC(env, samples=args.samples, horizon=args.horizon, threads=args.threads) as mpc,
+            console.status(f"MPC on {clip}"),
+        ):
+
+            def act(obs: Any, env: RetargetVecEnv = env, mpc: SamplingMPC = mpc) -> torch.Tensor:
+                return torch.as_tensor(np.stack([mpc.targets(i) for i in range(env.num_envs)]), dtype=torch.float32)
+
+            result = evaluate_tracking(env, act, clip, phases, args.seconds)
+        row["mpc"] = {k: result[k] for k in KEYS}
+        row["mpc_wall_s"] = round(time.perf_counter() - t0, 1)
+        out["clips"][clip] = row
+        console.print(f"{clip}: {json.dumps(row)}")
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

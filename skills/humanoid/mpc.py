@@ -1,0 +1,256 @@
+"""A sampling MPC that tracks the reference with MuJoCo as its own model (predictive sampling, as in MuJoCo MPC:
+Howell et al. 2022), and DAgger distillation of it into a sparse-input tracking policy (Ross et al. 2011).
+
+The MPC is privileged — it reads the simulator state and the reference's coming frames — so it is a teacher, not a
+live controller. Each control step it perturbs its plan (PD-target offsets from the reference's angles at
+``knots`` points over ``horizon`` control steps, linear in between) ``samples - 1`` times with Gaussian noise, rolls
+every candidate out from the env's current state with ``mujoco.rollout``, keeps the cheapest (tracking cost below),
+executes its first step and shifts it by one step.
+
+Cost of a candidate, summed over its control steps: ``10 · (root-relative mean body error)^2 + 3 · (world mean body
+error)^2 + 20 · (root height error)^2``, plus 100 for each step past the env's fall threshold.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ember.sims.humanoid.character import CONTROL_DECIMATION
+from ember.sims.humanoid.retarget_env import ACTION_SCALE, FALL_BODY_ERR, RetargetVecEnv
+
+
+def _interp_matrix(points: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """``(len(points), len(knots))`` weights of linear interpolation between ``knots`` (clamped at the ends)."""
+    points = np.clip(points, knots[0], knots[-1])
+    w = np.zeros((len(points), len(knots)))
+    for i, p in enumerate(points):
+        j = min(int(np.searchsorted(knots, p, side="right")) - 1, len(knots) - 2)
+        a = (p - knots[j]) / (knots[j + 1] - knots[j])
+        w[i, j], w[i, j + 1] = 1 - a, a
+    return w
+
+
+class SamplingMPC:
+    """Args:
+    env: the env whose characters it controls (its model, reference tables, states and frames).
+    samples: candidate plans per control step (the current plan is one of them).
+    horizon: control steps each candidate is rolled out for.
+    sigma: standard deviation of the plan perturbations [action units: ``ACTION_SCALE`` rad].
+    knots: plan knots over the horizon.
+    threads: ``mujoco.rollout`` threads.
+    seed: seed of the perturbations.
+    """
+
+    def __init__(
+        self,
+        env: RetargetVecEnv,
+        samples: int = 64,
+        horizon: int = 15,
+        sigma: float = 0.1,
+        knots: int = 3,
+        threads: int = 2,
+        seed: int = 0,
+    ) -> None:
+        import mujoco
+        from mujoco import rollout
+
+        if samples < 2 or horizon < 2 or knots < 2 or sigma <= 0:
+            raise ValueError(
+                f"samples, horizon and knots must be >= 2 and sigma > 0; got {samples}, {horizon}, {knots}, {sigma}"
+            )
+        self.env, self.samples, self.horizon, self.sigma = env, samples, horizon, sigma
+        self._mj = mujoco
+        self.model = env.model
+        self._pool = rollout.Rollout(nthread=threads if threads > 1 else 0)
+        self._scratch = [mujoco.MjData(self.model) for _ in range(max(threads, 1))]
+        self._spec = int(mujoco.mjtState.mjSTATE_FULLPHYSICS)
+        self._cspec = int(mujoco.mjtState.mjSTATE_CTRL)
+        self._nstate = mujoco.mj_stateSize(self.model, self._spec)
+        at = np.linspace(0, horizon - 1, knots)
+        self._expand = _interp_matrix(np.arange(horizon, dtype=float), at)  # (H, K)
+        self._shift = _interp_matrix(at + 1, np.arange(horizon, dtype=float)) @ self._expand  # (K, K)
+        self.plans = np.zeros((env.num_envs, knots, self.model.nu))
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, ids: np.ndarray | None = None) -> None:
+        """Forget the plans of envs ``ids`` (all by default): after an env reset."""
+        self.plans[slice(None) if ids is None else ids] = 0.0
+
+    def targets(self, i: int) -> np.ndarray:
+        """The PD targets (28, action units) for env ``i``'s coming control step; advances its plan."""
+        env, t, mj = self.env, self.env.tables, self._mj
+        last = t.start[env.clip[i]] + t.length[env.clip[i]] - 1
+        frames = np.minimum(env.frame[i] + 1 + np.arange(self.horizon), last)
+        reference = t.qpos[frames, 7:] / ACTION_SCALE  # (H, nu)
+        knots = self.plans[i][None] + self.sigma * self.rng.standard_normal((self.samples, *self.plans[i].shape))
+        knots[0] = self.plans[i]
+        offsets = np.einsum("hk,skn->shn", self._expand, knots)
+        ctrl = np.clip(reference[None] + offsets, -2.0, 2.0) * ACTION_SCALE
+        start = np.empty(self._nstate)
+        mj.mj_getState(self.model, env.datas[i], start, self._spec)
+        _, sensed = self._pool.rollout(
+            self.model,
+            self._scratch,
+            np.tile(start, (self.samples, 1)),
+            np.repeat(ctrl, CONTROL_DECIMATION, axis=1),
+            control_spec=self._cspec,
+            nstep=self.horizon * CONTROL_DECIMATION,
+        )
+        best = int(np.argmin(self._cost(sensed, t.bodies[frames])))
+        self.plans[i] = self._shift @ knots[best]
+        return np.asarray(np.clip(reference[0] + offsets[best, 0], -2.0, 2.0))
+
+    def _cost(self, sensed: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        s = sensed[:, CONTROL_DECIMATION - 1 :: CONTROL_DECIMATION, :45]  # bodies at the end of each control step
+        bodies = s.reshape(s.shape[0], s.shape[1], 15, 3)
+        world = np.linalg.norm(bodies - ref[None], axis=-1).mean(-1)  # (S, H)
+        rel = np.linalg.norm((bodies - bodies[:, :, :1]) - (ref - ref[:, :1])[None], axis=-1).mean(-1)
+        height = bodies[:, :, 0, 2] - ref[None, :, 0, 2]
+        cost = 10.0 * (rel**2).sum(1) + 3.0 * (world**2).sum(1) + 20.0 * (height**2).sum(1)
+        return np.asarray(cost + 100.0 * (world > FALL_BODY_ERR).sum(1))
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __enter__(self) -> SamplingMPC:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def distill(
+    out: str,
+    clips: tuple[str, ...] = ("walk",),
+    mirror: bool = False,
+    iterations: int = 30,
+    envs: int = 8,
+    steps: int = 100,
+    samples: int = 64,
+    horizon: int = 15,
+    residual_scale: float = 0.5,
+    tracker_noise: float = 0.01,
+    hidden: tuple[int, ...] = (512, 256),
+    epochs: int = 20,
+    threads: int = 2,
+    seed: int = 0,
+    log: Any = print,
+    command: str = "",
+) -> dict[str, Any]:
+    """DAgger: iteration 0 lets the MPC drive, later ones the student (the deterministic actor); every visited state
+    is labelled with the MPC's action, the student (a PPO actor with its observation normalizer, so PPO can go on
+    from it with ``init_from=``) is refit on everything so far, and its artifact is written to ``out`` after each
+    iteration. Returns the last iteration's figures."""
+    import json
+    import time
+    from pathlib import Path
+
+    import torch
+
+    from ember.skills.humanoid.tracking import save_tracking_artifact
+    from ember.skills.learning.networks import GaussianActor
+    from ember.skills.learning.ppo import PPO
+
+    torch.manual_seed(seed)
+    env = RetargetVecEnv(
+        num_envs=envs,
+        clips=list(clips),
+        mirror=mirror,
+        residual_scale=residual_scale,
+        tracker_noise=tracker_noise,
+        seed=seed,
+    )
+    obs, _ = env.reset(seed=seed)
+    policy_dim, critic_dim = obs["policy"].shape[1], obs["critic"].shape[1]
+    algo = PPO(policy_dim, critic_dim, env.model.nu, num_envs=envs, hidden=hidden, init_std=0.1, seed=seed)
+    norm, actor = algo.policy_norm, algo.actor
+    assert norm is not None and isinstance(actor, GaussianActor)
+    optimizer = torch.optim.Adam(actor.mean.parameters(), lr=1e-3)
+    data_x: list[torch.Tensor] = []
+    data_y: list[torch.Tensor] = []
+    figures: dict[str, Any] = {}
+    start = time.perf_counter()
+    with SamplingMPC(env, samples=samples, horizon=horizon, threads=threads, seed=seed) as mpc:
+        for it in range(iterations):
+            falls = 0
+            for _ in range(steps):
+                base = env.base.copy()
+                teacher = np.stack([mpc.targets(i) for i in range(envs)])
+                label = np.clip((teacher - base) / residual_scale, -2.0, 2.0)
+                data_x.append(obs["policy"].clone())
+                data_y.append(torch.as_tensor(label, dtype=torch.float32))
+                if it == 0:
+                    action = torch.as_tensor(label, dtype=torch.float32)
+                else:
+                    with torch.no_grad():
+                        action = actor(norm(obs["policy"]))
+                obs, _, terminated, truncated, _ = env.step(action)
+                done = (terminated | truncated).numpy()
+                falls += int(terminated.sum())
+                if done.any():
+                    mpc.reset(np.flatnonzero(done))
+            x, y = torch.cat(data_x), torch.cat(data_y)
+            norm.mean, norm.var = x.mean(0), x.var(0, unbiased=False)
+            norm.count = torch.tensor(float(len(x)))
+            xn = norm(x)
+            loss = torch.zeros(())
+            for _ in range(epochs):
+                for idx in torch.randperm(len(x)).split(256):
+                    loss = (actor.mean(xn[idx]) - y[idx]).pow(2).mean()
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+            figures = {
+                "iteration": it,
+                "labels": len(x),
+                "falls_per_step": round(falls / (steps * envs), 4),
+                "driver": "mpc" if it == 0 else "student",
+                "fit_mse": round(float(loss.detach()), 4),
+                "wall_s": round(time.perf_counter() - start, 1),
+            }
+            log(json.dumps(figures))
+            meta = {
+                "train_command": command or "ember.skills.humanoid.mpc.distill",
+                "method": "DAgger from a sampling MPC (skills/humanoid/mpc.py)",
+                "clips": list(clips),
+                "mirror": mirror,
+                "leg_scale": 1.0,
+                "arm_scale": 1.0,
+                "residual_scale": residual_scale,
+                "distill": {**figures, "samples": samples, "horizon": horizon, "envs": envs, "steps": steps},
+                "env_steps": len(x),
+            }
+            save_tracking_artifact(algo, policy_dim, Path(out), meta)
+            torch.save({"x": x, "y": y}, Path(out) / "dagger_data.pt")
+    return figures
+
+
+if __name__ == "__main__":
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="DAgger from the sampling MPC into a sparse-input tracking policy")
+    parser.add_argument("--out", required=True, help="artifact folder to write")
+    parser.add_argument("--clips", nargs="+", default=["walk"])
+    parser.add_argument("--mirror", action="store_true")
+    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--envs", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--samples", type=int, default=64)
+    parser.add_argument("--horizon", type=int, default=15)
+    parser.add_argument("--seed", type=int, default=0)
+    a = parser.parse_args()
+    distill(
+        a.out,
+        tuple(a.clips),
+        a.mirror,
+        a.iterations,
+        a.envs,
+        a.steps,
+        a.samples,
+        a.horizon,
+        seed=a.seed,
+        command="python -m ember.skills.humanoid.mpc " + " ".join(sys.argv[1:]),
+    )

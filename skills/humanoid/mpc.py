@@ -40,6 +40,9 @@ class SamplingMPC:
     sigma: standard deviation of the plan perturbations [action units: ``ACTION_SCALE`` rad].
     knots: plan knots over the horizon.
     threads: ``mujoco.rollout`` threads.
+    temperature: 0 — keep the cheapest candidate (predictive sampling); above 0 — the candidates' average weighted by
+        ``exp(-(cost - min) / (temperature * std(cost)))`` (MPPI, Williams et al. 2016): smoother actions, which a
+        student imitates more easily.
     seed: seed of the perturbations.
     """
 
@@ -51,6 +54,7 @@ class SamplingMPC:
         sigma: float = 0.1,
         knots: int = 3,
         threads: int = 2,
+        temperature: float = 0.0,
         seed: int = 0,
     ) -> None:
         import mujoco
@@ -61,6 +65,7 @@ class SamplingMPC:
                 f"samples, horizon and knots must be >= 2 and sigma > 0; got {samples}, {horizon}, {knots}, {sigma}"
             )
         self.env, self.samples, self.horizon, self.sigma = env, samples, horizon, sigma
+        self.temperature = float(temperature)
         self._mj = mujoco
         self.model = env.model
         self._pool = rollout.Rollout(nthread=threads if threads > 1 else 0)
@@ -98,9 +103,14 @@ class SamplingMPC:
             control_spec=self._cspec,
             nstep=self.horizon * CONTROL_DECIMATION,
         )
-        best = int(np.argmin(self._cost(sensed, t.bodies[frames])))
-        self.plans[i] = self._shift @ knots[best]
-        return np.asarray(np.clip(reference[0] + offsets[best, 0], -2.0, 2.0))
+        cost = self._cost(sensed, t.bodies[frames])
+        if self.temperature > 0:
+            weights = np.exp(-(cost - cost.min()) / (self.temperature * cost.std() + 1e-9))
+            chosen = np.einsum("s,skn->kn", weights / weights.sum(), knots)
+        else:
+            chosen = knots[int(np.argmin(cost))]
+        self.plans[i] = self._shift @ chosen
+        return np.asarray(np.clip(reference[0] + (self._expand[0] @ chosen), -2.0, 2.0))
 
     def _cost(self, sensed: np.ndarray, ref: np.ndarray) -> np.ndarray:
         s = sensed[:, CONTROL_DECIMATION - 1 :: CONTROL_DECIMATION, :45]  # bodies at the end of each control step
@@ -135,14 +145,17 @@ def distill(
     hidden: tuple[int, ...] = (512, 256),
     epochs: int = 20,
     threads: int = 2,
+    temperature: float = 0.3,
+    teacher_share: float = 0.25,
     seed: int = 0,
     log: Any = print,
     command: str = "",
 ) -> dict[str, Any]:
-    """DAgger: iteration 0 lets the MPC drive, later ones the student (the deterministic actor); every visited state
-    is labelled with the MPC's action, the student (a PPO actor with its observation normalizer, so PPO can go on
-    from it with ``init_from=``) is refit on everything so far, and its artifact is written to ``out`` after each
-    iteration. Returns the last iteration's figures."""
+    """DAgger: in iteration ``k`` the MPC drives a share ``max(0.5^k, teacher_share)`` of the envs, the student (the
+    deterministic actor) the others; every visited state is labelled with the MPC's action (MPPI at
+    ``temperature``: smoother labels than the single cheapest candidate), the student (a PPO actor with its
+    observation normalizer, so PPO can go on from it with ``init_from=``) is refit on everything so far, and its
+    artifact is written to ``out`` after each iteration. Returns the last iteration's figures."""
     import json
     import time
     from pathlib import Path
@@ -172,23 +185,22 @@ def distill(
     data_y: list[torch.Tensor] = []
     figures: dict[str, Any] = {}
     start = time.perf_counter()
-    with SamplingMPC(env, samples=samples, horizon=horizon, threads=threads, seed=seed) as mpc:
+    with SamplingMPC(env, samples=samples, horizon=horizon, threads=threads, temperature=temperature, seed=seed) as mpc:
         for it in range(iterations):
             falls = 0
+            taught = torch.arange(envs) < round(envs * max(0.5**it, teacher_share))
             for _ in range(steps):
                 base = env.base.copy()
                 teacher = np.stack([mpc.targets(i) for i in range(envs)])
                 label = np.clip((teacher - base) / residual_scale, -2.0, 2.0)
                 data_x.append(obs["policy"].clone())
                 data_y.append(torch.as_tensor(label, dtype=torch.float32))
-                if it == 0:
-                    action = torch.as_tensor(label, dtype=torch.float32)
-                else:
-                    with torch.no_grad():
-                        action = actor(norm(obs["policy"]))
+                with torch.no_grad():
+                    action = actor(norm(obs["policy"]))
+                action[taught] = torch.as_tensor(label, dtype=torch.float32)[taught]
                 obs, _, terminated, truncated, _ = env.step(action)
                 done = (terminated | truncated).numpy()
-                falls += int(terminated.sum())
+                falls += int(terminated[~taught].sum())
                 if done.any():
                     mpc.reset(np.flatnonzero(done))
             x, y = torch.cat(data_x), torch.cat(data_y)
@@ -205,8 +217,8 @@ def distill(
             figures = {
                 "iteration": it,
                 "labels": len(x),
-                "falls_per_step": round(falls / (steps * envs), 4),
-                "driver": "mpc" if it == 0 else "student",
+                "student_falls_per_step": round(falls / max(steps * int((~taught).sum()), 1), 4),
+                "teacher_envs": int(taught.sum()),
                 "fit_mse": round(float(loss.detach()), 4),
                 "wall_s": round(time.perf_counter() - start, 1),
             }
@@ -219,7 +231,11 @@ def distill(
                 "leg_scale": 1.0,
                 "arm_scale": 1.0,
                 "residual_scale": residual_scale,
-                "distill": {**figures, "samples": samples, "horizon": horizon, "envs": envs, "steps": steps},
+                "distill": {
+                    **figures,
+                    **{"samples": samples, "horizon": horizon, "temperature": temperature, "envs": envs},
+                    "steps": steps,
+                },
                 "env_steps": len(x),
             }
             save_tracking_artifact(algo, policy_dim, Path(out), meta)
@@ -240,6 +256,7 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--horizon", type=int, default=15)
+    parser.add_argument("--temperature", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=0)
     a = parser.parse_args()
     distill(
@@ -251,6 +268,7 @@ if __name__ == "__main__":
         a.steps,
         a.samples,
         a.horizon,
+        temperature=a.temperature,
         seed=a.seed,
         command="python -m ember.skills.humanoid.mpc " + " ".join(sys.argv[1:]),
     )

@@ -40,7 +40,7 @@ def test_mpc_keeps_walk_up_where_the_reference_falls() -> None:
 
 def test_dagger_writes_a_loadable_artifact(tmp_path: Path) -> None:
     figures = distill(str(tmp_path), iterations=2, envs=2, steps=3, samples=4, horizon=3, epochs=1, threads=1)
-    assert figures["labels"] == 12 and figures["driver"] == "student"
+    assert figures["labels"] == 12 and figures["teacher_envs"] == 1  # half the envs, then a quarter (rounded)
     policy = TrackingPolicy(tmp_path)
     assert policy.residual_scale == 0.5 and policy.meta["clips"] == ["walk"]
     env = RetargetVecEnv(num_envs=2, clips=["walk"], mirror=False, **policy.env_kwargs())

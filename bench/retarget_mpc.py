@@ -3,7 +3,7 @@ simulator state and the reference's coming frames keep the character up where th
 Prints JSON (bench/results/retarget_mpc.json): per clip, the MPC and the reference PD targets from 5 phases spread
 over the clip, rolled out for ``--seconds``.
 
-    python bench/retarget_mpc.py [--clips walk run punch kick] [--samples 64] [--horizon 15] [--seconds 5]
+    python bench/retarget_mpc.py [--clips walk run punch kick] [--samples 64] [--horizon 15] [--temperature 0.3]
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--horizon", type=int, default=15)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--temperature", type=float, default=0.3, help="MPPI temperature (0: cheapest candidate)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(1)
     console = Console(stderr=True)
-    out: dict[str, Any] = {"samples": args.samples, "horizon": args.horizon, "seconds": args.seconds, "clips": {}}
+    out: dict[str, Any] = {**vars(args), "clips": {}}
     for clip in args.clips:
         env = RetargetVecEnv(num_envs=5, clips=[clip], mirror=False, max_episode_length=400, seed=0)
         room = max(int(env.tables.length[0]) - LOOKAHEAD - 31, 1)
@@ -49,7 +50,9 @@ def main() -> None:
         row["reference_pd"] = {k: reference[k] for k in KEYS}
         t0 = time.perf_counter()
         with (
-            SamplingMPC(env, samples=args.samples, horizon=args.horizon, threads=args.threads) as mpc,
+            SamplingMPC(
+                env, samples=args.samples, horizon=args.horizon, threads=args.threads, temperature=args.temperature
+            ) as mpc,
             console.status(f"MPC on {clip}"),
         ):
 

@@ -102,6 +102,18 @@ def bench_clips(
     return out
 
 
+def fixed_phases(policy: TrackingPolicy, clips: list[str], seconds: float = 5.0) -> dict[str, Any]:
+    """The issue's check: from 5 phases spread evenly over each clip, does the character stay up for ``seconds``?"""
+    out: dict[str, Any] = {}
+    for name in clips:
+        env = RetargetVecEnv(num_envs=5, clips=[name], mirror=False, max_episode_length=400, **policy.env_kwargs())
+        room = max(int(env.tables.length[0]) - LOOKAHEAD - 31, 1)
+        phases = np.linspace(0, room - 1, 5).astype(int).tolist()
+        r = evaluate_tracking(env, policy.act, name, phases, seconds)
+        out[name] = {"phases": phases, **{k: r[k] for k in ("success_rate", "mean_survival_s", "mpjpe_world_mm")}}
+    return out
+
+
 def env_throughput(seconds: float = 5.0, physics_threads: int = 0) -> float:
     """Env steps per second of 32 envs under zero actions (falls and resets included)."""
     env = RetargetVecEnv(num_envs=32, physics_threads=physics_threads)
@@ -121,12 +133,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--rollouts", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10.0, help="rollout length on clips that loop [s]")
+    parser.add_argument(
+        "--clips", nargs="+", default=list(TRAIN), help="training clips to bench (a policy trained on fewer)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     console = Console(stderr=True)
     t0 = time.perf_counter()
     human = TrackingPolicy(args.policy)
-    train = {n: load_clip(n) for n in TRAIN}
+    train = {n: load_clip(n) for n in args.clips}
     held = {**{n: load_clip(n) for n in HELD_OUT}, **held_out_variants()}
     result: dict[str, Any] = {
         "policy": args.policy,
@@ -146,6 +161,8 @@ def main() -> None:
         console.print(f"{label} ...")
         result[label] = bench_clips(policy, clips, args.seeds, args.rollouts, args.seconds, scales)
         console.print(result[label]["mean"])
+    result["fixed_phases_5s"] = fixed_phases(human, list(train))
+    console.print({"fixed_phases_5s": result["fixed_phases_5s"]})
     if args.finetuned:
         console.print("morphology_finetuned ...")
         tuned = TrackingPolicy(args.finetuned, 0.7, 1.3)

@@ -240,6 +240,8 @@ def distill(
             }
             save_tracking_artifact(algo, policy_dim, Path(out), meta)
             torch.save({"x": x, "y": y}, Path(out) / "dagger_data.pt")
+            # a checkpoint PPO can start from: ember train task=retarget init_from=<out>/checkpoint.pt ...
+            torch.save({"algo": algo.state_dict()}, Path(out) / "checkpoint.pt")
     return figures
 
 

@@ -177,7 +177,9 @@ def distill(
     )
     obs, _ = env.reset(seed=seed)
     policy_dim, critic_dim = obs["policy"].shape[1], obs["critic"].shape[1]
-    algo = PPO(policy_dim, critic_dim, env.model.nu, num_envs=envs, hidden=hidden, init_std=0.1, seed=seed)
+    algo = PPO(  # critic_lr: two optimizer groups, as in the README's PPO command that may go on from it
+        policy_dim, critic_dim, env.model.nu, num_envs=envs, hidden=hidden, init_std=0.1, critic_lr=1e-3, seed=seed
+    )
     norm, actor = algo.policy_norm, algo.actor
     assert norm is not None and isinstance(actor, GaussianActor)
     optimizer = torch.optim.Adam(actor.mean.parameters(), lr=1e-3)

@@ -30,7 +30,13 @@ from machine import machine
 from rich.console import Console
 
 from ember.sims.humanoid.motion import Clip, held_out_variants, load_clip
-from ember.sims.humanoid.retarget_env import ACTION_SCALE, LOOKAHEAD, RetargetVecEnv, evaluate_tracking
+from ember.sims.humanoid.retarget_env import (
+    ACTION_SCALE,
+    LOOKAHEAD,
+    RetargetVecEnv,
+    evaluate_tracking,
+    spread_phases,
+)
 from ember.skills.humanoid.tracking import SHIPPED, TrackingPolicy
 
 TRAIN = ("walk", "run", "punch", "kick")
@@ -107,8 +113,7 @@ def fixed_phases(policy: TrackingPolicy, clips: list[str], seconds: float = 5.0)
     out: dict[str, Any] = {}
     for name in clips:
         env = RetargetVecEnv(num_envs=5, clips=[name], mirror=False, max_episode_length=400, **policy.env_kwargs())
-        room = max(int(env.tables.length[0]) - LOOKAHEAD - 31, 1)
-        phases = np.linspace(0, room - 1, 5).astype(int).tolist()
+        phases = spread_phases(env.tables.length[0], 5)
         r = evaluate_tracking(env, policy.act, name, phases, seconds)
         out[name] = {"phases": phases, **{k: r[k] for k in ("success_rate", "mean_survival_s", "mpjpe_world_mm")}}
     return out

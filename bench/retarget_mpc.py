@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from retarget import NoPolicy
 from rich.console import Console
 
-from ember.sims.humanoid.retarget_env import ACTION_SCALE, LOOKAHEAD, RetargetVecEnv, evaluate_tracking
+from ember.sims.humanoid.retarget_env import RetargetVecEnv, evaluate_tracking, spread_phases
 from ember.skills.humanoid.mpc import SamplingMPC
 
 KEYS = ("success_rate", "mean_survival_s", "mpjpe_world_mm", "mpjpe_root_mm", "head_hands_mm", "foot_skate_mm_s")
@@ -37,16 +38,11 @@ def main() -> None:
     out: dict[str, Any] = {**vars(args), "clips": {}}
     for clip in args.clips:
         env = RetargetVecEnv(num_envs=5, clips=[clip], mirror=False, max_episode_length=400, seed=0)
-        room = max(int(env.tables.length[0]) - LOOKAHEAD - 31, 1)
-        phases = np.linspace(0, room - 1, 5).astype(int).tolist()
+        phases = spread_phases(env.tables.length[0], 5)
         row: dict[str, Any] = {"phases": phases}
-        reference = evaluate_tracking(
-            env,
-            lambda obs, env=env: torch.as_tensor(env.tables.qpos[env.frame + 1, 7:] / ACTION_SCALE),
-            clip,
-            phases,
-            args.seconds,
-        )
+        floor = NoPolicy()  # the reference's own PD targets
+        floor.env = env
+        reference = evaluate_tracking(env, floor.act, clip, phases, args.seconds)
         row["reference_pd"] = {k: reference[k] for k in KEYS}
         t0 = time.perf_counter()
         with (

@@ -255,7 +255,7 @@ class RetargetTaskConfig:
     """The assistant fades only while the running per-step fall rate is at most this (1: a fixed schedule)."""
     physics_threads: int = 0
     """0: step each env's MuJoCo data from Python; N: step the batch with ``mujoco.rollout`` on N threads (same
-    physics; on 2 free cores 2 threads gave ~1.5x the env-only steps/s, bench/retarget.py)."""
+    physics; on 2 free cores 2 threads gave 1.5x the env-only steps/s, bench/retarget.py)."""
     root_reward: bool = False
     """Reward the root as DeepMimic does: its orientation error joins the pose term and its linear velocity error gets
     a term of its own (weight 0.1)."""

@@ -147,7 +147,7 @@ class RetargetVecEnv(VecEnv):
     physics_threads: 0 — step each env's ``MjData`` from Python; N > 0 — step the whole batch with
         ``mujoco.rollout`` on N threads (1: the calling thread). Same physics; the constraint solver starts cold
         each control step there (no warm start carried over), so trajectories agree to solver tolerance, not bit for
-        bit.
+        bit. Each env's ``MjData`` then holds its state and sensor data, not derived quantities (``xpos``, contacts).
     match_clips: clip names the matcher's database holds (with their mirror images if ``match_mirror``); default:
         the clips tracked here. An evaluation on held-out clips passes the training clips.
     seed: seed of clip, phase and noise draws.
@@ -578,6 +578,13 @@ def evaluate_tracking(
     }
 
 
+def spread_phases(length: int, n: int) -> list[int]:
+    """``n`` start frames spread evenly over a reference table of ``length`` rows, each leaving the lookahead and a
+    second of clip (the fixed-phase evaluations)."""
+    room = max(int(length) - LOOKAHEAD - 31, 1)
+    return np.linspace(0, room - 1, n).astype(int).tolist()
+
+
 def tracking_success(env: RetargetVecEnv, act: Any, seconds: float | None = None) -> float:
     """Mean success rate over the env's unmirrored clips, each from ``env.num_envs`` phases spread over the clip (the
     training evaluation)."""
@@ -586,7 +593,5 @@ def tracking_success(env: RetargetVecEnv, act: Any, seconds: float | None = None
     for name, length in zip(env.tables.names, env.tables.length, strict=True):
         if "@" in name:
             continue
-        room = max(int(length) - LOOKAHEAD - 31, 1)
-        phases = np.linspace(0, room - 1, env.num_envs).astype(int).tolist()
-        rates.append(evaluate_tracking(env, act, name, phases, seconds)["success_rate"])
+        rates.append(evaluate_tracking(env, act, name, spread_phases(length, env.num_envs), seconds)["success_rate"])
     return float(np.mean(rates))

@@ -4,8 +4,8 @@ Howell et al. 2022), and DAgger distillation of it into a sparse-input tracking 
 The MPC is privileged — it reads the simulator state and the reference's coming frames — so it is a teacher, not a
 live controller. Each control step it perturbs its plan (PD-target offsets from the reference's angles at
 ``knots`` points over ``horizon`` control steps, linear in between) ``samples - 1`` times with Gaussian noise, rolls
-every candidate out from the env's current state with ``mujoco.rollout``, keeps the cheapest (tracking cost below),
-executes its first step and shifts it by one step.
+every candidate out from the env's current state with ``mujoco.rollout``, keeps the cheapest (tracking cost below)
+or, with a ``temperature``, their cost-weighted average (MPPI), executes its first step and shifts it by one step.
 
 Cost of a candidate, summed over its control steps: ``10 · (root-relative mean body error)^2 + 3 · (world mean body
 error)^2 + 20 · (root height error)^2``, plus 100 for each step past the env's fall threshold.
@@ -23,13 +23,7 @@ from ember.sims.humanoid.retarget_env import ACTION_SCALE, FALL_BODY_ERR, Retarg
 
 def _interp_matrix(points: np.ndarray, knots: np.ndarray) -> np.ndarray:
     """``(len(points), len(knots))`` weights of linear interpolation between ``knots`` (clamped at the ends)."""
-    points = np.clip(points, knots[0], knots[-1])
-    w = np.zeros((len(points), len(knots)))
-    for i, p in enumerate(points):
-        j = min(int(np.searchsorted(knots, p, side="right")) - 1, len(knots) - 2)
-        a = (p - knots[j]) / (knots[j + 1] - knots[j])
-        w[i, j], w[i, j + 1] = 1 - a, a
-    return w
+    return np.stack([np.interp(points, knots, unit) for unit in np.eye(len(knots))], 1)
 
 
 class SamplingMPC:
@@ -165,6 +159,7 @@ def distill(
     from ember.skills.humanoid.tracking import save_tracking_artifact
     from ember.skills.learning.networks import GaussianActor
     from ember.skills.learning.ppo import PPO
+    from ember.skills.learning.runner import save_checkpoint
 
     torch.manual_seed(seed)
     env = RetargetVecEnv(
@@ -241,9 +236,9 @@ def distill(
                 "env_steps": len(x),
             }
             save_tracking_artifact(algo, policy_dim, Path(out), meta)
-            torch.save({"x": x, "y": y}, Path(out) / "dagger_data.pt")
+            save_checkpoint(Path(out) / "dagger_data.pt", {"x": x, "y": y})  # atomic writes: a crash corrupts neither
             # a checkpoint PPO can start from: ember train task=retarget init_from=<out>/checkpoint.pt ...
-            torch.save({"algo": algo.state_dict()}, Path(out) / "checkpoint.pt")
+            save_checkpoint(Path(out) / "checkpoint.pt", {"algo": algo.state_dict()})
     return figures
 
 

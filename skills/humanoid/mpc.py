@@ -142,6 +142,7 @@ def distill(
     temperature: float = 0.3,
     teacher_share: float = 0.25,
     seed: int = 0,
+    resume: bool = False,
     log: Any = print,
     command: str = "",
 ) -> dict[str, Any]:
@@ -149,7 +150,9 @@ def distill(
     deterministic actor) the others; every visited state is labelled with the MPC's action (MPPI at
     ``temperature``: smoother labels than the single cheapest candidate), the student (a PPO actor with its
     observation normalizer, so PPO can go on from it with ``init_from=``) is refit on everything so far, and its
-    artifact is written to ``out`` after each iteration. Returns the last iteration's figures."""
+    artifact is written to ``out`` after each iteration. ``resume``: go on from ``out``'s labels and student (the
+    iteration count, and so the teacher's share, continues; clips and residual scale must match). Returns the last
+    iteration's figures."""
     import json
     import time
     from pathlib import Path
@@ -180,10 +183,14 @@ def distill(
     optimizer = torch.optim.Adam(actor.mean.parameters(), lr=1e-3)
     data_x: list[torch.Tensor] = []
     data_y: list[torch.Tensor] = []
+    first, before = 0, ""
+    if resume:
+        first, before = _resume(Path(out), algo, data_x, data_y, clips, residual_scale, (policy_dim, env.model.nu))
+        log(f"resumed from {out}: {sum(len(x) for x in data_x)} labels, iteration {first}")
     figures: dict[str, Any] = {}
     start = time.perf_counter()
     with SamplingMPC(env, samples=samples, horizon=horizon, threads=threads, temperature=temperature, seed=seed) as mpc:
-        for it in range(iterations):
+        for it in range(first, first + iterations):
             falls = 0
             taught = torch.arange(envs) < round(envs * max(0.5**it, teacher_share))
             for _ in range(steps):
@@ -221,7 +228,7 @@ def distill(
             }
             log(json.dumps(figures))
             meta = {
-                "train_command": command or "ember.skills.humanoid.mpc.distill",
+                "train_command": " && ".join(filter(None, [before, command or "ember.skills.humanoid.mpc.distill"])),
                 "method": "DAgger from a sampling MPC (skills/humanoid/mpc.py)",
                 "clips": list(clips),
                 "mirror": mirror,
@@ -242,6 +249,45 @@ def distill(
     return figures
 
 
+def _resume(
+    out: Any,
+    algo: Any,
+    data_x: list[Any],
+    data_y: list[Any],
+    clips: tuple[str, ...],
+    residual_scale: float,
+    dims: tuple[int, int],
+) -> tuple[int, str]:
+    """Load ``out``'s DAgger labels into ``data_x``/``data_y`` and its student into ``algo``; the next iteration and
+    the commands that made ``out`` so far."""
+    import json
+
+    from ember.skills.learning.runner import load_checkpoint
+
+    paths = [out / "meta.json", out / "dagger_data.pt", out / "checkpoint.pt"]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"resume: {', '.join(missing)} not found; run without --resume to start {out}")
+    meta = json.loads(paths[0].read_text())
+    for field, have, want in (
+        ("clips", list(clips), meta.get("clips")),
+        ("residual_scale", residual_scale, meta.get("residual_scale")),
+    ):
+        if have != want:
+            raise ValueError(f"resume: {field}={have!r} but {out} was distilled with {want!r}; pass the same {field}")
+    data = load_checkpoint(paths[1])
+    x, y = data["x"], data["y"]
+    if x.ndim != 2 or y.ndim != 2 or (x.shape[1], y.shape[1]) != dims or len(x) != len(y):
+        raise ValueError(
+            f"resume: {paths[1]} holds labels of shape {tuple(x.shape)} -> {tuple(y.shape)}, this env needs "
+            f"(N, {dims[0]}) -> (N, {dims[1]}); start a new folder"
+        )
+    algo.load_state_dict(load_checkpoint(paths[2])["algo"])
+    data_x.append(x)
+    data_y.append(y)
+    return int(meta["distill"]["iteration"]) + 1, str(meta.get("train_command", ""))
+
+
 if __name__ == "__main__":
     import argparse
     import sys
@@ -257,6 +303,7 @@ if __name__ == "__main__":
     parser.add_argument("--horizon", type=int, default=15)
     parser.add_argument("--temperature", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="go on from --out's labels and student")
     a = parser.parse_args()
     distill(
         a.out,
@@ -269,5 +316,6 @@ if __name__ == "__main__":
         a.horizon,
         temperature=a.temperature,
         seed=a.seed,
+        resume=a.resume,
         command="python -m ember.skills.humanoid.mpc " + " ".join(sys.argv[1:]),
     )

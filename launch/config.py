@@ -440,6 +440,31 @@ class PPOConfig:
 
 
 @dataclass
+class DAggerConfig:
+    """DAgger from the sampling MPC teacher (``skills/humanoid/mpc.py``; ``task=retarget`` only). Its env steps are
+    labels: ``total_steps`` is rounded up to whole iterations of ``envs * steps``."""
+
+    name: str = "dagger"
+    envs: int = 8
+    """Envs the teacher labels (each label is one MPC call, ~0.08 s on two threads at 64 samples x 15 steps)."""
+    steps: int = 100
+    """Control steps per env per iteration."""
+    samples: int = 64
+    """The MPC's candidate plans per step."""
+    horizon: int = 15
+    """The MPC's horizon [control steps]."""
+    temperature: float = 0.3
+    """MPPI temperature (0: the cheapest candidate; its labels are harder to imitate)."""
+    teacher_share: float = 0.25
+    """Floor of the share of envs the teacher drives (from 1/2, halving each iteration)."""
+    epochs: int = 20
+    """Passes over all labels when refitting the student each iteration."""
+    hidden: list[int] = field(default_factory=lambda: [512, 256])
+    mpc_threads: int = 2
+    """``mujoco.rollout`` threads of the teacher."""
+
+
+@dataclass
 class TrainConfig:
     task: Any = MISSING
     algo: Any = MISSING
@@ -511,3 +536,4 @@ def register() -> None:
     cs.store(name="eval_schema", node=EvalConfig)
     cs.store(group="algo", name="sac_schema", node=SACConfig)
     cs.store(group="algo", name="ppo_schema", node=PPOConfig)
+    cs.store(group="algo", name="dagger_schema", node=DAggerConfig)

@@ -190,6 +190,76 @@ def main(cfg: DictConfig) -> None:
         distributed.shutdown()
 
 
+def _dagger(cfg: DictConfig, run_dir: Path, console: Console) -> None:
+    """``algo=dagger``: distil the sampling MPC into a tracking policy (``skills/humanoid/mpc.py``); the run's
+    ``artifact/`` holds the policy, its labels and a PPO checkpoint (``init_from=<run>/artifact/checkpoint.pt``).
+    ``resume=<run>`` goes on from its labels until ``total_steps`` labels."""
+    import math
+
+    from ember.skills.humanoid.mpc import distill
+
+    task: dict[str, Any] = OmegaConf.to_container(cfg.task, resolve=True)  # type: ignore[assignment]
+    a: dict[str, Any] = OmegaConf.to_container(cfg.algo, resolve=True)  # type: ignore[assignment]
+    if task["name"] != "retarget":
+        _fail(console, f"algo=dagger distils the humanoid MPC teacher; task={task['name']!r} must be task=retarget")
+    if (task["leg_scale"], task["arm_scale"]) != (1.0, 1.0):
+        _fail(
+            console,
+            f"algo=dagger distils on the human (task.leg_scale={task['leg_scale']}, task.arm_scale="
+            f"{task['arm_scale']}); fine-tune other proportions with algo=ppo init_from=<run>/artifact/checkpoint.pt",
+        )
+    for key in ("envs", "steps", "samples", "horizon", "epochs", "mpc_threads"):
+        if int(a[key]) < 1:
+            _fail(console, f"algo.{key}={a[key]} must be a positive integer")
+    out = run_dir / "artifact"
+    done = 0
+    if cfg.resume:
+        meta_path = out / "meta.json"
+        if not (out / "dagger_data.pt").is_file() or not meta_path.is_file():
+            _fail(console, f"resume={cfg.resume!r}: no artifact/dagger_data.pt there; give an `algo=dagger` run")
+        done = int(json.loads(meta_path.read_text()).get("env_steps", 0))
+    per_iteration = int(a["envs"]) * int(a["steps"])
+    iterations = math.ceil(max(int(cfg.total_steps) - done, 0) / per_iteration)
+    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    overrides = " ".join(HydraConfig.get().overrides.task)
+    progress = status_progress(console, bool(cfg.progress))
+    with progress:
+        bar = progress.add_task("dagger on retarget", total=int(cfg.total_steps), completed=done, status="")
+
+        def on_iteration(f: dict[str, Any]) -> None:
+            status = f"student falls {f['student_falls_per_step']:.3f}/step  fit {f['fit_mse']:.4f}"
+            progress.update(bar, completed=f["labels"], status=status)
+
+        try:
+            figures = distill(
+                str(out),
+                tuple(task["clips"]),
+                bool(task["mirror"]),
+                iterations,
+                int(a["envs"]),
+                int(a["steps"]),
+                int(a["samples"]),
+                int(a["horizon"]),
+                residual_scale=float(task["residual_scale"]),
+                tracker_noise=float(task["tracker_noise"]),
+                hidden=tuple(int(h) for h in a["hidden"]),
+                epochs=int(a["epochs"]),
+                threads=int(a["mpc_threads"]),
+                temperature=float(a["temperature"]),
+                teacher_share=float(a["teacher_share"]),
+                seed=int(cfg.seed),
+                resume=bool(cfg.resume),
+                log=log.info,
+                on_iteration=on_iteration,
+                command="ember train " + overrides,
+            )
+        except (ValueError, FileNotFoundError, RuntimeError) as err:
+            _fail(console, str(err))
+    metrics = {"task": "retarget", "algo": "dagger", **figures}
+    atomic_write_json(run_dir / "metrics.json", metrics, indent=2)
+    console.print(json.dumps(metrics), soft_wrap=True)
+
+
 def _shared_run_dir(own: Path) -> Path:
     import shutil
 
@@ -217,6 +287,9 @@ def _fail(console: Console, message: str) -> NoReturn:
 
 
 def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
+    if cfg.algo.name == "dagger":
+        _dagger(cfg, run_dir, console)
+        return
     if cfg.resume and not (run_dir / "checkpoints" / "last.pt").is_file():
         _fail(
             console,

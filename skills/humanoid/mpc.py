@@ -144,15 +144,17 @@ def distill(
     seed: int = 0,
     resume: bool = False,
     log: Any = print,
+    on_iteration: Any = None,
     command: str = "",
 ) -> dict[str, Any]:
     """DAgger: in iteration ``k`` the MPC drives a share ``max(0.5^k, teacher_share)`` of the envs, the student (the
     deterministic actor) the others; every visited state is labelled with the MPC's action (MPPI at
     ``temperature``: smoother labels than the single cheapest candidate), the student (a PPO actor with its
     observation normalizer, so PPO can go on from it with ``init_from=``) is refit on everything so far, and its
-    artifact is written to ``out`` after each iteration. ``resume``: go on from ``out``'s labels and student (the
-    iteration count, and so the teacher's share, continues; clips and residual scale must match). Returns the last
-    iteration's figures."""
+    artifact is written to ``out`` after each iteration (and its figures passed to ``on_iteration``). With
+    ``residual_scale`` 0 the student outputs the PD targets themselves. ``resume``: go on from ``out``'s labels and
+    student (the iteration count, and so the teacher's share, continues; clips and residual scale must match).
+    Returns the last iteration's figures."""
     import json
     import time
     from pathlib import Path
@@ -183,9 +185,11 @@ def distill(
     optimizer = torch.optim.Adam(actor.mean.parameters(), lr=1e-3)
     data_x: list[torch.Tensor] = []
     data_y: list[torch.Tensor] = []
-    first, before = 0, ""
+    first, before, wall = 0, "", 0.0  # iteration, commands and wall time so far
     if resume:
-        first, before = _resume(Path(out), algo, data_x, data_y, clips, residual_scale, (policy_dim, env.model.nu))
+        prior = _resume(Path(out), algo, data_x, data_y, clips, residual_scale, (policy_dim, env.model.nu))
+        first, before = int(prior["distill"]["iteration"]) + 1, str(prior.get("train_command", ""))
+        wall = float(prior["distill"]["wall_s"])
         log(f"resumed from {out}: {sum(len(x) for x in data_x)} labels, iteration {first}")
     figures: dict[str, Any] = {}
     start = time.perf_counter()
@@ -196,7 +200,7 @@ def distill(
             for _ in range(steps):
                 base = env.base.copy()
                 teacher = np.stack([mpc.targets(i) for i in range(envs)])
-                label = np.clip((teacher - base) / residual_scale, -2.0, 2.0)
+                label = np.clip((teacher - base) / (residual_scale or 1.0), -2.0, 2.0)  # base is 0 without residual
                 data_x.append(obs["policy"].clone())
                 data_y.append(torch.as_tensor(label, dtype=torch.float32))
                 with torch.no_grad():
@@ -224,9 +228,11 @@ def distill(
                 "student_falls_per_step": round(falls / max(steps * int((~taught).sum()), 1), 4),
                 "teacher_envs": int(taught.sum()),
                 "fit_mse": round(float(loss.detach()), 4),
-                "wall_s": round(time.perf_counter() - start, 1),
+                "wall_s": round(wall + time.perf_counter() - start, 1),  # all sessions of this folder
             }
             log(json.dumps(figures))
+            if on_iteration is not None:
+                on_iteration(figures)
             meta = {
                 "train_command": " && ".join(filter(None, [before, command or "ember.skills.humanoid.mpc.distill"])),
                 "method": "DAgger from a sampling MPC (skills/humanoid/mpc.py)",
@@ -257,9 +263,8 @@ def _resume(
     clips: tuple[str, ...],
     residual_scale: float,
     dims: tuple[int, int],
-) -> tuple[int, str]:
-    """Load ``out``'s DAgger labels into ``data_x``/``data_y`` and its student into ``algo``; the next iteration and
-    the commands that made ``out`` so far."""
+) -> dict[str, Any]:
+    """Load ``out``'s DAgger labels into ``data_x``/``data_y`` and its student into ``algo``; returns its meta."""
     import json
 
     from ember.skills.learning.runner import load_checkpoint
@@ -285,7 +290,7 @@ def _resume(
     algo.load_state_dict(load_checkpoint(paths[2])["algo"])
     data_x.append(x)
     data_y.append(y)
-    return int(meta["distill"]["iteration"]) + 1, str(meta.get("train_command", ""))
+    return dict(meta)
 
 
 if __name__ == "__main__":

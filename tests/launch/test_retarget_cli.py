@@ -129,3 +129,30 @@ def test_fine_tuning_starts_from_another_run(tmp_path: Path) -> None:
     TrackingPolicy(tmp_path / "tuned" / "artifact", leg_scale=0.7, arm_scale=1.3)  # fits its own character
     bad = train(tmp_path / "bad", "algo.hidden=[16]", f"init_from={tmp_path / 'human'}")
     assert bad.returncode == 2 and "do not fit" in bad.stderr
+
+
+def test_dagger_trains_from_the_mpc_teacher_and_resumes(tmp_path: Path) -> None:
+    """``ember train task=retarget algo=dagger``: labels are env steps; ``resume=`` goes on to a larger total; the
+    artifact is a tracking policy whose command chain is recorded. Not a task other than retarget, nor the second
+    morphology (fine-tuned from its PPO checkpoint instead)."""
+    small = ["algo=dagger", "algo.envs=2", "algo.steps=3", "algo.samples=4", "algo.horizon=3", "algo.epochs=1"]
+    small += ["algo.mpc_threads=1", "algo.hidden=[32,32]", "task.clips=[walk]", "task.mirror=false"]
+    small += ["task.residual_scale=0.5", "progress=false"]
+
+    def train(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "ember.launch.cli", "train", "task=retarget", *small, *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+    run_dir = tmp_path / "dagger"
+    first = train("total_steps=10", f"hydra.run.dir={run_dir}")  # rounded up to two iterations of 2 x 3
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert json.loads((run_dir / "metrics.json").read_text())["labels"] == 12
+    more = train("total_steps=18", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'unused'}")
+    assert more.returncode == 0, more.stderr[-2000:]
+    meta = json.loads((run_dir / "artifact" / "meta.json").read_text())
+    assert meta["env_steps"] == 18 and meta["train_command"].count("ember train") == 2
+    assert TrackingPolicy(run_dir / "artifact").residual_scale == 0.5
+    morph = train("task.leg_scale=0.7", f"hydra.run.dir={tmp_path / 'morph'}")
+    assert morph.returncode == 2 and "init_from=<run>/artifact/checkpoint.pt" in morph.stderr
+    nothing = train(f"resume={tmp_path / 'morph'}", f"hydra.run.dir={tmp_path / 'unused2'}")
+    assert nothing.returncode == 2 and "no artifact/dagger_data.pt" in nothing.stderr

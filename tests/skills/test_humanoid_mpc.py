@@ -54,7 +54,7 @@ def test_dagger_resumes_from_its_labels_and_student(tmp_path: Path) -> None:
     figures = distill(str(tmp_path), iterations=1, resume=True, command="second", **small)  # type: ignore[arg-type]
     assert figures["iteration"] == 1 and figures["labels"] == 12 and figures["teacher_envs"] == 1
     assert TrackingPolicy(tmp_path).meta["train_command"] == "first && second"
-    with pytest.raises(ValueError, match="residual_scale=0.3 but .* was distilled with 0.5"):
+    with pytest.raises(ValueError, match=r"residual_scale=0.3 but .* was distilled with 0.5"):
         distill(str(tmp_path), iterations=1, resume=True, residual_scale=0.3, **small)  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError, match="run without --resume"):
         distill(str(tmp_path / "none"), iterations=1, resume=True, **small)  # type: ignore[arg-type]

@@ -455,6 +455,9 @@ class DAggerConfig:
     """The MPC's horizon [control steps]."""
     temperature: float = 0.3
     """MPPI temperature (0: the cheapest candidate; its labels are harder to imitate)."""
+    weights: list[float] = field(default_factory=lambda: [10.0, 10.0, 20.0])
+    """The MPC's cost factors: root-relative body error, world body error, root height error (a world factor of 10
+    rather than 3 keeps the character from drifting behind the reference)."""
     teacher_share: float = 0.25
     """Floor of the share of envs the teacher drives (from 1/2, halving each iteration)."""
     epochs: int = 20

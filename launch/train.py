@@ -208,6 +208,8 @@ def _dagger(cfg: DictConfig, run_dir: Path, console: Console) -> None:
             f"algo=dagger distils on the human (task.leg_scale={task['leg_scale']}, task.arm_scale="
             f"{task['arm_scale']}); fine-tune other proportions with algo=ppo init_from=<run>/artifact/checkpoint.pt",
         )
+    if len(a["weights"]) != 3 or min(a["weights"]) < 0:
+        _fail(console, f"algo.weights={a['weights']} must be three factors >= 0 (relative, world, height)")
     for key in ("envs", "steps", "samples", "horizon", "epochs", "mpc_threads"):
         if int(a[key]) < 1:
             _fail(console, f"algo.{key}={a[key]} must be a positive integer")
@@ -246,6 +248,7 @@ def _dagger(cfg: DictConfig, run_dir: Path, console: Console) -> None:
                 epochs=int(a["epochs"]),
                 threads=int(a["mpc_threads"]),
                 temperature=float(a["temperature"]),
+                weights=tuple(float(w) for w in a["weights"]),  # type: ignore[arg-type]
                 teacher_share=float(a["teacher_share"]),
                 seed=int(cfg.seed),
                 resume=bool(cfg.resume),

@@ -8,7 +8,8 @@ every candidate out from the env's current state with ``mujoco.rollout``, keeps 
 or, with a ``temperature``, their cost-weighted average (MPPI), executes its first step and shifts it by one step.
 
 Cost of a candidate, summed over its control steps: ``10 · (root-relative mean body error)^2 + 3 · (world mean body
-error)^2 + 20 · (root height error)^2``, plus 100 for each step past the env's fall threshold.
+error)^2 + 20 · (root height error)^2`` (factors: ``weights``), plus 100 for each step past the env's fall
+threshold.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class SamplingMPC:
     sigma: standard deviation of the plan perturbations [action units: ``ACTION_SCALE`` rad].
     knots: plan knots over the horizon.
     threads: ``mujoco.rollout`` threads.
+    weights: the cost's factors on the root-relative body error, the world body error and the root height error.
     temperature: 0 — keep the cheapest candidate (predictive sampling); above 0 — the candidates' average weighted by
         ``exp(-(cost - min) / (temperature * std(cost)))`` (MPPI, Williams et al. 2016): smoother actions, which a
         student imitates more easily.
@@ -50,6 +52,7 @@ class SamplingMPC:
         threads: int = 2,
         temperature: float = 0.0,
         seed: int = 0,
+        weights: tuple[float, float, float] = (10.0, 3.0, 20.0),
     ) -> None:
         import mujoco
         from mujoco import rollout
@@ -60,6 +63,7 @@ class SamplingMPC:
             )
         self.env, self.samples, self.horizon, self.sigma = env, samples, horizon, sigma
         self.temperature = float(temperature)
+        self.weights = tuple(float(w) for w in weights)
         self._mj = mujoco
         self.model = env.model
         self._pool = rollout.Rollout(nthread=threads if threads > 1 else 0)
@@ -112,7 +116,8 @@ class SamplingMPC:
         world = np.linalg.norm(bodies - ref[None], axis=-1).mean(-1)  # (S, H)
         rel = np.linalg.norm((bodies - bodies[:, :, :1]) - (ref - ref[:, :1])[None], axis=-1).mean(-1)
         height = bodies[:, :, 0, 2] - ref[None, :, 0, 2]
-        cost = 10.0 * (rel**2).sum(1) + 3.0 * (world**2).sum(1) + 20.0 * (height**2).sum(1)
+        w_rel, w_world, w_height = self.weights
+        cost = w_rel * (rel**2).sum(1) + w_world * (world**2).sum(1) + w_height * (height**2).sum(1)
         return np.asarray(cost + 100.0 * (world > FALL_BODY_ERR).sum(1))
 
     def close(self) -> None:
@@ -140,6 +145,7 @@ def distill(
     epochs: int = 20,
     threads: int = 2,
     temperature: float = 0.3,
+    weights: tuple[float, float, float] = (10.0, 10.0, 20.0),
     teacher_share: float = 0.25,
     seed: int = 0,
     resume: bool = False,
@@ -193,7 +199,8 @@ def distill(
         log(f"resumed from {out}: {sum(len(x) for x in data_x)} labels, iteration {first}")
     figures: dict[str, Any] = {}
     start = time.perf_counter()
-    with SamplingMPC(env, samples=samples, horizon=horizon, threads=threads, temperature=temperature, seed=seed) as mpc:
+    teacher = SamplingMPC(env, samples, horizon, threads=threads, temperature=temperature, seed=seed, weights=weights)
+    with teacher as mpc:
         for it in range(first, first + iterations):
             falls = 0
             taught = torch.arange(envs) < round(envs * max(0.5**it, teacher_share))
@@ -244,6 +251,7 @@ def distill(
                 "distill": {
                     **figures,
                     **{"samples": samples, "horizon": horizon, "temperature": temperature, "envs": envs},
+                    "weights": list(weights),
                     "steps": steps,
                 },
                 "env_steps": len(x),
@@ -307,6 +315,7 @@ if __name__ == "__main__":
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--horizon", type=int, default=15)
     parser.add_argument("--temperature", type=float, default=0.3)
+    parser.add_argument("--weights", type=float, nargs=3, default=[10.0, 10.0, 20.0], help="the MPC's cost factors")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="go on from --out's labels and student")
     a = parser.parse_args()
@@ -320,6 +329,7 @@ if __name__ == "__main__":
         a.samples,
         a.horizon,
         temperature=a.temperature,
+        weights=tuple(a.weights),
         seed=a.seed,
         resume=a.resume,
         command="python -m ember.skills.humanoid.mpc " + " ".join(sys.argv[1:]),

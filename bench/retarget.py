@@ -101,7 +101,7 @@ def bench_clips(
         out[name] = {
             key: round(float(np.mean([r[key] for r in runs])), 3 if key == "success_rate" else 1)
             for key in runs[0]
-            if key not in ("clip", "episodes")
+            if key not in ("clip", "episodes", "survival_s")
         }
     keys = list(next(iter(out.values())))
     out["mean"] = {key: round(float(np.mean([v[key] for v in out.values()])), 3) for key in keys}
@@ -115,7 +115,8 @@ def fixed_phases(policy: TrackingPolicy, clips: list[str], seconds: float = 5.0)
         env = RetargetVecEnv(num_envs=5, clips=[name], mirror=False, max_episode_length=400, **policy.env_kwargs())
         phases = spread_phases(env.tables.length[0], 5)
         r = evaluate_tracking(env, policy.act, name, phases, seconds)
-        out[name] = {"phases": phases, **{k: r[k] for k in ("success_rate", "mean_survival_s", "mpjpe_world_mm")}}
+        keys = ("success_rate", "mean_survival_s", "survival_s", "mpjpe_world_mm")
+        out[name] = {"phases": phases, **{k: r[k] for k in keys}}
     return out
 
 

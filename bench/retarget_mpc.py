@@ -4,6 +4,7 @@ Prints JSON (bench/results/retarget_mpc.json): per clip, the MPC and the referen
 over the clip, rolled out for ``--seconds``.
 
     python bench/retarget_mpc.py [--clips walk run punch kick] [--samples 64] [--horizon 15] [--temperature 0.3]
+    python bench/retarget_mpc.py --clips walk --weights 10 10 20    # DAgger's teacher (world error weighed 10)
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from rich.console import Console
 from ember.sims.humanoid.retarget_env import RetargetVecEnv, evaluate_tracking, spread_phases
 from ember.skills.humanoid.mpc import SamplingMPC
 
-KEYS = ("success_rate", "mean_survival_s", "mpjpe_world_mm", "mpjpe_root_mm", "head_hands_mm", "foot_skate_mm_s")
+KEYS = (
+    "success_rate",
+    "mean_survival_s",
+    "survival_s",
+    "mpjpe_world_mm",
+    "mpjpe_root_mm",
+    "head_hands_mm",
+    "foot_skate_mm_s",
+)
 
 
 def main() -> None:
@@ -32,6 +41,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--temperature", type=float, default=0.3, help="MPPI temperature (0: cheapest candidate)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--weights", type=float, nargs=3, default=[10.0, 3.0, 20.0], help="cost: relative, world, height"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     console = Console(stderr=True)
@@ -47,7 +59,12 @@ def main() -> None:
         t0 = time.perf_counter()
         with (
             SamplingMPC(
-                env, samples=args.samples, horizon=args.horizon, threads=args.threads, temperature=args.temperature
+                env,
+                samples=args.samples,
+                horizon=args.horizon,
+                threads=args.threads,
+                temperature=args.temperature,
+                weights=tuple(args.weights),
             ) as mpc,
             console.status(f"MPC on {clip}"),
         ):

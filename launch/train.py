@@ -202,12 +202,12 @@ def _dagger(cfg: DictConfig, run_dir: Path, console: Console) -> None:
     a: dict[str, Any] = OmegaConf.to_container(cfg.algo, resolve=True)  # type: ignore[assignment]
     if task["name"] != "retarget":
         _fail(console, f"algo=dagger distils the humanoid MPC teacher; task={task['name']!r} must be task=retarget")
-    if (task["leg_scale"], task["arm_scale"]) != (1.0, 1.0):
-        _fail(
-            console,
-            f"algo=dagger distils on the human (task.leg_scale={task['leg_scale']}, task.arm_scale="
-            f"{task['arm_scale']}); fine-tune other proportions with algo=ppo init_from=<run>/artifact/checkpoint.pt",
-        )
+    init_from = None
+    if cfg.init_from and not cfg.resume:  # another distillation's run (its artifact/checkpoint.pt) or that file
+        given = Path(cfg.init_from)
+        init_from = given if given.is_file() else given / "artifact" / "checkpoint.pt"
+        if not init_from.is_file():
+            _fail(console, f"init_from={cfg.init_from!r}: no artifact/checkpoint.pt there; give an algo=dagger run")
     if len(a["weights"]) != 3 or min(a["weights"]) < 0:
         _fail(console, f"algo.weights={a['weights']} must be three factors >= 0 (relative, world, height)")
     for key in ("envs", "steps", "samples", "horizon", "epochs", "mpc_threads"):
@@ -252,6 +252,9 @@ def _dagger(cfg: DictConfig, run_dir: Path, console: Console) -> None:
                 teacher_share=float(a["teacher_share"]),
                 seed=int(cfg.seed),
                 resume=bool(cfg.resume),
+                leg_scale=float(task["leg_scale"]),
+                arm_scale=float(task["arm_scale"]),
+                init_from=str(init_from) if init_from else None,
                 log=log.info,
                 on_iteration=on_iteration,
                 command="ember train " + overrides,

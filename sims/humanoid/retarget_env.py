@@ -521,9 +521,9 @@ def evaluate_tracking(
 ) -> dict[str, Any]:
     """Roll ``act(obs) -> actions`` from each of ``phases`` (one per env) of ``clip`` for ``seconds`` or to the clip's
     end, whichever comes first, without resets. Success: no fall and a mean body error below ``success_err`` [m] at
-    every step. Returns the success rate, time survived, world and root-relative mean per-joint position error (MPJPE
-    over the 15 bodies, mm), head/hands error (mm), jitter (mean body acceleration, m/s^2) and foot skating (mean
-    horizontal speed of a foot in ground contact, mm/s)."""
+    every step. Returns the success rate, time survived (mean, and per rollout), world and root-relative mean
+    per-joint position error (MPJPE over the 15 bodies, mm), head/hands error (mm), jitter (mean body acceleration,
+    m/s^2) and foot skating (mean horizontal speed of a foot in ground contact, mm/s)."""
     obs = env.reset_to(clip, phases)
     n, fps = env.num_envs, 30.0
     t = env.tables
@@ -570,6 +570,7 @@ def evaluate_tracking(
         "episodes": n,
         "success_rate": float(ok.mean()),
         "mean_survival_s": round(float(survived.mean() / fps), 2),
+        "survival_s": [round(float(v) / fps, 2) for v in survived],
         "mpjpe_world_mm": mean(world_err),
         "mpjpe_root_mm": mean(root_err),
         "head_hands_mm": mean(key_err),

@@ -149,6 +149,9 @@ def distill(
     teacher_share: float = 0.25,
     seed: int = 0,
     resume: bool = False,
+    leg_scale: float = 1.0,
+    arm_scale: float = 1.0,
+    init_from: str | None = None,
     log: Any = print,
     on_iteration: Any = None,
     command: str = "",
@@ -160,7 +163,9 @@ def distill(
     artifact is written to ``out`` after each iteration (and its figures passed to ``on_iteration``). With
     ``residual_scale`` 0 the student outputs the PD targets themselves. ``resume``: go on from ``out``'s labels and
     student (the iteration count, and so the teacher's share, continues; clips and residual scale must match).
-    Returns the last iteration's figures."""
+    ``leg_scale``/``arm_scale``: the character (the teacher plans on its own model, so another morphology gets its
+    own labels); ``init_from``: a PPO checkpoint file (``<out>/checkpoint.pt`` of another distillation) whose student
+    starts this one — fine-tuning the human policy to other proportions. Returns the last iteration's figures."""
     import json
     import time
     from pathlib import Path
@@ -179,6 +184,8 @@ def distill(
         mirror=mirror,
         residual_scale=residual_scale,
         tracker_noise=tracker_noise,
+        leg_scale=leg_scale,
+        arm_scale=arm_scale,
         seed=seed,
     )
     obs, _ = env.reset(seed=seed)
@@ -192,6 +199,16 @@ def distill(
     data_x: list[torch.Tensor] = []
     data_y: list[torch.Tensor] = []
     first, before, wall = 0, "", 0.0  # iteration, commands and wall time so far
+    if init_from is not None and not resume:
+        from ember.skills.learning.runner import load_checkpoint
+
+        try:
+            algo.load_state_dict({**load_checkpoint(Path(init_from))["algo"], "env_steps": 0})
+        except (RuntimeError, KeyError) as err:
+            raise ValueError(
+                f"init_from={init_from!r}: not a PPO checkpoint of this observation/action layout and hidden sizes "
+                f"({str(err).splitlines()[0]}); give <distillation>/checkpoint.pt of a run with the same task settings"
+            ) from err
     if resume:
         prior = _resume(Path(out), algo, data_x, data_y, clips, residual_scale, (policy_dim, env.model.nu))
         first, before = int(prior["distill"]["iteration"]) + 1, str(prior.get("train_command", ""))
@@ -245,9 +262,10 @@ def distill(
                 "method": "DAgger from a sampling MPC (skills/humanoid/mpc.py)",
                 "clips": list(clips),
                 "mirror": mirror,
-                "leg_scale": 1.0,
-                "arm_scale": 1.0,
+                "leg_scale": leg_scale,
+                "arm_scale": arm_scale,
                 "residual_scale": residual_scale,
+                **({"init_from": str(init_from)} if init_from else {}),
                 "distill": {
                     **figures,
                     **{"samples": samples, "horizon": horizon, "temperature": temperature, "envs": envs},

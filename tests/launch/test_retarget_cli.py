@@ -133,8 +133,8 @@ def test_fine_tuning_starts_from_another_run(tmp_path: Path) -> None:
 
 def test_dagger_trains_from_the_mpc_teacher_and_resumes(tmp_path: Path) -> None:
     """``ember train task=retarget algo=dagger``: labels are env steps; ``resume=`` goes on to a larger total; the
-    artifact is a tracking policy whose command chain is recorded. Not a task other than retarget, nor the second
-    morphology (fine-tuned from its PPO checkpoint instead)."""
+    artifact is a tracking policy whose command chain is recorded; the second morphology starts from it
+    (``init_from=``) and gets its own character's artifact."""
     small = ["algo=dagger", "algo.envs=2", "algo.steps=3", "algo.samples=4", "algo.horizon=3", "algo.epochs=1"]
     small += ["algo.mpc_threads=1", "algo.hidden=[32,32]", "task.clips=[walk]", "task.mirror=false"]
     small += ["task.residual_scale=0.5", "progress=false"]
@@ -152,7 +152,15 @@ def test_dagger_trains_from_the_mpc_teacher_and_resumes(tmp_path: Path) -> None:
     meta = json.loads((run_dir / "artifact" / "meta.json").read_text())
     assert meta["env_steps"] == 18 and meta["train_command"].count("ember train") == 2
     assert TrackingPolicy(run_dir / "artifact").residual_scale == 0.5
-    morph = train("task.leg_scale=0.7", f"hydra.run.dir={tmp_path / 'morph'}")
-    assert morph.returncode == 2 and "init_from=<run>/artifact/checkpoint.pt" in morph.stderr
-    nothing = train(f"resume={tmp_path / 'morph'}", f"hydra.run.dir={tmp_path / 'unused2'}")
+    morph = tmp_path / "morph"
+    tuned = train(
+        "task.leg_scale=0.7", "task.arm_scale=1.3", f"init_from={run_dir}", "total_steps=6", f"hydra.run.dir={morph}"
+    )
+    assert tuned.returncode == 0, tuned.stderr[-2000:]
+    meta = json.loads((morph / "artifact" / "meta.json").read_text())
+    assert meta["leg_scale"] == 0.7 and meta["init_from"].endswith("checkpoint.pt") and meta["env_steps"] == 6
+    TrackingPolicy(morph / "artifact", leg_scale=0.7, arm_scale=1.3)  # fits its own character
+    bad = train(f"init_from={tmp_path / 'nowhere'}", f"hydra.run.dir={tmp_path / 'bad'}")
+    assert bad.returncode == 2 and "no artifact/checkpoint.pt there" in bad.stderr
+    nothing = train(f"resume={tmp_path / 'bad'}", f"hydra.run.dir={tmp_path / 'unused2'}")
     assert nothing.returncode == 2 and "no artifact/dagger_data.pt" in nothing.stderr

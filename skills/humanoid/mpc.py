@@ -273,6 +273,7 @@ def distill(
                     "steps": steps,
                 },
                 "env_steps": len(x),
+                "wall_s": figures["wall_s"],
             }
             save_tracking_artifact(algo, policy_dim, Path(out), meta)
             save_checkpoint(Path(out) / "dagger_data.pt", {"x": x, "y": y})  # atomic writes: a crash corrupts neither

@@ -216,8 +216,8 @@ def distill(
         log(f"resumed from {out}: {sum(len(x) for x in data_x)} labels, iteration {first}")
     figures: dict[str, Any] = {}
     start = time.perf_counter()
-    teacher = SamplingMPC(env, samples, horizon, threads=threads, temperature=temperature, seed=seed, weights=weights)
-    with teacher as mpc:
+    planner = SamplingMPC(env, samples, horizon, threads=threads, temperature=temperature, seed=seed, weights=weights)
+    with planner as mpc:
         for it in range(first, first + iterations):
             falls = 0
             taught = torch.arange(envs) < round(envs * max(0.5**it, teacher_share))

@@ -22,7 +22,8 @@ from ember.sims.humanoid.character import humanoid_mjcf, model_hash
 
 CHECKPOINTS = Path(__file__).parent / "checkpoints"
 SHIPPED = CHECKPOINTS / "retarget"
-"""The committed policy (trained on walk, run, punch, kick and their mirror images)."""
+"""The committed policy: a residual tracking policy distilled from the MPC teacher on walk (``meta.json`` has its
+command; it misses the issue's targets and has not seen run, punch or kick — README)."""
 
 
 class TrackingPolicyError(ValueError):

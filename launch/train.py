@@ -208,8 +208,6 @@ def _dagger(cfg: DictConfig, run_dir: Path, console: Console) -> None:
         init_from = given if given.is_file() else given / "artifact" / "checkpoint.pt"
         if not init_from.is_file():
             _fail(console, f"init_from={cfg.init_from!r}: no artifact/checkpoint.pt there; give an algo=dagger run")
-    if len(a["weights"]) != 3 or min(a["weights"]) < 0:
-        _fail(console, f"algo.weights={a['weights']} must be three factors >= 0 (relative, world, height)")
     for key in ("envs", "steps", "samples", "horizon", "epochs", "mpc_threads"):
         if int(a[key]) < 1:
             _fail(console, f"algo.{key}={a[key]} must be a positive integer")
@@ -248,7 +246,7 @@ def _dagger(cfg: DictConfig, run_dir: Path, console: Console) -> None:
                 epochs=int(a["epochs"]),
                 threads=int(a["mpc_threads"]),
                 temperature=float(a["temperature"]),
-                weights=tuple(float(w) for w in a["weights"]),  # type: ignore[arg-type]
+                weights=[float(w) for w in a["weights"]],  # checked by SamplingMPC
                 teacher_share=float(a["teacher_share"]),
                 seed=int(cfg.seed),
                 resume=bool(cfg.resume),

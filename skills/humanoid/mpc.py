@@ -14,12 +14,17 @@ threshold.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ember.sims.humanoid.character import CONTROL_DECIMATION
 from ember.sims.humanoid.retarget_env import ACTION_SCALE, FALL_BODY_ERR, RetargetVecEnv
+
+TEACHER_WEIGHTS = (10.0, 10.0, 20.0)
+"""DAgger's cost factors: the world body error weighed 10 rather than :class:`SamplingMPC`'s 3 (the students of the
+latter drift behind the reference while upright)."""
 
 
 def _interp_matrix(points: np.ndarray, knots: np.ndarray) -> np.ndarray:
@@ -52,7 +57,7 @@ class SamplingMPC:
         threads: int = 2,
         temperature: float = 0.0,
         seed: int = 0,
-        weights: tuple[float, float, float] = (10.0, 3.0, 20.0),
+        weights: Sequence[float] = (10.0, 3.0, 20.0),
     ) -> None:
         import mujoco
         from mujoco import rollout
@@ -61,6 +66,8 @@ class SamplingMPC:
             raise ValueError(
                 f"samples, horizon and knots must be >= 2 and sigma > 0; got {samples}, {horizon}, {knots}, {sigma}"
             )
+        if len(weights) != 3 or min(weights) < 0:
+            raise ValueError(f"weights={list(weights)} must be three factors >= 0 (relative, world, height)")
         self.env, self.samples, self.horizon, self.sigma = env, samples, horizon, sigma
         self.temperature = float(temperature)
         self.weights = tuple(float(w) for w in weights)
@@ -103,8 +110,8 @@ class SamplingMPC:
         )
         cost = self._cost(sensed, t.bodies[frames])
         if self.temperature > 0:
-            weights = np.exp(-(cost - cost.min()) / (self.temperature * cost.std() + 1e-9))
-            chosen = np.einsum("s,skn->kn", weights / weights.sum(), knots)
+            share = np.exp(-(cost - cost.min()) / (self.temperature * cost.std() + 1e-9))
+            chosen = np.einsum("s,skn->kn", share / share.sum(), knots)
         else:
             chosen = knots[int(np.argmin(cost))]
         self.plans[i] = self._shift @ chosen
@@ -145,7 +152,7 @@ def distill(
     epochs: int = 20,
     threads: int = 2,
     temperature: float = 0.3,
-    weights: tuple[float, float, float] = (10.0, 10.0, 20.0),
+    weights: Sequence[float] = TEACHER_WEIGHTS,
     teacher_share: float = 0.25,
     seed: int = 0,
     resume: bool = False,
@@ -334,7 +341,7 @@ if __name__ == "__main__":
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--horizon", type=int, default=15)
     parser.add_argument("--temperature", type=float, default=0.3)
-    parser.add_argument("--weights", type=float, nargs=3, default=[10.0, 10.0, 20.0], help="the MPC's cost factors")
+    parser.add_argument("--weights", type=float, nargs=3, default=list(TEACHER_WEIGHTS), help="the MPC's cost factors")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="go on from --out's labels and student")
     a = parser.parse_args()

@@ -36,6 +36,8 @@ def test_mpc_keeps_walk_up_where_the_reference_falls() -> None:
     assert controlled["mean_survival_s"] > reference["mean_survival_s"] + 0.5
     with pytest.raises(ValueError, match="samples, horizon and knots must be >= 2"):
         SamplingMPC(env, samples=1)
+    with pytest.raises(ValueError, match="must be three factors >= 0"):
+        SamplingMPC(env, weights=(10.0, 3.0))
 
 
 def test_dagger_writes_a_loadable_artifact(tmp_path: Path) -> None:

@@ -460,6 +460,9 @@ class DAggerConfig:
     rather than 3 keeps the character from drifting behind the reference)."""
     teacher_share: float = 0.25
     """Floor of the share of envs the teacher drives (from 1/2, halving each iteration)."""
+    warm_start: str = "plan"
+    """What the MPC searches around each step: its own plan from the last step (``plan``) or the student's action
+    (``student``: labels that depend on the state alone — start from a trained student with ``init_from``)."""
     epochs: int = 20
     """Passes over all labels when refitting the student each iteration."""
     hidden: list[int] = field(default_factory=lambda: [512, 256])

@@ -248,6 +248,7 @@ def _dagger(cfg: DictConfig, run_dir: Path, console: Console) -> None:
                 temperature=float(a["temperature"]),
                 weights=[float(w) for w in a["weights"]],  # checked by SamplingMPC
                 teacher_share=float(a["teacher_share"]),
+                warm_start=str(a["warm_start"]),
                 seed=int(cfg.seed),
                 resume=bool(cfg.resume),
                 leg_scale=float(task["leg_scale"]),

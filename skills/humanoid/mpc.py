@@ -88,12 +88,17 @@ class SamplingMPC:
         """Forget the plans of envs ``ids`` (all by default): after an env reset."""
         self.plans[slice(None) if ids is None else ids] = 0.0
 
-    def targets(self, i: int) -> np.ndarray:
-        """The PD targets (28, action units) for env ``i``'s coming control step; advances its plan."""
+    def targets(self, i: int, prior: np.ndarray | None = None) -> np.ndarray:
+        """The PD targets (28, action units) for env ``i``'s coming control step; advances its plan. ``prior``: PD
+        targets (28, action units) to search around instead of the plan carried over from the last step — the plan
+        becomes their offset from the reference's next frame, held over the horizon. Seeded by a policy's action, the
+        result depends on the state and that policy only (no hidden plan), so a student can learn it."""
         env, t, mj = self.env, self.env.tables, self._mj
         last = t.start[env.clip[i]] + t.length[env.clip[i]] - 1
         frames = np.minimum(env.frame[i] + 1 + np.arange(self.horizon), last)
         reference = t.qpos[frames, 7:] / ACTION_SCALE  # (H, nu)
+        if prior is not None:
+            self.plans[i] = np.clip(prior, -2.0, 2.0) - reference[0]
         knots = self.plans[i][None] + self.sigma * self.rng.standard_normal((self.samples, *self.plans[i].shape))
         knots[0] = self.plans[i]
         offsets = np.einsum("hk,skn->shn", self._expand, knots)
@@ -154,6 +159,7 @@ def distill(
     temperature: float = 0.3,
     weights: Sequence[float] = TEACHER_WEIGHTS,
     teacher_share: float = 0.25,
+    warm_start: str = "plan",
     seed: int = 0,
     resume: bool = False,
     leg_scale: float = 1.0,
@@ -165,7 +171,9 @@ def distill(
 ) -> dict[str, Any]:
     """DAgger: in iteration ``k`` the MPC drives a share ``max(0.5^k, teacher_share)`` of the envs, the student (the
     deterministic actor) the others; every visited state is labelled with the MPC's action (MPPI at
-    ``temperature``: smoother labels than the single cheapest candidate), the student (a PPO actor with its
+    ``temperature``: smoother labels than the single cheapest candidate; ``warm_start``: the MPC searches around its
+    own plan from the last step (``"plan"``) or around the student's action in that state (``"student"``: labels
+    that depend on the state alone, an improvement step on the student), the student (a PPO actor with its
     observation normalizer, so PPO can go on from it with ``init_from=``) is refit on everything so far, and its
     artifact is written to ``out`` after each iteration (and its figures passed to ``on_iteration``). With
     ``residual_scale`` 0 the student outputs the PD targets themselves. ``resume``: go on from ``out``'s labels and
@@ -184,6 +192,8 @@ def distill(
     from ember.skills.learning.ppo import PPO
     from ember.skills.learning.runner import save_checkpoint
 
+    if warm_start not in ("plan", "student"):
+        raise ValueError(f"warm_start={warm_start!r}: choose 'plan' (the MPC's own last plan) or 'student'")
     torch.manual_seed(seed)
     env = RetargetVecEnv(
         num_envs=envs,
@@ -229,13 +239,15 @@ def distill(
             falls = 0
             taught = torch.arange(envs) < round(envs * max(0.5**it, teacher_share))
             for _ in range(steps):
-                base = env.base.copy()
-                teacher = np.stack([mpc.targets(i) for i in range(envs)])
-                label = np.clip((teacher - base) / (residual_scale or 1.0), -2.0, 2.0)  # base is 0 without residual
-                data_x.append(obs["policy"].clone())
-                data_y.append(torch.as_tensor(label, dtype=torch.float32))
+                base = env.base.copy()  # 0 without a residual
                 with torch.no_grad():
                     action = actor(norm(obs["policy"]))
+                student = np.clip(base + (residual_scale or 1.0) * action.numpy(), -2.0, 2.0)
+                prior = student if warm_start == "student" else [None] * envs
+                teacher = np.stack([mpc.targets(i, prior[i]) for i in range(envs)])
+                label = np.clip((teacher - base) / (residual_scale or 1.0), -2.0, 2.0)
+                data_x.append(obs["policy"].clone())
+                data_y.append(torch.as_tensor(label, dtype=torch.float32))
                 action[taught] = torch.as_tensor(label, dtype=torch.float32)[taught]
                 obs, _, terminated, truncated, _ = env.step(action)
                 done = (terminated | truncated).numpy()
@@ -276,6 +288,7 @@ def distill(
                 "distill": {
                     **figures,
                     **{"samples": samples, "horizon": horizon, "temperature": temperature, "envs": envs},
+                    "warm_start": warm_start,
                     "weights": list(weights),
                     "steps": steps,
                 },
@@ -342,6 +355,7 @@ if __name__ == "__main__":
     parser.add_argument("--horizon", type=int, default=15)
     parser.add_argument("--temperature", type=float, default=0.3)
     parser.add_argument("--weights", type=float, nargs=3, default=list(TEACHER_WEIGHTS), help="the MPC's cost factors")
+    parser.add_argument("--warm-start", choices=["plan", "student"], default="plan", help="MPC seed")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="go on from --out's labels and student")
     a = parser.parse_args()
@@ -356,6 +370,7 @@ if __name__ == "__main__":
         a.horizon,
         temperature=a.temperature,
         weights=tuple(a.weights),
+        warm_start=a.warm_start,
         seed=a.seed,
         resume=a.resume,
         command="python -m ember.skills.humanoid.mpc " + " ".join(sys.argv[1:]),

@@ -40,6 +40,22 @@ def test_mpc_keeps_walk_up_where_the_reference_falls() -> None:
         SamplingMPC(env, weights=(10.0, 3.0))
 
 
+def test_a_prior_replaces_the_carried_plan() -> None:
+    """Seeded with a prior (a student's PD targets), the MPC's answer depends on the state and that prior only."""
+    env = RetargetVecEnv(num_envs=1, clips=["walk"], mirror=False, seed=0)
+    env.reset(seed=0)
+    prior = env.tables.qpos[env.frame[0] + 1, 7:] / (np.pi / 2) + 0.05
+    answers = []
+    for carried in (0.0, 0.7):  # two different plans left from earlier steps
+        with SamplingMPC(env, samples=8, horizon=4, threads=1, seed=3) as mpc:
+            mpc.plans[:] = carried
+            answers.append(mpc.targets(0, prior))
+            # the plan now starts from the prior's offset, shifted one step
+            assert np.abs(mpc.plans[0]).max() < 0.5
+    np.testing.assert_allclose(answers[0], answers[1])
+    assert np.abs(answers[0] - prior).max() < 0.5  # a search around the prior, not a jump elsewhere
+
+
 def test_dagger_writes_a_loadable_artifact(tmp_path: Path) -> None:
     figures = distill(str(tmp_path), iterations=2, envs=2, steps=3, samples=4, horizon=3, epochs=1, threads=1)
     assert figures["labels"] == 12 and figures["teacher_envs"] == 1  # half the envs, then a quarter (rounded)
@@ -48,6 +64,14 @@ def test_dagger_writes_a_loadable_artifact(tmp_path: Path) -> None:
     env = RetargetVecEnv(num_envs=2, clips=["walk"], mirror=False, **policy.env_kwargs())
     obs, _ = env.reset(seed=0)
     assert policy.act(obs).shape == (2, 28)
+
+
+def test_dagger_around_the_student(tmp_path: Path) -> None:
+    small = dict(envs=2, steps=3, samples=4, horizon=3, epochs=1, threads=1)
+    figures = distill(str(tmp_path), iterations=1, warm_start="student", **small)  # type: ignore[arg-type]
+    assert figures["labels"] == 6 and TrackingPolicy(tmp_path).meta["distill"]["warm_start"] == "student"
+    with pytest.raises(ValueError, match="warm_start='teacher': choose 'plan'"):
+        distill(str(tmp_path / "bad"), iterations=1, warm_start="teacher", **small)  # type: ignore[arg-type]
 
 
 def test_dagger_resumes_from_its_labels_and_student(tmp_path: Path) -> None:

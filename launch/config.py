@@ -463,6 +463,9 @@ class DAggerConfig:
     warm_start: str = "plan"
     """What the MPC searches around each step: its own plan from the last step (``plan``) or the student's action
     (``student``: labels that depend on the state alone — start from a trained student with ``init_from``)."""
+    window: int = 0
+    """Refit the student on the labels of the last ``window`` iterations only (0: all of them, DAgger's
+    aggregation; with ``warm_start=student`` older labels improve on older students)."""
     epochs: int = 20
     """Passes over all labels when refitting the student each iteration."""
     hidden: list[int] = field(default_factory=lambda: [512, 256])

@@ -160,6 +160,7 @@ def distill(
     weights: Sequence[float] = TEACHER_WEIGHTS,
     teacher_share: float = 0.25,
     warm_start: str = "plan",
+    window: int = 0,
     seed: int = 0,
     resume: bool = False,
     leg_scale: float = 1.0,
@@ -180,7 +181,9 @@ def distill(
     student (the iteration count, and so the teacher's share, continues; clips and residual scale must match).
     ``leg_scale``/``arm_scale``: the character (the teacher plans on its own model, so another morphology gets its
     own labels); ``init_from``: a PPO checkpoint file (``<out>/checkpoint.pt`` of another distillation) whose student
-    starts this one — fine-tuning the human policy to other proportions. Returns the last iteration's figures."""
+    starts this one — fine-tuning the human policy to other proportions. ``window``: refit on the labels of the last
+    ``window`` iterations only (0: all, DAgger's aggregation; around the student, older labels improve on older
+    students and hold the new one back). Returns the last iteration's figures."""
     import json
     import time
     from pathlib import Path
@@ -194,6 +197,8 @@ def distill(
 
     if warm_start not in ("plan", "student"):
         raise ValueError(f"warm_start={warm_start!r}: choose 'plan' (the MPC's own last plan) or 'student'")
+    if window < 0:
+        raise ValueError(f"window={window} must be >= 0 (0: refit on every label so far)")
     torch.manual_seed(seed)
     env = RetargetVecEnv(
         num_envs=envs,
@@ -255,13 +260,14 @@ def distill(
                 if done.any():
                     mpc.reset(np.flatnonzero(done))
             x, y = torch.cat(data_x), torch.cat(data_y)
-            norm.mean, norm.var = x.mean(0), x.var(0, unbiased=False)
-            norm.count = torch.tensor(float(len(x)))
-            xn = norm(x)
+            fit_x, fit_y = (x[-window * envs * steps :], y[-window * envs * steps :]) if window else (x, y)
+            norm.mean, norm.var = fit_x.mean(0), fit_x.var(0, unbiased=False)
+            norm.count = torch.tensor(float(len(fit_x)))
+            xn = norm(fit_x)
             loss = torch.zeros(())
             for _ in range(epochs):
-                for idx in torch.randperm(len(x)).split(256):
-                    loss = (actor.mean(xn[idx]) - y[idx]).pow(2).mean()
+                for idx in torch.randperm(len(fit_x)).split(256):
+                    loss = (actor.mean(xn[idx]) - fit_y[idx]).pow(2).mean()
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()
@@ -289,6 +295,7 @@ def distill(
                     **figures,
                     **{"samples": samples, "horizon": horizon, "temperature": temperature, "envs": envs},
                     "warm_start": warm_start,
+                    "window": window,
                     "weights": list(weights),
                     "steps": steps,
                 },
@@ -356,6 +363,7 @@ if __name__ == "__main__":
     parser.add_argument("--temperature", type=float, default=0.3)
     parser.add_argument("--weights", type=float, nargs=3, default=list(TEACHER_WEIGHTS), help="the MPC's cost factors")
     parser.add_argument("--warm-start", choices=["plan", "student"], default="plan", help="MPC seed")
+    parser.add_argument("--window", type=int, default=0, help="refit on the last N iterations' labels (0: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="go on from --out's labels and student")
     a = parser.parse_args()
@@ -371,6 +379,7 @@ if __name__ == "__main__":
         temperature=a.temperature,
         weights=tuple(a.weights),
         warm_start=a.warm_start,
+        window=a.window,
         seed=a.seed,
         resume=a.resume,
         command="python -m ember.skills.humanoid.mpc " + " ".join(sys.argv[1:]),

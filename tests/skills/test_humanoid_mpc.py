@@ -14,6 +14,7 @@ pytest.importorskip("mujoco")
 from ember.sims.humanoid.retarget_env import RetargetVecEnv, evaluate_tracking
 from ember.skills.humanoid.mpc import SamplingMPC, _interp_matrix, distill
 from ember.skills.humanoid.tracking import TrackingPolicy
+from ember.skills.learning.runner import load_checkpoint
 
 
 def test_interpolation_and_plan_shift() -> None:
@@ -68,8 +69,13 @@ def test_dagger_writes_a_loadable_artifact(tmp_path: Path) -> None:
 
 def test_dagger_around_the_student(tmp_path: Path) -> None:
     small = dict(envs=2, steps=3, samples=4, horizon=3, epochs=1, threads=1)
-    figures = distill(str(tmp_path), iterations=1, warm_start="student", **small)  # type: ignore[arg-type]
-    assert figures["labels"] == 6 and TrackingPolicy(tmp_path).meta["distill"]["warm_start"] == "student"
+    figures = distill(str(tmp_path), iterations=2, warm_start="student", window=1, **small)  # type: ignore[arg-type]
+    meta = TrackingPolicy(tmp_path).meta
+    assert figures["labels"] == 12 and meta["distill"]["warm_start"] == "student" and meta["distill"]["window"] == 1
+    norm = load_checkpoint(tmp_path / "checkpoint.pt")["algo"]["policy_norm"]
+    assert float(norm["count"]) == 6  # the refit saw the last iteration's labels only
+    with pytest.raises(ValueError, match="window=-1 must be >= 0"):
+        distill(str(tmp_path / "bad"), iterations=1, window=-1, **small)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="warm_start='teacher': choose 'plan'"):
         distill(str(tmp_path / "bad"), iterations=1, warm_start="teacher", **small)  # type: ignore[arg-type]
 

@@ -453,6 +453,8 @@ class DAggerConfig:
     """The MPC's candidate plans per step."""
     horizon: int = 15
     """The MPC's horizon [control steps]."""
+    clip_horizon: dict[str, int] = field(default_factory=dict)
+    """Another horizon for the named clips, e.g. ``algo.clip_horizon={run:24}`` (run needs a longer look ahead)."""
     temperature: float = 0.3
     """MPPI temperature (0: the cheapest candidate; its labels are harder to imitate)."""
     weights: list[float] = field(default_factory=lambda: [10.0, 10.0, 20.0])

@@ -241,6 +241,7 @@ def _dagger(cfg: DictConfig, run_dir: Path, console: Console) -> None:
                 int(a["samples"]),
                 int(a["horizon"]),
                 residual_scale=float(task["residual_scale"]),
+                clip_horizon={str(k): int(v) for k, v in a["clip_horizon"].items()},
                 tracker_noise=float(task["tracker_noise"]),
                 hidden=tuple(int(h) for h in a["hidden"]),
                 epochs=int(a["epochs"]),

@@ -14,7 +14,7 @@ threshold.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,7 @@ class SamplingMPC:
     knots: plan knots over the horizon.
     threads: ``mujoco.rollout`` threads.
     weights: the cost's factors on the root-relative body error, the world body error and the root height error.
+    clip_horizon: another horizon for the named clips (run needs a longer look ahead than walk: 24 steps against 15).
     temperature: 0 — keep the cheapest candidate (predictive sampling); above 0 — the candidates' average weighted by
         ``exp(-(cost - min) / (temperature * std(cost)))`` (MPPI, Williams et al. 2016): smoother actions, which a
         student imitates more easily.
@@ -58,6 +59,7 @@ class SamplingMPC:
         temperature: float = 0.0,
         seed: int = 0,
         weights: Sequence[float] = (10.0, 3.0, 20.0),
+        clip_horizon: Mapping[str, int] | None = None,
     ) -> None:
         import mujoco
         from mujoco import rollout
@@ -68,7 +70,15 @@ class SamplingMPC:
             )
         if len(weights) != 3 or min(weights) < 0:
             raise ValueError(f"weights={list(weights)} must be three factors >= 0 (relative, world, height)")
+        clip_horizon = dict(clip_horizon or {})
+        unknown = sorted(set(clip_horizon) - set(env.tables.names))
+        if unknown or min(clip_horizon.values(), default=2) < 2:
+            raise ValueError(
+                f"clip_horizon={clip_horizon}: keys must be clips this env tracks ({env.tables.names}) and horizons "
+                f">= 2{'; unknown: ' + str(unknown) if unknown else ''}"
+            )
         self.env, self.samples, self.horizon, self.sigma = env, samples, horizon, sigma
+        self._horizons = np.array([clip_horizon.get(name, horizon) for name in env.tables.names])
         self.temperature = float(temperature)
         self.weights = tuple(float(w) for w in weights)
         self._mj = mujoco
@@ -78,9 +88,11 @@ class SamplingMPC:
         self._spec = int(mujoco.mjtState.mjSTATE_FULLPHYSICS)
         self._cspec = int(mujoco.mjtState.mjSTATE_CTRL)
         self._nstate = mujoco.mj_stateSize(self.model, self._spec)
-        at = np.linspace(0, horizon - 1, knots)
-        self._expand = _interp_matrix(np.arange(horizon, dtype=float), at)  # (H, K)
-        self._shift = _interp_matrix(at + 1, np.arange(horizon, dtype=float)) @ self._expand  # (K, K)
+        self._mats = {}  # horizon -> knots-to-steps interpolation (H, K) and the plan's one-step shift (K, K)
+        for h in {int(v) for v in self._horizons}:
+            at = np.linspace(0, h - 1, knots)
+            expand = _interp_matrix(np.arange(h, dtype=float), at)
+            self._mats[h] = (expand, _interp_matrix(at + 1, np.arange(h, dtype=float)) @ expand)
         self.plans = np.zeros((env.num_envs, knots, self.model.nu))
         self.rng = np.random.default_rng(seed)
 
@@ -95,13 +107,15 @@ class SamplingMPC:
         result depends on the state and that policy only (no hidden plan), so a student can learn it."""
         env, t, mj = self.env, self.env.tables, self._mj
         last = t.start[env.clip[i]] + t.length[env.clip[i]] - 1
-        frames = np.minimum(env.frame[i] + 1 + np.arange(self.horizon), last)
+        horizon = int(self._horizons[env.clip[i]])
+        expand, shift = self._mats[horizon]
+        frames = np.minimum(env.frame[i] + 1 + np.arange(horizon), last)
         reference = t.qpos[frames, 7:] / ACTION_SCALE  # (H, nu)
         if prior is not None:
             self.plans[i] = np.clip(prior, -2.0, 2.0) - reference[0]
         knots = self.plans[i][None] + self.sigma * self.rng.standard_normal((self.samples, *self.plans[i].shape))
         knots[0] = self.plans[i]
-        offsets = np.einsum("hk,skn->shn", self._expand, knots)
+        offsets = np.einsum("hk,skn->shn", expand, knots)
         ctrl = np.clip(reference[None] + offsets, -2.0, 2.0) * ACTION_SCALE
         start = np.empty(self._nstate)
         mj.mj_getState(self.model, env.datas[i], start, self._spec)
@@ -111,7 +125,7 @@ class SamplingMPC:
             np.tile(start, (self.samples, 1)),
             np.repeat(ctrl, CONTROL_DECIMATION, axis=1),
             control_spec=self._cspec,
-            nstep=self.horizon * CONTROL_DECIMATION,
+            nstep=horizon * CONTROL_DECIMATION,
         )
         cost = self._cost(sensed, t.bodies[frames])
         if self.temperature > 0:
@@ -119,8 +133,8 @@ class SamplingMPC:
             chosen = np.einsum("s,skn->kn", share / share.sum(), knots)
         else:
             chosen = knots[int(np.argmin(cost))]
-        self.plans[i] = self._shift @ chosen
-        return np.asarray(np.clip(reference[0] + (self._expand[0] @ chosen), -2.0, 2.0))
+        self.plans[i] = shift @ chosen
+        return np.asarray(np.clip(reference[0] + (expand[0] @ chosen), -2.0, 2.0))
 
     def _cost(self, sensed: np.ndarray, ref: np.ndarray) -> np.ndarray:
         s = sensed[:, CONTROL_DECIMATION - 1 :: CONTROL_DECIMATION, :45]  # bodies at the end of each control step
@@ -152,6 +166,7 @@ def distill(
     samples: int = 64,
     horizon: int = 15,
     residual_scale: float = 0.5,
+    clip_horizon: Mapping[str, int] | None = None,
     tracker_noise: float = 0.01,
     hidden: tuple[int, ...] = (512, 256),
     epochs: int = 20,
@@ -180,8 +195,9 @@ def distill(
     ``residual_scale`` 0 the student outputs the PD targets themselves. ``resume``: go on from ``out``'s labels and
     student (the iteration count, and so the teacher's share, continues; clips and residual scale must match).
     ``leg_scale``/``arm_scale``: the character (the teacher plans on its own model, so another morphology gets its
-    own labels); ``init_from``: a PPO checkpoint file (``<out>/checkpoint.pt`` of another distillation) whose student
-    starts this one — fine-tuning the human policy to other proportions. ``window``: refit on the labels of the last
+    own labels); ``clip_horizon``: the MPC's horizon for the named clips (others: ``horizon``); ``init_from``: a PPO
+    checkpoint file (``<out>/checkpoint.pt`` of another distillation) whose student starts this one — fine-tuning the
+    human policy to other proportions. ``window``: refit on the labels of the last
     ``window`` iterations only (0: all, DAgger's aggregation; around the student, older labels improve on older
     students and hold the new one back). Returns the last iteration's figures."""
     import json
@@ -238,7 +254,16 @@ def distill(
         log(f"resumed from {out}: {sum(len(x) for x in data_x)} labels, iteration {first}")
     figures: dict[str, Any] = {}
     start = time.perf_counter()
-    planner = SamplingMPC(env, samples, horizon, threads=threads, temperature=temperature, seed=seed, weights=weights)
+    planner = SamplingMPC(
+        env,
+        samples,
+        horizon,
+        threads=threads,
+        temperature=temperature,
+        seed=seed,
+        weights=weights,
+        clip_horizon=clip_horizon,
+    )
     with planner as mpc:
         for it in range(first, first + iterations):
             falls = 0
@@ -295,6 +320,7 @@ def distill(
                     **figures,
                     **{"samples": samples, "horizon": horizon, "temperature": temperature, "envs": envs},
                     "warm_start": warm_start,
+                    "clip_horizon": dict(clip_horizon or {}),
                     "window": window,
                     "weights": list(weights),
                     "steps": steps,
@@ -360,6 +386,7 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--horizon", type=int, default=15)
+    parser.add_argument("--clip-horizon", nargs="*", default=[], metavar="CLIP=STEPS", help="e.g. run=24")
     parser.add_argument("--temperature", type=float, default=0.3)
     parser.add_argument("--weights", type=float, nargs=3, default=list(TEACHER_WEIGHTS), help="the MPC's cost factors")
     parser.add_argument("--warm-start", choices=["plan", "student"], default="plan", help="MPC seed")
@@ -376,6 +403,7 @@ if __name__ == "__main__":
         a.steps,
         a.samples,
         a.horizon,
+        clip_horizon={k: int(v) for k, v in (item.split("=", 1) for item in a.clip_horizon)},
         temperature=a.temperature,
         weights=tuple(a.weights),
         warm_start=a.warm_start,

@@ -39,6 +39,21 @@ def test_mpc_keeps_walk_up_where_the_reference_falls() -> None:
         SamplingMPC(env, samples=1)
     with pytest.raises(ValueError, match="must be three factors >= 0"):
         SamplingMPC(env, weights=(10.0, 3.0))
+    with pytest.raises(ValueError, match=r"clip_horizon=\{'run': 24\}: keys must be clips this env tracks"):
+        SamplingMPC(env, clip_horizon={"run": 24})
+
+
+def test_a_clip_can_have_its_own_horizon() -> None:
+    env = RetargetVecEnv(num_envs=2, clips=["walk", "run"], mirror=False, seed=0)
+    env.reset_to("run", [0, 10])
+    with SamplingMPC(env, samples=4, horizon=3, threads=1, clip_horizon={"run": 6}) as mpc:
+        calls = []
+        real = mpc._pool.rollout
+        mpc._pool.rollout = lambda *a, **k: calls.append(k["nstep"]) or real(*a, **k)  # type: ignore[method-assign]
+        assert mpc.targets(0).shape == (28,)
+        env.reset_to("walk", [0, 10])
+        mpc.targets(0)
+    assert calls == [6 * 8, 3 * 8]  # control steps x CONTROL_DECIMATION physics steps
 
 
 def test_a_prior_replaces_the_carried_plan() -> None:

@@ -454,7 +454,8 @@ class DAggerConfig:
     horizon: int = 15
     """The MPC's horizon [control steps]."""
     clip_horizon: dict[str, int] = field(default_factory=dict)
-    """Another horizon for the named clips, e.g. ``algo.clip_horizon={run:24}`` (run needs a longer look ahead)."""
+    """Another horizon for the named clips (run needs a longer look ahead), e.g. ``++algo.clip_horizon={run:24}``
+    (``++``: the dict starts empty)."""
     temperature: float = 0.3
     """MPPI temperature (0: the cheapest candidate; its labels are harder to imitate)."""
     weights: list[float] = field(default_factory=lambda: [10.0, 10.0, 20.0])

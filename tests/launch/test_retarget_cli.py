@@ -154,13 +154,22 @@ def test_dagger_trains_from_the_mpc_teacher_and_resumes(tmp_path: Path) -> None:
     assert TrackingPolicy(run_dir / "artifact").residual_scale == 0.5
     morph = tmp_path / "morph"
     tuned = train(
-        "task.leg_scale=0.7", "task.arm_scale=1.3", f"init_from={run_dir}", "total_steps=6", f"hydra.run.dir={morph}"
+        "task.leg_scale=0.7",
+        "task.arm_scale=1.3",
+        f"init_from={run_dir}",
+        "total_steps=6",
+        f"hydra.run.dir={morph}",
+        "algo.warm_start=student",
+        "algo.window=1",  # the teacher searches around the student's action
     )
     assert tuned.returncode == 0, tuned.stderr[-2000:]
     meta = json.loads((morph / "artifact" / "meta.json").read_text())
     assert meta["leg_scale"] == 0.7 and meta["init_from"].endswith("checkpoint.pt") and meta["env_steps"] == 6
+    assert meta["distill"]["warm_start"] == "student" and meta["distill"]["window"] == 1
     TrackingPolicy(morph / "artifact", leg_scale=0.7, arm_scale=1.3)  # fits its own character
     bad = train(f"init_from={tmp_path / 'nowhere'}", f"hydra.run.dir={tmp_path / 'bad'}")
     assert bad.returncode == 2 and "no artifact/checkpoint.pt there" in bad.stderr
     nothing = train(f"resume={tmp_path / 'bad'}", f"hydra.run.dir={tmp_path / 'unused2'}")
     assert nothing.returncode == 2 and "no artifact/dagger_data.pt" in nothing.stderr
+    horizon = train("++algo.clip_horizon={run:24}", f"hydra.run.dir={tmp_path / 'bad2'}")  # run is not trained on
+    assert horizon.returncode == 2 and "clip_horizon={'run': 24}: keys must be clips this env tracks" in horizon.stderr

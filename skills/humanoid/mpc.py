@@ -273,8 +273,8 @@ def distill(
                 with torch.no_grad():
                     action = actor(norm(obs["policy"]))
                 student = np.clip(base + (residual_scale or 1.0) * action.numpy(), -2.0, 2.0)
-                prior = student if warm_start == "student" else [None] * envs
-                teacher = np.stack([mpc.targets(i, prior[i]) for i in range(envs)])
+                seeds = list(student) if warm_start == "student" else [None] * envs
+                teacher = np.stack([mpc.targets(i, seeds[i]) for i in range(envs)])
                 label = np.clip((teacher - base) / (residual_scale or 1.0), -2.0, 2.0)
                 data_x.append(obs["policy"].clone())
                 data_y.append(torch.as_tensor(label, dtype=torch.float32))

@@ -41,7 +41,8 @@ class SamplingMPC:
     knots: plan knots over the horizon.
     threads: ``mujoco.rollout`` threads.
     weights: the cost's factors on the root-relative body error, the world body error and the root height error.
-    clip_horizon: another horizon for the named clips (run needs a longer look ahead than walk: 24 steps against 15).
+    clip_horizon: another horizon for the named clips and their variants (run needs a longer look ahead than walk: 24
+        steps against 15; ``run`` covers ``run@mirror``).
     temperature: 0 — keep the cheapest candidate (predictive sampling); above 0 — the candidates' average weighted by
         ``exp(-(cost - min) / (temperature * std(cost)))`` (MPPI, Williams et al. 2016): smoother actions, which a
         student imitates more easily.
@@ -71,14 +72,17 @@ class SamplingMPC:
         if len(weights) != 3 or min(weights) < 0:
             raise ValueError(f"weights={list(weights)} must be three factors >= 0 (relative, world, height)")
         clip_horizon = dict(clip_horizon or {})
-        unknown = sorted(set(clip_horizon) - set(env.tables.names))
+        bases = [name.split("@")[0] for name in env.tables.names]  # "run@mirror", "run@yaw+90": run's horizon
+        unknown = sorted(set(clip_horizon) - set(env.tables.names) - set(bases))
         if unknown or min(clip_horizon.values(), default=2) < 2:
             raise ValueError(
                 f"clip_horizon={clip_horizon}: keys must be clips this env tracks ({env.tables.names}) and horizons "
                 f">= 2{'; unknown: ' + str(unknown) if unknown else ''}"
             )
         self.env, self.samples, self.horizon, self.sigma = env, samples, horizon, sigma
-        self._horizons = np.array([clip_horizon.get(name, horizon) for name in env.tables.names])
+        self._horizons = np.array(
+            [clip_horizon.get(n, clip_horizon.get(b, horizon)) for n, b in zip(env.tables.names, bases, strict=True)]
+        )
         self.temperature = float(temperature)
         self.weights = tuple(float(w) for w in weights)
         self._mj = mujoco

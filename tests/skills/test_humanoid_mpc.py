@@ -54,6 +54,9 @@ def test_a_clip_can_have_its_own_horizon() -> None:
         env.reset_to("walk", [0, 10])
         mpc.targets(0)
     assert calls == [6 * 8, 3 * 8]  # control steps x CONTROL_DECIMATION physics steps
+    mirrored = RetargetVecEnv(num_envs=1, clips=["run"], mirror=True, seed=0)
+    with SamplingMPC(mirrored, samples=4, horizon=3, threads=1, clip_horizon={"run": 6}) as mpc:
+        assert list(mpc._horizons) == [6, 6]  # run and run@mirror
 
 
 def test_a_prior_replaces_the_carried_plan() -> None:

@@ -201,9 +201,9 @@ def distill(
     ``leg_scale``/``arm_scale``: the character (the teacher plans on its own model, so another morphology gets its
     own labels); ``clip_horizon``: the MPC's horizon for the named clips (others: ``horizon``); ``init_from``: a PPO
     checkpoint file (``<out>/checkpoint.pt`` of another distillation) whose student starts this one — fine-tuning the
-    human policy to other proportions. ``window``: refit on the labels of the last
-    ``window`` iterations only (0: all, DAgger's aggregation; around the student, older labels improve on older
-    students and hold the new one back). Returns the last iteration's figures."""
+    human policy to other proportions. ``window``: refit on the labels of the last ``window`` iterations only (0: all,
+    DAgger's aggregation; around the student, older labels improve on older students and hold the new one back).
+    Returns the last iteration's figures."""
     import json
     import time
     from pathlib import Path
@@ -276,8 +276,9 @@ def distill(
                 base = env.base.copy()  # 0 without a residual
                 with torch.no_grad():
                     action = actor(norm(obs["policy"]))
-                student = np.clip(base + (residual_scale or 1.0) * action.numpy(), -2.0, 2.0)
-                seeds = list(student) if warm_start == "student" else [None] * envs
+                seeds: list[np.ndarray | None] = [None] * envs  # the MPC's own carried plans
+                if warm_start == "student":  # the student's PD targets
+                    seeds = list(np.clip(base + (residual_scale or 1.0) * action.numpy(), -2.0, 2.0))
                 teacher = np.stack([mpc.targets(i, seeds[i]) for i in range(envs)])
                 label = np.clip((teacher - base) / (residual_scale or 1.0), -2.0, 2.0)
                 data_x.append(obs["policy"].clone())

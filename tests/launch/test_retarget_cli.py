@@ -159,8 +159,8 @@ def test_dagger_trains_from_the_mpc_teacher_and_resumes(tmp_path: Path) -> None:
         f"init_from={run_dir}",
         "total_steps=6",
         f"hydra.run.dir={morph}",
-        "algo.warm_start=student",
-        "algo.window=1",  # the teacher searches around the student's action
+        "algo.warm_start=student",  # the teacher searches around the student's action
+        "algo.window=1",
     )
     assert tuned.returncode == 0, tuned.stderr[-2000:]
     meta = json.loads((morph / "artifact" / "meta.json").read_text())

@@ -437,6 +437,9 @@ class PPOConfig:
     normalize_obs: bool = True
     critic_warmup: int = 0
     """Updates at the start in which only the critic learns (the actor held): a residual policy's burn-in."""
+    finetune_std: float | None = None
+    """With init_from: the action std the actor starts from (null: the checkpoint's). A DAgger student's is 0.1,
+    which on task=retarget topples a policy whose precision matters to a degree."""
 
 
 @dataclass

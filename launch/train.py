@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -39,9 +40,11 @@ class TrainConfigError(AlgoConfigError):
     pass
 
 
-def init_weights(algo: Any, run: Path) -> None:
+def init_weights(algo: Any, run: Path, std: float | None = None) -> None:
     """Start from another run's best (else last) checkpoint, or from the checkpoint file ``run`` names: networks,
-    normalizers, optimizer; steps restart at 0."""
+    normalizers and optimizer moments; steps restart at 0. The learning rates stay this run's config's (a
+    checkpoint's own — a DAgger student's 1e-3, say — would otherwise replace them silently); ``std``: a Gaussian
+    actor's action std to start from instead of the checkpoint's (``algo.finetune_std``)."""
     found = (run / "checkpoints" / n for n in ("best.pt", "last.pt") if (run / "checkpoints" / n).is_file())
     path = run if run.is_file() else next(found, None)
     if path is None:
@@ -49,6 +52,9 @@ def init_weights(algo: Any, run: Path) -> None:
             f"init_from={str(run)!r}: no checkpoints/best.pt or last.pt there; give a train run or a checkpoint file"
         )
     state = dict(load_checkpoint(path)["algo"])
+    optimizers = {k: v for k, v in vars(algo).items() if isinstance(v, torch.optim.Optimizer)}
+    rates = {k: [g["lr"] for g in opt.param_groups] for k, opt in optimizers.items()}
+    lr = getattr(algo, "lr", None)
     try:
         algo.load_state_dict({**state, "env_steps": 0})
     except RuntimeError as err:
@@ -56,6 +62,20 @@ def init_weights(algo: Any, run: Path) -> None:
             f"init_from={str(run)!r}: its networks do not fit this task's observation/action sizes or algo.hidden "
             f"({str(err).splitlines()[0]})"
         ) from err
+    for k, opt in optimizers.items():
+        for group, rate in zip(opt.param_groups, rates[k], strict=True):
+            group["lr"] = rate
+    if lr is not None:
+        algo.lr = lr
+    if std is not None:
+        log_std = getattr(getattr(algo, "actor", None), "log_std", None)
+        if not isinstance(log_std, torch.nn.Parameter):
+            raise TrainConfigError(
+                f"algo.finetune_std={std}: only a PPO Gaussian actor (a state-independent std) can start from a given "
+                "std; leave it null"
+            )
+        with torch.no_grad():
+            log_std.fill_(math.log(std))
 
 
 def success_rate(algo: Any, env: Any, seed: int = 5) -> float:
@@ -348,7 +368,7 @@ def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
             algo = build_algo(dict(algo_cfg), eval_env, cfg.seed)
             runners = _start_runners(cfg, name, task, algo_cfg, console)
         if cfg.init_from and not cfg.resume:
-            init_weights(algo, Path(cfg.init_from))
+            init_weights(algo, Path(cfg.init_from), algo_cfg.get("finetune_std"))
     except (TypeError, ValueError, RuntimeError) as err:
         if runners is not None:
             runners.close()

@@ -21,6 +21,7 @@ def build_algo(algo: dict[str, Any], env: Any, seed: int) -> SAC | PPO:
     ``env``'s spaces and batch size."""
     algo = dict(algo)
     name = algo.pop("name")
+    algo.pop("finetune_std", None)  # applied with init_from's weights (launch/train.py), not a constructor argument
     policy_dim = env.single_observation_space["policy"].shape[0]
     critic_space = env.single_observation_space.spaces.get("critic", env.single_observation_space["policy"])
     space = env.single_action_space

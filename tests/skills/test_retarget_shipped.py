@@ -33,8 +33,12 @@ def test_shipped_policy_carries_its_provenance() -> None:
     policy = TrackingPolicy()  # SHIPPED by default
     meta = policy.meta
     assert meta["model_hash"] == model_hash(humanoid_mjcf(1.0, 1.0)) and meta["mujoco"] == mujoco.__version__
-    assert meta["train_command"].startswith("ember train task=retarget algo=dagger")
-    assert meta["wall_s"] <= 3 * 3600  # the training budget on these 2 cores
+    # two stages: DAgger from the MPC teacher, then asymmetric PPO from that student (init_from=)
+    assert (
+        meta["train_command"].startswith("ember train task=retarget algo=ppo") and "init_from=" in meta["train_command"]
+    )
+    assert meta["stages"]["dagger"]["train_command"].startswith("ember train task=retarget algo=dagger")
+    assert meta["pipeline_wall_s"] <= 3 * 3600  # the training budget on these 2 cores, both stages
     assert (SHIPPED / "policy.pt2").stat().st_size < 5e6
     assert (SHIPPED / "checkpoint.pt").is_file()  # PPO or DAgger can start from it (init_from=)
 

@@ -4,6 +4,7 @@ own action std (a DAgger student's checkpoint carries lr 1e-3 and std 0.1, which
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -14,7 +15,7 @@ from ember.skills.learning.build import build_algo
 from ember.skills.learning.runner import save_checkpoint
 
 
-def _algo(**cfg: object) -> object:
+def _algo(**cfg: object) -> Any:
     env = make_env("pendulum", num_envs=2, seed=0)
     return build_algo({"name": "ppo", "hidden": [16, 16], **cfg}, env, 0)
 
@@ -22,22 +23,22 @@ def _algo(**cfg: object) -> object:
 def test_init_from_keeps_this_runs_learning_rates_and_sets_the_std(tmp_path: Path) -> None:
     source = _algo(lr=1e-3, critic_lr=1e-3, init_std=0.1)
     with torch.no_grad():
-        for p in source.actor.mean.parameters():  # type: ignore[attr-defined]
+        for p in source.actor.mean.parameters():
             p.add_(0.5)
-    save_checkpoint(tmp_path / "src.pt", {"algo": source.state_dict()})  # type: ignore[attr-defined]
+    save_checkpoint(tmp_path / "src.pt", {"algo": source.state_dict()})
 
     tuned = _algo(lr=2e-5, critic_lr=3e-4, init_std=1.0, finetune_std=0.03)
     init_weights(tuned, tmp_path / "src.pt", 0.03)
-    assert [g["lr"] for g in tuned.optimizer.param_groups] == [2e-5, 3e-4]  # type: ignore[attr-defined]
-    assert tuned.lr == 2e-5  # type: ignore[attr-defined]
-    assert torch.allclose(tuned.actor.log_std.exp(), torch.full((1,), 0.03))  # type: ignore[attr-defined]
-    mean_src = source.actor.mean[0].weight  # type: ignore[attr-defined]
-    assert torch.equal(tuned.actor.mean[0].weight, mean_src)  # type: ignore[attr-defined]
-    assert tuned.env_steps == 0  # type: ignore[attr-defined]
+    assert [g["lr"] for g in tuned.optimizer.param_groups] == [2e-5, 3e-4]
+    assert tuned.lr == 2e-5
+    assert torch.allclose(tuned.actor.log_std.exp(), torch.full((1,), 0.03))
+    mean_src = source.actor.mean[0].weight
+    assert torch.equal(tuned.actor.mean[0].weight, mean_src)
+    assert tuned.env_steps == 0
 
     kept = _algo(lr=2e-5, critic_lr=3e-4)
     init_weights(kept, tmp_path / "src.pt")  # no finetune_std: the checkpoint's std
-    assert torch.allclose(kept.actor.log_std.exp(), torch.full((1,), 0.1))  # type: ignore[attr-defined]
+    assert torch.allclose(kept.actor.log_std.exp(), torch.full((1,), 0.1))
 
 
 def test_finetune_std_needs_a_gaussian_ppo_actor(tmp_path: Path) -> None:

@@ -32,7 +32,6 @@ from rich.console import Console
 from ember.sims.humanoid.motion import Clip, held_out_variants, load_clip
 from ember.sims.humanoid.retarget_env import (
     ACTION_SCALE,
-    LOOKAHEAD,
     RetargetVecEnv,
     evaluate_tracking,
     spread_phases,
@@ -92,7 +91,7 @@ def bench_clips(
         )
         if isinstance(policy, NoPolicy):
             policy.env = env
-        room = max(int(env.tables.length[0]) - LOOKAHEAD - 31, 1)
+        room = env.tables.start_room(0)
         runs = []
         for seed in range(seeds):
             phases = np.random.default_rng(seed).integers(0, room, rollouts).tolist()
@@ -113,7 +112,7 @@ def fixed_phases(policy: TrackingPolicy, clips: list[str], seconds: float = 5.0)
     out: dict[str, Any] = {}
     for name in clips:
         env = RetargetVecEnv(num_envs=5, clips=[name], mirror=False, max_episode_length=400, **policy.env_kwargs())
-        phases = spread_phases(env.tables.length[0], 5)
+        phases = spread_phases(env.tables.start_room(0), 5)
         r = evaluate_tracking(env, policy.act, name, phases, seconds)
         keys = ("success_rate", "mean_survival_s", "survival_s", "mpjpe_world_mm")
         out[name] = {"phases": phases, **{k: r[k] for k in keys}}

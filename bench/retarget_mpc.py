@@ -50,7 +50,7 @@ def main() -> None:
     out: dict[str, Any] = {**vars(args), "clips": {}}
     for clip in args.clips:
         env = RetargetVecEnv(num_envs=5, clips=[clip], mirror=False, max_episode_length=400, seed=0)
-        phases = spread_phases(env.tables.length[0], 5)
+        phases = spread_phases(env.tables.start_room(0), 5)
         row: dict[str, Any] = {"phases": phases}
         floor = NoPolicy()  # the reference's own PD targets
         floor.env = env

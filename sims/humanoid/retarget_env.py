@@ -124,6 +124,14 @@ class _Tables:
     length: np.ndarray  # (C,)
     loops: np.ndarray  # (C,) bool
     names: list[str]
+    period: np.ndarray  # (C,) frames of one cycle of a looping clip (its tiled rows repeat with it); else its length
+
+    def start_room(self, c: int) -> int:
+        """How many first rows of clip ``c`` an episode may start on: one cycle of a looping clip (its table is tiled
+        long enough to run a whole episode from any of them), else all rows that leave the lookahead and a second."""
+        if self.loops[c]:
+            return max(int(self.period[c]), 1)
+        return max(int(self.length[c]) - LOOKAHEAD - 31, 1)
 
 
 class RetargetVecEnv(VecEnv):
@@ -238,7 +246,7 @@ class RetargetVecEnv(VecEnv):
 
     # ------------------------------------------------------------------ reference
     def _build_tables(self, clips: list[Clip]) -> _Tables:
-        rows_q, rows_v, starts, lengths, loops = [], [], [], [], []
+        rows_q, rows_v, starts, lengths, loops, periods = [], [], [], [], [], []
         at = 0
         horizon = self.max_episode_length + LOOKAHEAD + 2
         for clip in clips:
@@ -252,6 +260,7 @@ class RetargetVecEnv(VecEnv):
             starts.append(at)
             lengths.append(len(qpos))
             loops.append(clip.loop)
+            periods.append(max(round(clip.duration * clip.fps), 1) if clip.loop else len(qpos))
             at += len(qpos)
         qpos_all = motion.ground(self.model, np.concatenate(rows_q))  # no reference start inside the floor
         fk = forward_kinematics(self.model, qpos_all)
@@ -273,6 +282,7 @@ class RetargetVecEnv(VecEnv):
             np.array(lengths),
             np.array(loops),
             [c.name for c in clips],
+            np.array(periods),
         )
 
     # ------------------------------------------------------------------ contract
@@ -285,9 +295,12 @@ class RetargetVecEnv(VecEnv):
     def _reset_idx(self, ids: np.ndarray, clip: int | None = None, phases: np.ndarray | None = None) -> None:
         t = self.tables
         self.clip[ids] = self.rng.integers(0, len(t.names), len(ids)) if clip is None else clip
-        room = np.maximum(t.length[self.clip[ids]] - LOOKAHEAD - 31, 1)  # leave at least a second of clip
-        offset = (self.rng.random(len(ids)) * room).astype(np.int64) if phases is None else phases
-        self.frame[ids] = t.start[self.clip[ids]] + np.minimum(offset, room - 1)
+        room = np.array([t.start_room(c) for c in self.clip[ids]], dtype=np.int64)
+        if phases is None:
+            offset = (self.rng.random(len(ids)) * room).astype(np.int64)
+        else:  # a looping clip's phase wraps to its first cycle; another clip's stops a second before its end
+            offset = np.where(t.loops[self.clip[ids]], phases % room, np.minimum(phases, room - 1))
+        self.frame[ids] = t.start[self.clip[ids]] + offset
         for i in ids:
             data = self.datas[i]
             self._mj.mj_resetData(self.model, data)
@@ -441,7 +454,7 @@ class RetargetVecEnv(VecEnv):
             self.base = self.matcher.pose(window, t.tracker_quat[f + 1, 0]) / ACTION_SCALE
             policy = np.concatenate([policy, self.base], 1)
         ref_root = t.qpos[f, :3]
-        phase = (f - t.start[self.clip]) / np.maximum(t.length[self.clip], 1) * 2 * np.pi
+        phase = (f - t.start[self.clip]) % t.period[self.clip] / t.period[self.clip] * 2 * np.pi  # a loop's cycle
         critic = np.concatenate(
             [
                 policy,
@@ -579,11 +592,10 @@ def evaluate_tracking(
     }
 
 
-def spread_phases(length: int, n: int) -> list[int]:
-    """``n`` start frames spread evenly over a reference table of ``length`` rows, each leaving the lookahead and a
-    second of clip (the fixed-phase evaluations)."""
-    room = max(int(length) - LOOKAHEAD - 31, 1)
-    return np.linspace(0, room - 1, n).astype(int).tolist()
+def spread_phases(room: int, n: int) -> list[int]:
+    """``n`` start frames spread evenly over the first ``room`` rows of a clip (``tables.start_room``: one cycle of a
+    looping clip, else the rows that leave the lookahead and a second) — the fixed-phase evaluations."""
+    return np.linspace(0, max(int(room), 1) - 1, n).astype(int).tolist()
 
 
 def tracking_success(env: RetargetVecEnv, act: Any, seconds: float | None = None) -> float:
@@ -591,8 +603,9 @@ def tracking_success(env: RetargetVecEnv, act: Any, seconds: float | None = None
     training evaluation)."""
     seconds = seconds if seconds is not None else getattr(env, "eval_options", {}).get("seconds", 5.0)
     rates = []
-    for name, length in zip(env.tables.names, env.tables.length, strict=True):
+    for c, name in enumerate(env.tables.names):
         if "@" in name:
             continue
-        rates.append(evaluate_tracking(env, act, name, spread_phases(length, env.num_envs), seconds)["success_rate"])
+        phases = spread_phases(env.tables.start_room(c), env.num_envs)
+        rates.append(evaluate_tracking(env, act, name, phases, seconds)["success_rate"])
     return float(np.mean(rates))

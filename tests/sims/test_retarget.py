@@ -15,10 +15,12 @@ mujoco = pytest.importorskip("mujoco")
 
 from ember.sims.humanoid.retarget_env import (  # noqa: E402
     ACTION_SCALE,
+    LOOKAHEAD,
     RetargetVecEnv,
     _rot_z,
     actor_observation,
     evaluate_tracking,
+    spread_phases,
 )
 from ember.sims.humanoid.rotations import quat_mul, yaw_quat  # noqa: E402
 from ember.sims.humanoid.sparse import TRACKERS, SparseConfig, hold_last, sparse_from_clip  # noqa: E402
@@ -87,6 +89,39 @@ def test_the_virtual_assistant_holds_the_character_up_and_fades() -> None:
     assert paced.fall_rate > 0.01 and fixed.assist == pytest.approx(0.4) and paced.assist > 0.7
     with pytest.raises(ValueError, match="assist_start"):
         RetargetVecEnv(num_envs=1, clips=["walk"], assist_steps=10, assist_start=2.0)
+
+
+def test_a_looping_clip_starts_within_one_cycle_and_runs_a_whole_episode() -> None:
+    """A looping clip's table is tiled past the episode length: every start (drawn, or fixed by an evaluation) lies in
+    its first cycle, so no episode or evaluation is cut short by the table's end; a clip that does not loop starts
+    where a second of it is left."""
+    env = RetargetVecEnv(num_envs=6, clips=["walk", "punch"], mirror=False, max_episode_length=90, seed=0)
+    t = env.tables
+    walk, punch = t.names.index("walk"), t.names.index("punch")
+    assert t.loops[walk] and t.start_room(walk) == t.period[walk] == 38  # walk: 1.27 s at 30 Hz
+    assert not t.loops[punch] and t.start_room(punch) == t.length[punch] - LOOKAHEAD - 31
+    for seed in range(5):
+        env.reset(seed=seed)
+        offset = env.frame - t.start[env.clip]
+        assert np.all(offset < np.array([t.start_room(c) for c in env.clip]))
+    assert spread_phases(t.start_room(walk), 5) == [0, 9, 18, 27, 37]
+    env.reset_to("walk", [0, 37, 38, 40, 75, 500])  # later phases wrap to the same place in the cycle
+    assert (env.frame - t.start[walk]).tolist() == [0, 37, 0, 2, 37, 500 % 38]
+    # held up by the full-strength assistant, episodes from every phase of the cycle run to their time limit
+    loop = RetargetVecEnv(num_envs=4, clips=["walk"], mirror=False, max_episode_length=90, assist_steps=10**9)
+    loop.reset_to("walk", [0, 12, 25, 37])
+    steps, ended = torch.zeros(4, dtype=torch.long), 0
+    for _ in range(200):
+        _, _, terminated, truncated, _ = loop.step(reference_actions(loop))
+        steps += 1
+        assert not terminated.any() and torch.all(steps[truncated] == 90)
+        ended += int(truncated.sum())
+        steps[truncated] = 0
+    assert ended == 8
+    phase = loop._observe()["critic"][:, -3:-1]  # cos, sin of the phase in the loop's cycle
+    frame = (loop.frame - loop.tables.start[0]) % 38
+    expected = torch.as_tensor(np.stack([np.cos(frame / 38 * 2 * np.pi), np.sin(frame / 38 * 2 * np.pi)], 1))
+    assert torch.allclose(phase, expected.float(), atol=1e-5)
 
 
 def test_falling_terminates(env: RetargetVecEnv) -> None:

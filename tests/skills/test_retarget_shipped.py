@@ -49,7 +49,7 @@ def test_shipped_policy_outlasts_the_reference_on_the_training_clips_from_five_f
     ours, floor = {}, {}
     for clip in policy.meta["clips"]:
         env = RetargetVecEnv(num_envs=5, clips=[clip], mirror=False, max_episode_length=400, **policy.env_kwargs())
-        phases = spread_phases(env.tables.length[0], 5)
+        phases = spread_phases(env.tables.start_room(0), 5)
         ours[clip] = evaluate_tracking(env, policy.act, clip, phases, 5.0)
         floor[clip] = evaluate_tracking(
             env,

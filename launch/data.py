@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 DEMONSTRATORS: dict[str, str] = {
     "tabletop_push_obstacle": "ember.skills.tabletop.demos:ObstaclePushDemonstrator",
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
                 action_noise=args.action_noise,
             )
     except (DatasetError, ValueError) as err:
-        console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
         sys.exit(2)
     print(json.dumps(summary, indent=2))
 

@@ -48,7 +48,18 @@ def build_world(task: Mapping[str, Any], seed: int) -> World:
             raise ConfigError(f"task.render_size={size!r} must be [width, height] in pixels (16..2048)")
         kwargs["render_size"] = tuple(size)
     if "arrangement" in kwargs and not isinstance(kwargs["arrangement"], str):
-        kwargs["arrangement"] = {k: list(v) for k, v in dict(kwargs["arrangement"]).items()}
+        spec = kwargs["arrangement"]
+        if not isinstance(spec, dict):
+            raise ConfigError(
+                f"task.arrangement={spec!r} must be a name (scattered, tower, tray, mixed) or a mapping such as "
+                "{tower: [red, green], tray: [blue]}"
+            )
+        for key, value in spec.items():
+            if not isinstance(value, list):
+                raise ConfigError(
+                    f"task.arrangement.{key}={value!r} must be a list of cube colors, e.g. {{{key}: [red, green]}}"
+                )
+        kwargs["arrangement"] = {k: list(v) for k, v in spec.items()}
     if "cubes" in kwargs:
         kwargs["cubes"] = tuple(kwargs["cubes"])
     return make_world(name, seed=seed, **kwargs)
@@ -68,16 +79,18 @@ def build_planner(planner: Mapping[str, Any], skills: SkillLibrary) -> Any:
 def load_plan_file(path: str) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
-        raise ConfigError(
-            f"plan={path!r}: no such file; give the path of a plan JSON file (see planners/plan.schema.json)"
-        )
+        what = "a directory" if file.is_dir() else "no such file"
+        raise ConfigError(f"plan={path!r}: {what}; give the path of a plan JSON file (see planners/plan.schema.json)")
     try:
-        data = json.loads(file.read_text())
+        data = json.loads(file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         problem = Problem(
             "$", f"not JSON: {err.msg} at line {err.lineno} column {err.colno}", "fix the file's JSON syntax"
         )
         raise PlanError([problem], source=f"plan file {path}") from err
+    except (UnicodeDecodeError, RecursionError) as err:
+        reason = "not UTF-8 text" if isinstance(err, UnicodeDecodeError) else "JSON nested too deeply to read"
+        raise PlanError([Problem("$", reason, "give a plan JSON file")], source=f"plan file {path}") from err
     return data
 
 

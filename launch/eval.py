@@ -16,8 +16,9 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+from rich.markup import escape
 
-from ember.launch.config import register
+from ember.launch.config import ConfigBoundsError, check_bounds, register
 from ember.launch.status import status_progress
 from ember.sims.atomic import atomic_write_json, atomic_write_text
 
@@ -34,13 +35,16 @@ def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     torch.set_num_threads(int(cfg.threads))
     try:
-        if cfg.episodes < 1 or cfg.num_envs < 1:
-            raise ValueError(f"episodes and num_envs must be >= 1; got {cfg.episodes} and {cfg.num_envs}")
+        check_bounds(cfg)
+    except ConfigBoundsError as err:
+        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+        sys.exit(2)
+    try:
         policy, meta = load_policy(cfg.checkpoint)
         env = make_env(meta["task"], num_envs=cfg.num_envs, seed=cfg.seed, **meta.get("env", {}))
         controller = ChunkController(policy, env.num_envs, cfg.steps, cfg.sampler, cfg.guidance, seed=cfg.seed)
     except (FileNotFoundError, ValueError, KeyError, TypeError) as err:
-        console.print(f"[bold red]error:[/] checkpoint={cfg.checkpoint!r}: {err}", soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(f'checkpoint={cfg.checkpoint!r}: {err}')}", soft_wrap=True)
         sys.exit(2)
     atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     with status_progress(console, bool(cfg.progress)) as bar:

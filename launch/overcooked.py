@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 from rich.console import Console
+from rich.markup import escape
 
 from ember.launch.rundir import RunDir
 from ember.launch.status import status_progress
@@ -44,7 +45,7 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
     except (ValueError, WorldError) as err:
         run_dir.trace({"event": "error", "type": type(err).__name__, "message": str(err)})
         run_dir.close()
-        console.print(f"[bold red]error:[/] {err}", soft_wrap=True, highlight=False)
+        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
         sys.exit(2)
     skills = SkillLibrary.for_domain("overcooked")
     planner: Any = CooperativePlanner(skills)
@@ -65,7 +66,7 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
                 cache_dir=p.cache_dir,
             )
         except ValueError as err:
-            console.print(f"[bold red]error:[/] {err}", soft_wrap=True, highlight=False)
+            console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
             sys.exit(2)
         fallback = CooperativePlanner(skills) if p.fallback == "symbolic" else None
         planner = ProAgentPlanner(client, skills, repair_rounds=int(p.critique_rounds), fallback=fallback)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 from rich.console import Console
+from rich.markup import escape
 
 from ember.launch.rundir import RunDir, VideoWriter
 from ember.launch.status import status_progress
@@ -57,7 +58,7 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
         policy = TrackingPolicy(cfg.tracking_policy or SHIPPED, leg, arm, zero_shot=bool(cfg.zero_shot))
     except (StreamError, TrackingPolicyError) as err:
         run_dir.trace({"event": "error", "type": type(err).__name__, "message": str(err)})
-        console.print(f"[bold red]error:[/] {err}", soft_wrap=True, highlight=False)
+        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
         sys.exit(2)
     signals = hold_last(raw)
     model = load_humanoid(leg, arm)

@@ -15,7 +15,7 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from ember.launch.config import register
+from ember.launch.config import check_bounds, register
 
 log = logging.getLogger("ember.robot_sim")
 register()
@@ -30,6 +30,7 @@ def main(cfg: DictConfig) -> None:
     task = OmegaConf.to_container(cfg.task, resolve=True)
     assert isinstance(robot, dict) and isinstance(task, dict)
     try:
+        check_bounds(cfg)
         sim = RobotSim(
             robot={str(k): v for k, v in robot.items()},
             cubes=task.get("cubes", ("red", "green", "blue")),

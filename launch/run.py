@@ -18,8 +18,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+from rich.markup import escape
 
-from ember.launch.config import register
+from ember.launch.config import ConfigBoundsError, check_bounds, register
 from ember.launch.episode import ConfigError, run_episode
 from ember.launch.rundir import RunDir
 from ember.launch.status import status_progress
@@ -44,6 +45,7 @@ USER_ERRORS = (
     PlanningError,
     UnsupportedInstruction,
     ArtifactError,
+    ConnectionError,  # a robot or game server that cannot be reached (the message says where and what to start)
 )
 register()
 
@@ -57,9 +59,14 @@ def _container(cfg: DictConfig, key: str) -> dict[str, Any]:
 @hydra.main(config_path="conf", config_name="run", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     run_path = Path(HydraConfig.get().runtime.output_dir)
+    console = Console(stderr=True)
+    try:
+        check_bounds(cfg)
+    except ConfigBoundsError as err:
+        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
+        sys.exit(2)
     run_dir = RunDir(run_path)
     run_dir.write_text("config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    console = Console(stderr=True)
     if cfg.task.name == "retarget":
         from ember.launch.retarget import run as run_retarget
 
@@ -120,10 +127,11 @@ def main(cfg: DictConfig) -> None:
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         run_dir.trace({"event": "error", "type": type(err).__name__, "message": message})
         run_dir.close()
-        console.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True, highlight=False)
+        console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, markup=True, highlight=False)
         sys.exit(2)
     run_dir.close()
-    verdict = "[green]success[/]" if metrics["success"] else f"[red]{metrics['status']}[/]: {metrics['reason']}"
+    reason = escape(str(metrics["reason"]))
+    verdict = "[green]success[/]" if metrics["success"] else f"[red]{metrics['status']}[/]: {reason}"
     console.print(
         f"{verdict}  world {metrics['world_time_s']} s, wall {metrics['wall_time_s']} s, "
         f"{metrics['skills_run']} skills, {metrics['replans']} replans -> {run_path}",

@@ -22,8 +22,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+from rich.markup import escape
 
-from ember.launch.config import register
+from ember.launch.config import ConfigBoundsError, check_bounds, register
 from ember.launch.status import status_progress
 from ember.sims import ENVS, make_env
 from ember.sims.atomic import atomic_write_json, atomic_write_text
@@ -38,6 +39,35 @@ register()
 
 class TrainConfigError(AlgoConfigError):
     pass
+
+
+def check_resume(cfg: DictConfig, run_dir: Path, algo: Any) -> None:
+    """Before a resumed run writes anything: the command must train what the run trained (its task and networks)
+    and the run's last checkpoint must load into them — else a clear error, and the run's config and checkpoints are
+    left as they were."""
+    saved_path = run_dir / "config.yaml"
+    saved = OmegaConf.load(saved_path) if saved_path.is_file() else None
+    keys = ("task.name", "algo.name", "algo.hidden", "algo.activation", "policy")
+    if isinstance(saved, DictConfig):
+        before = {k: OmegaConf.select(saved, k, default=None) for k in keys}
+        now = {k: OmegaConf.select(cfg, k, default=None) for k in keys}
+        differ = [k for k in keys if before[k] != now[k]]
+        if differ:
+            raise TrainConfigError(
+                f"resume={cfg.resume!r}: that run trained "
+                + ", ".join(f"{k}={before[k]}" for k in differ)
+                + "; this command asks for "
+                + ", ".join(f"{k}={now[k]}" for k in differ)
+                + " — resume with the run's own overrides (its .hydra/overrides.yaml)"
+            )
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")  # a damaged file: RuntimeError naming it
+    try:
+        algo.load_state_dict(state["algo"])  # train() loads it again, with the env's state and the RNG
+    except (RuntimeError, KeyError, TypeError, ValueError) as err:
+        raise TrainConfigError(
+            f"resume={cfg.resume!r}: its checkpoints/last.pt does not fit the networks this command builds "
+            f"({str(err).splitlines()[0]}); resume with the run's own overrides (its .hydra/overrides.yaml)"
+        ) from err
 
 
 def init_weights(algo: Any, run: Path, std: float | None = None) -> None:
@@ -59,8 +89,8 @@ def init_weights(algo: Any, run: Path, std: float | None = None) -> None:
         algo.load_state_dict({**state, "env_steps": 0})
     except RuntimeError as err:
         raise TrainConfigError(
-            f"init_from={str(run)!r}: its networks do not fit this task's observation/action sizes or algo.hidden "
-            f"({str(err).splitlines()[0]})"
+            f"init_from={str(run)!r}: its networks do not fit this command's (another algo.name, task or "
+            f"algo.hidden?) ({str(err).splitlines()[0]})"
         ) from err
     for k, opt in optimizers.items():
         for group, rate in zip(opt.param_groups, rates[k], strict=True):
@@ -200,6 +230,10 @@ SKILL_ARTIFACTS = {"tabletop_push": {"task": "push", "control": "ee_delta", "ee_
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     console = Console(stderr=True)
+    try:
+        check_bounds(cfg)
+    except ConfigBoundsError as err:
+        _fail(console, str(err))
     run_dir = Path(cfg.resume) if cfg.resume else Path(HydraConfig.get().runtime.output_dir)
     if distributed.init():  # torchrun: every rank uses rank 0's run directory; only rank 0 writes to it
         run_dir = _shared_run_dir(run_dir)
@@ -307,7 +341,7 @@ def _shared_run_dir(own: Path) -> Path:
 def _fail(console: Console, message: str) -> NoReturn:
     """A bad config: exit 2 with the message, or, in a sweep (``-m``), fail this job only (the sweep's table lists
     it as failed with the message, and the other jobs go on)."""
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         raise TrainConfigError(message)
     sys.exit(2)
@@ -369,6 +403,8 @@ def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
             runners = _start_runners(cfg, name, task, algo_cfg, console)
         if cfg.init_from and not cfg.resume:
             init_weights(algo, Path(cfg.init_from), algo_cfg.get("finetune_std"))
+        if cfg.resume:
+            check_resume(cfg, run_dir, algo)
     except (TypeError, ValueError, RuntimeError) as err:
         if runners is not None:
             runners.close()

@@ -37,6 +37,12 @@ def build_algo(algo: dict[str, Any], env: Any, seed: int) -> SAC | PPO:
         high = torch.as_tensor(env.single_action_space.high, dtype=torch.float32)
         return SAC(policy_dim, critic_space.shape[0], act_dim, low, high, seed=seed, **algo)
     if name == "ppo":
+        batch = env.num_envs * int(algo.get("num_steps", 32))
+        if int(algo.get("num_minibatches", 4)) > batch:
+            raise AlgoConfigError(
+                f"algo.num_minibatches={algo['num_minibatches']} is more than the {batch} samples of a rollout "
+                f"({env.num_envs} envs x algo.num_steps={algo.get('num_steps', 32)}); give at most {batch}"
+            )
         return PPO(
             policy_dim, critic_space.shape[0], act_dim, num_envs=env.num_envs, seed=seed, discrete=discrete, **algo
         )

@@ -35,7 +35,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:
         raise RuntimeError(
-            f"checkpoint {path} cannot be read ({type(err).__name__}: {err}); delete it or point resume at another run"
+            f"checkpoint {path} cannot be read ({type(err).__name__}: {err}); "
+            "delete it, or give another run or checkpoint"
         ) from err
 
 

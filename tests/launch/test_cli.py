@@ -61,6 +61,10 @@ def test_multirun(tmp_path: Path) -> None:
         (["goal='on(red_cube, green_cube) & on(green_cube, red_cube)'"], ["cycle"]),
         (["task.arrangement=pyramid"], ["arrangement must be one of"]),
         (["planner.name=oracle"], ["planner.name", "oracle", "symbolic"]),
+        (["task.arrangement=[red]"], ["task.arrangement=['red']", "a mapping such as"]),
+        (["task.arrangement={tower:red}"], ["task.arrangement.tower='red'", "list of cube colors"]),
+        (["task.cubes=[]"], ["at least one cube"]),
+        (["task.render_size=[10,10]"], ["[width, height]"]),  # brackets survive the console's markup
     ],
 )
 def test_bad_input_names_the_field_and_exits_nonzero(tmp_path: Path, args: list[str], needles: list[str]) -> None:

@@ -39,7 +39,7 @@ def test_run_writes_soups_trace_and_gif(tmp_path: Path) -> None:
         (["partner=ppo", "layout=coordination_ring"], "no committed self-play partner for layout 'coordination_ring'"),
         (["layout=kitchen_nightmare"], "layout 'kitchen_nightmare' is unknown"),
         (["planner=llm", "planner.base_url=ftp://x", "planner.model=m"], "planner.base_url must be an http(s) URL"),
-        (["seat=2", "partner=stay"], "seat must be 0 or 1"),
+        (["seat=2", "partner=stay"], "seat=2: must be in [0, 1]"),
     ],
 )
 def test_bad_input_exits_2_naming_the_field(tmp_path: Path, args: list[str], needle: str) -> None:

@@ -268,6 +268,22 @@ def test_train_cli_refuses_bad_input(tmp_path: Path) -> None:
     assert math.isfinite(_random_return())
 
 
+def test_a_resume_that_does_not_fit_the_run_is_refused_and_leaves_it_as_it_was(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    out = _ember_train(tmp_path, "algo=sac", "total_steps=300", "eval_every_steps=150", f"hydra.run.dir={run}")
+    assert out.returncode == 0, out.stderr
+    config, last = (run / "config.yaml").read_text(), (run / "checkpoints" / "last.pt").read_bytes()
+    other = _ember_train(tmp_path, "algo=ppo", f"resume={run}")  # another algorithm: refused by name
+    assert other.returncode == 2 and "algo.name=sac" in other.stderr and "algo.name=ppo" in other.stderr, other.stderr
+    smaller = _ember_train(tmp_path, "algo=sac", "algo.hidden=[32]", f"resume={run}")
+    assert smaller.returncode == 2 and "algo.hidden=[64, 64]" in smaller.stderr, smaller.stderr
+    (run / "checkpoints" / "last.pt").write_bytes(last[:1000])  # a damaged checkpoint: named, no traceback
+    damaged = _ember_train(tmp_path, "algo=sac", f"resume={run}")
+    assert damaged.returncode == 2 and "last.pt cannot be read" in damaged.stderr
+    assert "Traceback" not in damaged.stderr + other.stderr + smaller.stderr
+    assert (run / "config.yaml").read_text() == config  # nothing of the run was overwritten
+
+
 def test_ember_train_uses_the_task_criterion_and_writes_a_skill_artifact(tmp_path: Path) -> None:
     out = _ember_train(
         tmp_path,

@@ -95,9 +95,16 @@ class SymbolicPlanner:
         nodes, final = result
         mentions_hand = any(g.atom.name == "holding" for g in literals)
         hand_empty = Literal(Atom("holding", (self.agent, "none")))
-        if not mentions_hand and not holds(hand_empty, final.facts):
-            node, final = self._achieve(hand_empty, final, 0, frozenset())
+        if not mentions_hand and (not holds(hand_empty, final.facts) or not nodes):  # (a goal of no literals: a
+            node, final = self._achieve(hand_empty, final, 0, frozenset())  # tree that checks the hand and succeeds)
             nodes.append(node)
+            undone = [g for g in literals if not holds(g, final.facts)]
+            if undone:  # putting down what the gripper holds undid part of the goal (it puts things on the table)
+                raise GoalError(
+                    f"goal predicate {undone[0]} does not survive emptying the gripper afterwards (the planner puts a "
+                    "held object down on the table); say where the object should end up instead, e.g. "
+                    "on(red_cube, tray), or keep it held with holding(...)"
+                )
         text = goal if isinstance(goal, str) else " & ".join(str(g) for g in literals)
         return {
             "version": 1,

@@ -236,6 +236,8 @@ def validate(plan: Any, skills: SkillLibrary, world: World | None = None) -> lis
             return [
                 Problem("$", f"not JSON: {err.msg} at line {err.lineno} column {err.colno}", "send one JSON object")
             ]
+        except (RecursionError, UnicodeDecodeError) as err:
+            return [Problem("$", f"not readable JSON ({type(err).__name__})", "send one JSON object")]
     if not isinstance(plan, dict):
         return [Problem("$", f"a plan must be a JSON object; got {type(plan).__name__}", 'write {"root": {...}}')]
     problems = _schema_problems(plan)

@@ -92,6 +92,8 @@ class ChatClient:
         self.max_tokens = max_tokens
         self.stream = stream
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        if self.cache_dir is not None and self.cache_dir.exists() and not self.cache_dir.is_dir():
+            raise ValueError(f"planner.cache_dir={str(cache_dir)!r} is a file; give a folder, or null for no cache")
 
     def _key(self, request: dict[str, Any]) -> str:
         return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
@@ -109,8 +111,11 @@ class ChatClient:
         if cache_file is not None and cache_file.is_file():
             try:
                 data = json.loads(cache_file.read_text())
-                return LLMReply(**{**data, "cached": True, "latency_s": 0.0})
-            except (json.JSONDecodeError, TypeError):
+                cached = LLMReply(**{**data, "cached": True, "latency_s": 0.0})
+                if not (isinstance(cached.text, str) and isinstance(cached.finish_reason, str)):
+                    raise TypeError("text and finish_reason must be strings")
+                return cached
+            except (json.JSONDecodeError, TypeError, UnicodeDecodeError, RecursionError):
                 cache_file.unlink(missing_ok=True)  # a damaged entry is dropped and fetched again
         t0 = time.perf_counter()
         try:
@@ -119,6 +124,13 @@ class ChatClient:
             # Most specific class first: RateLimitError and the others subclass APIStatusError.
             kind = next((k for cls, k in self._error_kinds if isinstance(err, cls)), "other")
             raise LLMError(kind, str(err)) from err
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError, RecursionError) as err:
+            # a 200 whose body is not a chat completion (no JSON, no choices, odd types): the endpoint's fault
+            raise LLMError(
+                "malformed",
+                f"the endpoint's reply is not an OpenAI chat completion ({type(err).__name__}: {err}); check that "
+                "planner.base_url is an OpenAI-compatible /v1 root",
+            ) from err
         text, finish, usage = reply
         result = LLMReply(
             text=text,
@@ -135,13 +147,10 @@ class ChatClient:
 
     def _once(self, request: dict[str, Any]) -> tuple[str, str, tuple[int, int]]:
         response = self._client.chat.completions.create(**request)
+        if not response.choices:
+            raise ValueError("it has no choices")
         choice = response.choices[0]
-        usage = response.usage
-        return (
-            choice.message.content or "",
-            choice.finish_reason or "stop",
-            (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0),
-        )
+        return _text(choice.message.content), str(choice.finish_reason or "stop"), _usage(response.usage)
 
     def _stream(self, request: dict[str, Any]) -> tuple[str, str, tuple[int, int]]:
         parts: list[str] = []
@@ -150,10 +159,33 @@ class ChatClient:
             **request, stream=True, stream_options={"include_usage": True}
         ):
             if chunk.usage is not None:
-                usage = (chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-            for choice in chunk.choices:
+                usage = _usage(chunk.usage)
+            for choice in chunk.choices or []:
                 if choice.delta and choice.delta.content:
-                    parts.append(choice.delta.content)
+                    parts.append(_text(choice.delta.content))
                 if choice.finish_reason:
-                    finish = choice.finish_reason
+                    finish = str(choice.finish_reason)
         return "".join(parts), finish, usage
+
+
+def _text(content: object) -> str:
+    """A message's content: a string, or (some servers) a list of parts whose text parts are joined."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(p.get("text", "")) if isinstance(p, dict) else str(getattr(p, "text", "") or "") for p in content
+        )
+    raise TypeError(f"message content is a {type(content).__name__}, not text")
+
+
+def _usage(usage: object) -> tuple[int, int]:
+    """Token counts, 0 where the server gives none or something that is not a count."""
+
+    def count(name: str) -> int:
+        value = getattr(usage, name, None)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+    return (count("prompt_tokens"), count("completion_tokens")) if usage is not None else (0, 0)

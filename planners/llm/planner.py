@@ -220,7 +220,10 @@ class LLMPlanner:
             except LLMError as err:
                 self._emit({"event": "llm_error", "round": round_, "kind": err.kind, "message": str(err)})
                 return self._give_up(
-                    goal, world, [Problem("$", str(err), "check the endpoint, or set planner.fallback=symbolic")]
+                    goal,
+                    world,
+                    [Problem("$", str(err), "check the endpoint, or set planner.fallback=symbolic")],
+                    source=f"LLM planner (request {round_ + 1})",
                 )
             self.calls += 0 if reply.cached else 1
             self.tokens += reply.prompt_tokens + reply.completion_tokens
@@ -253,11 +256,13 @@ class LLMPlanner:
         except GoalError:
             return []
 
-    def _give_up(self, goal: str | Sequence[Literal], world: World, problems: list[Problem]) -> dict[str, Any]:
+    def _give_up(
+        self, goal: str | Sequence[Literal], world: World, problems: list[Problem], source: str | None = None
+    ) -> dict[str, Any]:
         if self.fallback == "symbolic":
             from ember.planners.symbolic import SymbolicPlanner
 
             literals = parse_goal(goal, world) if isinstance(goal, str) else list(goal)
             self._emit({"event": "planner_fallback", "to": "symbolic", "problems": [p.to_dict() for p in problems]})
             return SymbolicPlanner(self.skills).plan(literals, world)
-        raise PlanError(problems, source=f"LLM planner after {self.critique_rounds} critique round(s)")
+        raise PlanError(problems, source=source or f"LLM planner after {self.critique_rounds} critique round(s)")

@@ -84,6 +84,8 @@ def reply_object(
     except json.JSONDecodeError as err:
         msg = f"the reply is not JSON: {err.msg} at line {err.lineno} column {err.colno}"
         return None, [Problem("$", msg, "answer with one JSON object and nothing else")]
+    except RecursionError:
+        return None, [Problem("$", "the reply's JSON nests too deeply to read", "answer with one plan object")]
     if not isinstance(data, dict):
         return None, [Problem("$", f"the reply is JSON {type(data).__name__}, not an object", shape)]
     return data, []

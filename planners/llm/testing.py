@@ -33,6 +33,8 @@ class StubReply:
     """Seconds to wait before answering (a client timeout shorter than this sees a timeout)."""
     headers: dict[str, str] = field(default_factory=dict)
     error_message: str = "error"
+    raw_body: str | None = None
+    """Sent verbatim with status 200 instead of a chat completion (an endpoint that answers malformed bodies)."""
 
 
 Handler = Callable[[dict[str, Any]], StubReply]
@@ -78,6 +80,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
             time.sleep(reply.delay_s)
         if reply.status != 200:
             self._error(reply.status, reply.error_message, reply.headers)
+            return
+        if reply.raw_body is not None:
+            raw = reply.raw_body.encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
             return
         model = str(body.get("model", "stub"))
         prompt_text = json.dumps(body.get("messages", []))

@@ -46,6 +46,22 @@ def test_goal_that_already_holds_gives_a_tree_that_only_checks(skills) -> None: 
         }
 
 
+def test_a_goal_with_nothing_to_do_gives_a_tree_that_checks_and_succeeds(skills) -> None:  # type: ignore[no-untyped-def]
+    with make_world(seed=1) as world:  # scattered: the tray is empty, so "clear the tray" names no literal
+        assert parse_goal("clear the tray", world) == []
+        plan = SymbolicPlanner(skills).plan("clear the tray", world)
+        assert validate(plan, skills, world) == [] and plan["root"]["children"]
+        assert dry_run(plan, skills, world)[0] == []
+
+
+def test_a_negative_goal_undone_by_putting_the_object_down_is_refused_not_looped(skills) -> None:  # type: ignore[no-untyped-def]
+    with make_world(seed=1) as world:
+        with pytest.raises(GoalError, match=r"not on\(red_cube, table\) does not survive emptying the gripper"):
+            SymbolicPlanner(skills).plan("not on(red_cube, table)", world)
+        plan = SymbolicPlanner(skills).plan("not on(red_cube, table) & holding(panda, red_cube)", world)
+        assert validate(plan, skills, world) == []
+
+
 def test_stacks_are_built_bottom_up(skills) -> None:  # type: ignore[no-untyped-def]
     with make_world(seed=0) as world:
         plan = SymbolicPlanner(skills).plan("on(blue_cube, green_cube) & on(green_cube, red_cube)", world)

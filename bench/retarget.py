@@ -131,13 +131,23 @@ def env_throughput(seconds: float = 5.0, physics_threads: int = 0) -> float:
     return round(steps / (time.perf_counter() - t0), 1)
 
 
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be a number above 0")
+        return value
+
+    return parse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policy", default=str(SHIPPED), help="artifact folder of the human policy")
     parser.add_argument("--finetuned", default=None, help="artifact folder fine-tuned on the second morphology")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--rollouts", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=10.0, help="rollout length on clips that loop [s]")
+    parser.add_argument("--seeds", type=_positive(int), default=3)
+    parser.add_argument("--rollouts", type=_positive(int), default=20)
+    parser.add_argument("--seconds", type=_positive(float), default=10.0, help="rollout length on clips that loop [s]")
     parser.add_argument(
         "--clips", nargs="+", default=list(TRAIN), help="training clips to bench (a policy trained on fewer)"
     )

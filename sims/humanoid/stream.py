@@ -57,8 +57,13 @@ class TrackerSource(Protocol):
 def _pose(where: str, pos: Sequence[object] | None, quat: Sequence[object] | None) -> tuple[np.ndarray, np.ndarray]:
     """One tracker's pose, or NaN rows when it did not report or reported something that is not a pose."""
     missing = np.full(3, np.nan), np.full(4, np.nan)
-    if pos is None or quat is None:
+    if pos is None and quat is None:
         return missing
+    if pos is None or quat is None:
+        raise StreamError(
+            f"{where}: a pose needs both pos (x, y, z) and quat (w, x, y, z); this one has only "
+            f"{'quat' if pos is None else 'pos'} (leave the tracker out, or null, when it did not report)"
+        )
     try:
         p = np.asarray(pos, dtype=np.float64).reshape(3)
         q = np.asarray(quat, dtype=np.float64).reshape(4)
@@ -71,6 +76,8 @@ def _pose(where: str, pos: Sequence[object] | None, quat: Sequence[object] | Non
 
 
 def _time(where: str, value: object, previous: float) -> float:
+    if isinstance(value, bool):
+        raise StreamError(f"{where}: t={value!r} is not a number; give seconds as a number")
     try:
         t = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError) as err:
@@ -88,21 +95,44 @@ class FileSource:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise StreamError(f"input={str(path)!r}: no such file; give a .jsonl or .csv tracker recording")
+            what = "a directory" if self.path.is_dir() else "no such file"
+            raise StreamError(f"input={str(path)!r}: {what}; give a .jsonl or .csv tracker recording")
         if self.path.suffix.lower() not in (".jsonl", ".json", ".csv"):
             raise StreamError(f"input={str(path)!r}: unknown format {self.path.suffix!r}; use .jsonl or .csv")
 
     def samples(self) -> Iterator[TrackerSample]:
+        try:
+            yield from self._samples()
+        except UnicodeDecodeError as err:
+            raise StreamError(
+                f"input={str(self.path)!r}: not a UTF-8 text file ({err.reason} at byte {err.start}); give a .jsonl or "
+                ".csv tracker recording"
+            ) from err
+
+    def _samples(self) -> Iterator[TrackerSample]:
         previous = -math.inf
         if self.path.suffix.lower() == ".csv":
-            with self.path.open(newline="") as f:
-                reader = csv.DictReader(f)
+            with self.path.open(newline="", encoding="utf-8-sig") as f:  # -sig: a byte-order mark is no column
+                reader = csv.DictReader(f, skipinitialspace=True)
+                header = [name.strip() for name in reader.fieldnames or []]
+                reader.fieldnames = header
                 need = {"t"} | {f"{k}_{c}" for k in TRACKERS for c in ("x", "y", "z", "qw", "qx", "qy", "qz")}
-                missing = sorted(need - set(reader.fieldnames or []))
+                missing = sorted(need - set(header))
                 if missing:
-                    raise StreamError(f"{self.path}: CSV header lacks columns {missing}")
+                    raise StreamError(
+                        f"{self.path}: CSV header lacks columns {missing}; the header is t, then x, y, z, qw, qx, qy, "
+                        f"qz per tracker ({', '.join(TRACKERS)}), e.g. head_x"
+                    )
                 for line, row in enumerate(reader, start=2):
                     where = f"{self.path}:{line}"
+                    if None in row or any(v is None for v in row.values()):  # too many cells / too few
+                        cells = (
+                            len(row) - 1 + len(row[None]) if None in row else sum(v is not None for v in row.values())
+                        )
+                        raise StreamError(
+                            f"{where}: {cells} cells where the header has {len(header)}; leave a tracker's cells empty "
+                            "when it did not report, but keep every comma"
+                        )
                     previous = _time(where, row["t"], previous)
                     poses = []
                     for k in TRACKERS:
@@ -117,7 +147,7 @@ class FileSource:
                         poses.append(_pose(f"{where}: {k}", values[:3], values[3:]))
                     yield TrackerSample(previous, np.stack([p for p, _ in poses]), np.stack([q for _, q in poses]))
             return
-        with self.path.open() as f:
+        with self.path.open(encoding="utf-8-sig") as f:
             for line, text in enumerate(f, start=1):
                 if not text.strip():
                     continue
@@ -132,7 +162,7 @@ class FileSource:
                 poses = []
                 for k in TRACKERS:
                     entry = record.get(k)
-                    if entry is not None and not isinstance(entry, dict):
+                    if entry is not None and (not isinstance(entry, dict) or not entry):
                         raise StreamError(f'{where}: {k} must be {{"pos": [...], "quat": [...]}} or null')
                     poses.append(
                         _pose(f"{where}: {k}", *(entry.get("pos"), entry.get("quat")) if entry else (None, None))
@@ -146,8 +176,8 @@ def resample(samples: Sequence[TrackerSample], fps: float = 30.0, stale_s: float
     frame is missing there); otherwise the sample is missing (``valid`` False, NaN)."""
     tol = 0.05 / fps  # timestamps within 5 % of a period of a grid time count as on it (rounding, jitter)
     stale = 1.0 / fps - 2 * tol if stale_s is None else stale_s
-    if not samples:
-        raise StreamError("the tracker stream is empty; it needs at least one sample")
+    if len(samples) < 2:
+        raise StreamError(f"the tracker stream has {len(samples)} sample(s); it needs at least two, spanning time")
     times = np.array([s.t for s in samples])
     pos = np.stack([s.pos for s in samples])  # (S, K, 3)
     quat = np.stack([s.quat for s in samples])
@@ -155,7 +185,16 @@ def resample(samples: Sequence[TrackerSample], fps: float = 30.0, stale_s: float
     never = [TRACKERS[k] for k in range(len(TRACKERS)) if not reported[:, k].any()]
     if never:
         raise StreamError(f"trackers {never} never report a valid pose; the stream needs head and both hands")
-    grid = times[0] + np.arange(math.floor((times[-1] - times[0]) * fps + 0.05) + 1) / fps
+    frames = math.floor((times[-1] - times[0]) * fps + 0.05) + 1
+    if frames > 10 * len(samples) + 10 * fps:  # a grid mostly empty: the wrong unit, or a gap of minutes
+        gap = float(np.max(np.diff(times)))
+        raise StreamError(
+            f"the stream's timestamps span {times[-1] - times[0]:.4g} s ({frames} frames at {fps:g} Hz) for only "
+            f"{len(samples)} samples (largest gap {gap:.4g} s, median interval {float(np.median(np.diff(times))):.4g} "
+            "s): timestamps must be seconds (milliseconds? divide by 1000); split a recording with long gaps"
+        )
+    _check_plausible(pos, reported)
+    grid = times[0] + np.arange(frames) / fps
     out_pos = np.full((len(grid), len(TRACKERS), 3), np.nan)
     out_quat = np.full((len(grid), len(TRACKERS), 4), np.nan)
     valid = np.zeros((len(grid), len(TRACKERS)), dtype=bool)
@@ -168,6 +207,35 @@ def resample(samples: Sequence[TrackerSample], fps: float = 30.0, stale_s: float
         valid[:, k] = ok
         out_pos[ok, k], out_quat[ok, k] = pos[src[ok], k], quat[src[ok], k]
     return SparseSignals(out_pos, out_quat, valid, fps)
+
+
+HEAD_HEIGHT_M = (0.2, 3.0)
+"""Median head height a person's stream has [m] (the 15 clips: 0.38 crawling to 1.50 walking)."""
+HAND_REACH_M = 2.0
+"""Largest median hand-to-head distance [m] (the clips: at most 0.73; arms x1.3: about 1)."""
+
+
+def _check_plausible(pos: np.ndarray, reported: np.ndarray) -> None:
+    """Refuse a stream whose geometry cannot be a person in meters with Z up — centimeters, a Y-up VR frame, a
+    misplaced origin — rather than drive the character with it (its fall test compares against the input's own head
+    height, so such a stream would even "stay up")."""
+    head = pos[reported[:, 0], 0]
+    z = float(np.median(head[:, 2]))
+    if not HEAD_HEIGHT_M[0] <= z <= HEAD_HEIGHT_M[1]:
+        raise StreamError(
+            f"the head's median height is {z:.4g} m, not a person's ({HEAD_HEIGHT_M[0]}-{HEAD_HEIGHT_M[1]} m): "
+            "positions must be meters in a Z-up frame with the floor at z=0 (a Y-up VR frame needs y and z swapped; "
+            "centimeters need dividing by 100)"
+        )
+    for k in range(1, len(TRACKERS)):
+        both = reported[:, 0] & reported[:, k]
+        if both.any():
+            reach = float(np.median(np.linalg.norm(pos[both, k] - pos[both, 0], axis=-1)))
+            if reach > HAND_REACH_M:
+                raise StreamError(
+                    f"{TRACKERS[k]} is {reach:.4g} m from the head (median), farther than an arm reaches "
+                    f"({HAND_REACH_M} m): positions must be meters, all trackers in one frame"
+                )
 
 
 def read_tracker_file(path: str | Path, fps: float = 30.0, stale_s: float | None = None) -> SparseSignals:

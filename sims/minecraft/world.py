@@ -144,8 +144,8 @@ class MinecraftWorld(World):
                 self.close()
                 raise WorldError(
                     f"bots {waiting} could not join {self.host}:{self.port} (version {self.version}) within "
-                    f"{self.connect_timeout} s: {detail}; start a server there (ember starts one when task.server is "
-                    "unset) or fix task.host/task.port/task.version"
+                    f"{self.connect_timeout} s: {detail}; start a server there (ember starts one when task.host is "
+                    "null) or fix task.host/task.port/task.version"
                 )
             time.sleep(0.05)
 

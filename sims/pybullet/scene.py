@@ -127,6 +127,11 @@ def resolve_arrangement(
         raise SceneConfigError(
             f"arrangement keys must be among ['scattered', 'tower', 'tray']; got {sorted(unknown_keys)}"
         )
+    for key, value in spec.items():
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise SceneConfigError(
+                f"arrangement.{key}={value!r} must be a list of cube colors, e.g. {{{key}: [red, green]}}"
+            )
     listed = [c for key in ("scattered", "tower", "tray") for c in spec.get(key, [])]
     for c in listed:
         if c not in cubes:
@@ -165,6 +170,8 @@ class TabletopScene:
         for color in cubes:
             if color not in COLORS:
                 raise SceneConfigError(f"cube color {color!r} is unknown; choose from {sorted(COLORS)}")
+        if not cubes:
+            raise SceneConfigError("cubes=[]: the scene needs at least one cube, e.g. cubes=[red, green, blue]")
         if len(set(cubes)) != len(cubes):
             raise SceneConfigError(f"cube colors must be distinct; got {list(cubes)}")
         if len(cubes) > 4:

@@ -298,6 +298,8 @@ class ChunkController:
         guidance: float | None = None,
         seed: int = 0,
     ) -> None:
+        if sampler is not None and sampler not in SAMPLERS:
+            raise ValueError(f"sampler={sampler!r} is unknown; choose one of {list(SAMPLERS)} (null: the policy's own)")
         self.policy, self.num_envs = policy, num_envs
         self.steps, self.sampler, self.guidance = steps, sampler, guidance
         self.generator = torch.Generator().manual_seed(seed)

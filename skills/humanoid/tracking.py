@@ -71,8 +71,14 @@ class TrackingPolicy:
             )
         try:
             self.meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as err:
-            raise TrackingPolicyError(f"{meta_path}: not JSON ({err.msg}); the artifact is damaged") from err
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise TrackingPolicyError(f"{meta_path}: not JSON ({err}); the artifact is damaged") from err
+        lacking = [k for k in ("model_hash", "policy_dim") if not isinstance(self.meta, dict) or k not in self.meta]
+        if lacking:
+            raise TrackingPolicyError(
+                f"{folder}: not a tracking-policy artifact (its meta.json lacks {lacking}; an artifact of another "
+                "task?); give the artifact/ folder of an `ember train task=retarget` run"
+            )
         expected = model_hash(humanoid_mjcf(leg_scale, arm_scale))
         if self.meta.get("model_hash") != expected and not zero_shot:
             raise TrackingPolicyError(
@@ -83,7 +89,14 @@ class TrackingPolicy:
             )
         from ember.skills.learning.export import load_policy
 
-        self.module = load_policy(policy_path)
+        try:
+            self.module = load_policy(policy_path)
+        except Exception as err:  # a truncated or foreign file: torch.export raises many kinds
+            first = str(err).splitlines()[0] if str(err) else ""
+            raise TrackingPolicyError(
+                f"{policy_path} cannot be loaded ({type(err).__name__}: {first}); the artifact is damaged — export "
+                "it again from its run"
+            ) from err
         self.policy_dim = int(self.meta["policy_dim"])
         self.residual_scale = float(self.meta.get("residual_scale", 0.0))
         self._scales = (leg_scale, arm_scale)

@@ -174,7 +174,7 @@ class PolicyPartner(Partner):
                 self.meta["policy_dim"], len(ACTION_NAMES), tuple(self.meta["hidden"]), self.meta["activation"]
             )
             self.actor.load_state_dict(self.meta["actor"])
-        except (OSError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as err:
+        except (OSError, RuntimeError, KeyError, TypeError, EOFError, pickle.UnpicklingError) as err:
             raise ValueError(
                 f"learned partner {path}: not a partner.pt of `ember train task=overcooked_selfplay` "
                 f"({type(err).__name__}: {err}); train one or pick a committed one from {CHECKPOINTS}"

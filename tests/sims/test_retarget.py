@@ -299,6 +299,50 @@ def test_stream_errors_name_the_line(tmp_path: Path) -> None:
         read_tracker_file(tmp_path / "missing.jsonl")
 
 
+def test_streams_in_the_wrong_units_frames_or_shapes_are_refused(tmp_path: Path) -> None:
+    """A stream that cannot be a person in meters, Z up, with timestamps in seconds is refused with the likely cause
+    (it would otherwise drive the character, and even "stay up" against its own head height)."""
+    steps = [0.0, 1 / 30, 2 / 30, 3 / 30]
+
+    def scaled(name: str, k: float, **extra: object) -> Path:
+        pose = {"pos": [0.0, 0.0, 1.5 * k], "quat": [1.0, 0.0, 0.0, 0.0]}
+        return write(tmp_path / name, [{"t": t, **{tr: pose for tr in TRACKERS}, **extra} for t in steps])
+
+    with pytest.raises(StreamError, match=r"median height is 150 m.*centimeters"):
+        read_tracker_file(scaled("cm.jsonl", 100.0))
+    yup = {"pos": [0.0, 1.5, 0.0], "quat": [1.0, 0.0, 0.0, 0.0]}
+    with pytest.raises(StreamError, match=r"median height is 0 m.*Y-up"):
+        read_tracker_file(write(tmp_path / "yup.jsonl", [{"t": t, **{k: yup for k in TRACKERS}} for t in steps]))
+    far = {"pos": [5.0, 0.0, 1.5], "quat": [1.0, 0.0, 0.0, 0.0]}
+    with pytest.raises(StreamError, match=r"left_hand is 5 m from the head"):
+        read_tracker_file(scaled("far.jsonl", 1.0, left_hand=far))
+    ms = write(tmp_path / "ms.jsonl", [sample(1.7e12 + 33.3 * i) for i in range(30)])
+    with pytest.raises(StreamError, match=r"timestamps must be seconds \(milliseconds\? divide by 1000\)"):
+        read_tracker_file(ms)  # a grid of 30,000 frames for 30 samples
+    gap = write(tmp_path / "gap.jsonl", [*(sample(i / 30) for i in range(30)), sample(1e9)])
+    with pytest.raises(StreamError, match=r"largest gap"):
+        read_tracker_file(gap)  # never allocates the grid
+    with pytest.raises(StreamError, match=r"1 sample\(s\); it needs at least two"):
+        read_tracker_file(write(tmp_path / "one.jsonl", [sample(0.0)]))
+    with pytest.raises(StreamError, match=r"noquat.jsonl:2: head: a pose needs both pos .* only pos"):
+        read_tracker_file(write(tmp_path / "noquat.jsonl", [sample(0.0), sample(0.1, head={"pos": [0, 0, 1.5]})]))
+    (tmp_path / "bin.csv").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(StreamError, match="not a UTF-8 text file"):
+        read_tracker_file(tmp_path / "bin.csv")
+
+
+def test_csv_rows_must_keep_the_header_width_and_the_header_may_have_spaces_or_a_bom(tmp_path: Path) -> None:
+    cols = ["t"] + [f"{k}_{c}" for k in TRACKERS for c in ("x", "y", "z", "qw", "qx", "qy", "qz")]
+    row = lambda t: [str(t)] + ["0", "0", "1.5", "1", "0", "0", "0"] * len(TRACKERS)  # noqa: E731
+    body = "\n".join(", ".join(row(i / 30)) for i in range(3))
+    (tmp_path / "ok.csv").write_text("\ufeff" + ", ".join(cols) + "\n" + body + "\n", encoding="utf-8")
+    assert read_tracker_file(tmp_path / "ok.csv").pos.shape == (3, 3, 3)
+    short = "\n".join([",".join(cols), ",".join(row(0)), ",".join(row(0.1)[:-1])])
+    (tmp_path / "short.csv").write_text(short + "\n")
+    with pytest.raises(StreamError, match=r"short.csv:3: 21 cells where the header has 22"):
+        read_tracker_file(tmp_path / "short.csv")
+
+
 def test_nan_and_missing_samples_hold_the_last_pose(tmp_path: Path) -> None:
     moved = {"pos": [0.1, 0.0, 1.5], "quat": [1.0, 0.0, 0.0, 0.0]}
     lines = [

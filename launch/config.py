@@ -710,7 +710,7 @@ def check_bounds(cfg: Any, prefix: str = "") -> None:
         rules.update(BOUNDS.get(cls, {}))
     defaults = {f.name: f for f in fields(schema)} if is_dataclass(schema) else {}
     for key in cfg:
-        name = f"{prefix}{key}"
+        name = f"{prefix}{key!s}"
         if OmegaConf.is_missing(cfg, key):
             continue
         value = cfg._get_node(key)
@@ -729,7 +729,7 @@ def check_bounds(cfg: Any, prefix: str = "") -> None:
                 if spec is None or spec.default is NO_DEFAULT:
                     default = ""
                 else:
-                    default = " or null (the default)" if spec.default is None else f" (default {spec.default})"
+                    default = " or null (the default)" if spec.default is None else f" (default {spec.default!r})"
                 shown = OmegaConf.to_container(value) if isinstance(value, ListConfig) else item
                 each = "each number " if isinstance(value, ListConfig) else ""
                 raise ConfigBoundsError(

@@ -60,8 +60,10 @@ class MinecraftLLMPlanner(LLMPlanner):
         }
         return context
 
-    def _give_up(self, goal: str | Sequence[Literal], world: World, problems: list[Any]) -> dict[str, Any]:
+    def _give_up(
+        self, goal: str | Sequence[Literal], world: World, problems: list[Any], source: str | None = None
+    ) -> dict[str, Any]:
         if self.fallback == "symbolic" and isinstance(goal, str):
             self._emit({"event": "planner_fallback", "to": "minecraft", "problems": [p.to_dict() for p in problems]})
             return self.symbolic.plan(goal, world)
-        return super()._give_up(goal, world, problems)
+        return super()._give_up(goal, world, problems, source)

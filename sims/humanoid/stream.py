@@ -126,11 +126,11 @@ class FileSource:
                 for line, row in enumerate(reader, start=2):
                     where = f"{self.path}:{line}"
                     if None in row or any(v is None for v in row.values()):  # too many cells / too few
-                        cells = (
+                        width = (
                             len(row) - 1 + len(row[None]) if None in row else sum(v is not None for v in row.values())
                         )
                         raise StreamError(
-                            f"{where}: {cells} cells where the header has {len(header)}; leave a tracker's cells empty "
+                            f"{where}: {width} cells where the header has {len(header)}; leave a tracker's cells empty "
                             "when it did not report, but keep every comma"
                         )
                     previous = _time(where, row["t"], previous)

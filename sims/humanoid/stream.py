@@ -12,9 +12,12 @@ Files (``read_tracker_file``):
 - CSV with a header: ``t, head_x, head_y, head_z, head_qw, head_qx, head_qy, head_qz, left_hand_x, ...``; empty cells
   mean the tracker did not report.
 
-Rules: a timestamp that is not a finite number or not after the previous one is an error naming the line; a sample
-with NaN/inf or a quaternion that is not a rotation (norm far from 1) counts as a dropout of that tracker; a tracker
-that never reports is an error. :func:`resample` puts reports on the 30 Hz grid (the newest report at or before each
+Rules: a timestamp that is not a finite number or not after the previous one is an error naming the line, and so are
+a pose with only one of pos/quat and a CSV row whose width differs from the header's; a sample with NaN/inf or a
+quaternion that is not a rotation (norm far from 1) counts as a dropout of that tracker; a tracker that never reports
+is an error. A stream that cannot be a person in meters, Z up, with timestamps in seconds is refused with the likely
+cause: a median head height outside 0.2-3 m, hands more than 2 m from the head, or a grid mostly empty (timestamps in
+milliseconds, or a gap of minutes); so are streams of fewer than two samples and files that are not UTF-8 text. :func:`resample` puts reports on the 30 Hz grid (the newest report at or before each
 grid time, if it is less than a period old; otherwise that tracker is missing there), and
 :func:`~.sparse.hold_last` then holds the last valid pose through dropouts, as a runtime would.
 """

@@ -67,6 +67,8 @@ def _clause(text: str, objects: Mapping[str, ObjectInfo], facts: frozenset[Atom]
     t = text.strip().lower().rstrip(".!")
     cubes = _cubes(objects)
     if re.fullmatch(r"(?:put|place|move) (?:every|each|all(?: of)?(?: the)?) cubes? (?:in|into|on|onto) the tray", t):
+        if "tray" not in objects:
+            raise GoalError(f"goal {goal!r}: the scene has no tray (task.tray=false)")
         return [Literal(Atom("on", (c, "tray"))) for c in cubes]
     if re.fullmatch(r"unstack (?:everything|all(?: the)?(?: cubes)?|every cube)", t):
         return [Literal(Atom("on", (c, "table"))) for c in cubes]

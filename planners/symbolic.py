@@ -120,12 +120,26 @@ class SymbolicPlanner:
             for lit in cls.parsed_preconditions() + cls.parsed_effects()
         }
         vocabulary |= {f.name for f in state.facts} | {r.head.name for r in state.rules}
+        arity: dict[str, set[int]] = {}
+        for atom in [
+            *(
+                lit.atom
+                for cls in self.skills.skills.values()
+                for lit in cls.parsed_preconditions() + cls.parsed_effects()
+            ),
+            *state.facts,
+            *(r.head for r in state.rules),
+        ]:
+            arity.setdefault(atom.name, set()).add(len(atom.args))
         positives = {g.atom for g in literals if g.positive}
         for g in literals:
             if g.atom.name not in vocabulary:
                 raise GoalError(
                     f"goal predicate {g}: unknown predicate {g.atom.name!r}; known are {sorted(vocabulary)}"
                 )
+            if len(g.atom.args) not in arity.get(g.atom.name, {len(g.atom.args)}):
+                takes = " or ".join(str(n) for n in sorted(arity[g.atom.name]))
+                raise GoalError(f"goal predicate {g}: {g.atom.name} takes {takes} argument(s), not {len(g.atom.args)}")
             if not g.positive and g.atom in positives:
                 raise GoalError(f"goal predicates {g.atom} and {g} contradict each other")
         supports: dict[Arg, Arg] = {}

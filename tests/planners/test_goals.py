@@ -34,6 +34,13 @@ def test_clear_the_tray_moves_what_is_in_it_and_on_it() -> None:
         ]
 
 
+def test_tray_goals_in_a_scene_without_a_tray_say_so() -> None:
+    with make_world(seed=4, tray=False) as w:
+        for goal in ("put every cube in the tray", "clear the tray"):
+            with pytest.raises(GoalError, match="the scene has no tray"):
+                parse_goal(goal, w)
+
+
 @pytest.mark.parametrize("goal", ["make me a sandwich", "stack the cubes nicely", "put red somewhere"])
 def test_free_text_is_refused_with_the_accepted_forms(world, goal: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(GoalError, match="accepted forms") as err:

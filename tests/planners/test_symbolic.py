@@ -79,6 +79,7 @@ def test_stacks_are_built_bottom_up(skills) -> None:  # type: ignore[no-untyped-
         ("on(tray, red_cube)", "tray cannot be moved"),
         ("on(red_cube, tray) & not on(red_cube, tray)", "contradict"),
         ("levitating(red_cube)", "levitating"),
+        ("on(red_cube)", "on takes 2 argument(s), not 1"),
     ],
 )
 def test_contradictory_or_unknown_goals_name_the_predicate(world, skills, goal: str, needle: str) -> None:  # type: ignore[no-untyped-def]

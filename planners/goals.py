@@ -118,7 +118,25 @@ def parse_goal(goal: str, world: World) -> list[Literal]:
     facts = world.facts()
     out: list[Literal] = []
     for clause in _SPLIT.split(goal.strip()):
-        for lit in _clause(clause, objects, facts, goal):
+        for lit in _shared_verb(clause, objects, facts, goal):
             if lit not in out:
                 out.append(lit)
     return out
+
+
+def _shared_verb(clause: str, objects: Mapping[str, ObjectInfo], facts: frozenset[Atom], goal: str) -> list[Literal]:
+    """A clause, or — when it does not parse whole — its parts joined by 'and' or commas sharing the clause's verb
+    ("put red in the tray and blue on green")."""
+    try:
+        return _clause(clause, objects, facts, goal)
+    except GoalError as first:
+        verb = re.match(rf"\s*({_VERB})\s", clause, re.IGNORECASE)
+        parts = re.split(r"\s*(?:,\s*and|\band|,)\s+", clause.strip(), flags=re.IGNORECASE)
+        if verb is None or verb.group(1).lower() == "stack" or len(parts) < 2:
+            raise
+        try:
+            head = _clause(parts[0], objects, facts, goal)
+        except GoalError:
+            raise first from None
+        # the first part parses on its own: the clause is a list, and an error in a later part names that part
+        return head + [lit for part in parts[1:] for lit in _clause(f"{verb.group(1)} {part}", objects, facts, goal)]

@@ -20,6 +20,8 @@ from ember.planners.goals import GoalError, parse_goal
         ("unstack everything", ["on(blue_cube, table)", "on(green_cube, table)", "on(red_cube, table)"]),
         ("put red in the tray and then stack blue on green", ["on(red_cube, tray)", "on(blue_cube, green_cube)"]),
         ("on(red_cube, tray) & on(green_cube, red_cube)", ["on(red_cube, tray)", "on(green_cube, red_cube)"]),
+        ("put red in the tray and blue in the tray", ["on(red_cube, tray)", "on(blue_cube, tray)"]),  # one verb
+        ("place red in the tray, blue on green", ["on(red_cube, tray)", "on(blue_cube, green_cube)"]),
     ],
 )
 def test_accepted_forms(world, goal: str, expected: list[str]) -> None:  # type: ignore[no-untyped-def]
@@ -32,6 +34,11 @@ def test_clear_the_tray_moves_what_is_in_it_and_on_it() -> None:
             "on(blue_cube, table)",
             "on(red_cube, table)",
         ]
+
+
+def test_a_shared_verb_list_names_the_part_it_cannot_read(world) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(GoalError, match="no object called 'purple'"):
+        parse_goal("put red in the tray and purple in the tray", world)
 
 
 def test_tray_goals_in_a_scene_without_a_tray_say_so() -> None:

@@ -633,7 +633,7 @@ BOUNDS: dict[type, dict[str, str]] = {
         "num_steps": _POS,
         "hidden": _POS,
         "init_std": _GT0,
-        "init_output_scale": _GT0,
+        "init_output_scale": _NONNEG,  # 0: a residual policy that starts as its base
         "lr": _GT0,
         "critic_lr": _GT0,
         "gamma": "(0,1]",

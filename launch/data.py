@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
                 action_noise=args.action_noise,
             )
     except (DatasetError, ValueError) as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
         sys.exit(2)
     print(json.dumps(summary, indent=2))
 

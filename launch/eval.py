@@ -37,14 +37,16 @@ def main(cfg: DictConfig) -> None:
     try:
         check_bounds(cfg)
     except ConfigBoundsError as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
         sys.exit(2)
     try:
         policy, meta = load_policy(cfg.checkpoint)
         env = make_env(meta["task"], num_envs=cfg.num_envs, seed=cfg.seed, **meta.get("env", {}))
         controller = ChunkController(policy, env.num_envs, cfg.steps, cfg.sampler, cfg.guidance, seed=cfg.seed)
     except (FileNotFoundError, ValueError, KeyError, TypeError) as err:
-        console.print(f"[bold red]error:[/] {escape(f'checkpoint={cfg.checkpoint!r}: {err}')}", soft_wrap=True)
+        console.print(
+            f"[bold red]error:[/] {escape(f'checkpoint={cfg.checkpoint!r}: {err}')}", soft_wrap=True, highlight=False
+        )
         sys.exit(2)
     atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     with status_progress(console, bool(cfg.progress)) as bar:

@@ -85,7 +85,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> None:
         pcfg.goal_slice = [env.goal_slice.start, env.goal_slice.stop]
         windows = make_windows(datasets, pcfg.obs_history, pcfg.horizon, p["success_only"])
     except (DatasetError, ValueError, TypeError) as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
         sys.exit(2)
     from torch.utils.tensorboard import SummaryWriter
 

@@ -407,7 +407,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rebuild(args.sweep_dir, console)
     except SweepDirError as err:
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
         sys.exit(2)
 
 

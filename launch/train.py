@@ -341,7 +341,7 @@ def _shared_run_dir(own: Path) -> Path:
 def _fail(console: Console, message: str) -> NoReturn:
     """A bad config: exit 2 with the message, or, in a sweep (``-m``), fail this job only (the sweep's table lists
     it as failed with the message, and the other jobs go on)."""
-    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         raise TrainConfigError(message)
     sys.exit(2)

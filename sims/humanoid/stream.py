@@ -17,9 +17,10 @@ a pose with only one of pos/quat and a CSV row whose width differs from the head
 quaternion that is not a rotation (norm far from 1) counts as a dropout of that tracker; a tracker that never reports
 is an error. A stream that cannot be a person in meters, Z up, with timestamps in seconds is refused with the likely
 cause: a median head height outside 0.2-3 m, hands more than 2 m from the head, or a grid mostly empty (timestamps in
-milliseconds, or a gap of minutes); so are streams of fewer than two samples and files that are not UTF-8 text. :func:`resample` puts reports on the 30 Hz grid (the newest report at or before each
-grid time, if it is less than a period old; otherwise that tracker is missing there), and
-:func:`~.sparse.hold_last` then holds the last valid pose through dropouts, as a runtime would.
+milliseconds, or a gap of minutes); so are streams of fewer than two samples and files that are not UTF-8 text.
+:func:`resample` puts reports on the 30 Hz grid (the newest report at or before each grid time, if it is less than a
+period old; otherwise that tracker is missing there), and :func:`~.sparse.hold_last` then holds the last valid pose
+through dropouts, as a runtime would.
 """
 
 from __future__ import annotations

@@ -170,8 +170,6 @@ class TabletopScene:
         for color in cubes:
             if color not in COLORS:
                 raise SceneConfigError(f"cube color {color!r} is unknown; choose from {sorted(COLORS)}")
-        if not cubes:
-            raise SceneConfigError("cubes=[]: the scene needs at least one cube, e.g. cubes=[red, green, blue]")
         if len(set(cubes)) != len(cubes):
             raise SceneConfigError(f"cube colors must be distinct; got {list(cubes)}")
         if len(cubes) > 4:

@@ -63,7 +63,6 @@ def test_multirun(tmp_path: Path) -> None:
         (["planner.name=oracle"], ["planner.name", "oracle", "symbolic"]),
         (["task.arrangement=[red]"], ["task.arrangement=['red']", "a mapping such as"]),
         (["task.arrangement={tower:red}"], ["task.arrangement.tower='red'", "list of cube colors"]),
-        (["task.cubes=[]"], ["at least one cube"]),
         (["task.render_size=[10,10]"], ["[width, height]"]),  # brackets survive the console's markup
     ],
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -273,14 +274,19 @@ def test_a_resume_that_does_not_fit_the_run_is_refused_and_leaves_it_as_it_was(t
     out = _ember_train(tmp_path, "algo=sac", "total_steps=300", "eval_every_steps=150", f"hydra.run.dir={run}")
     assert out.returncode == 0, out.stderr
     config, last = (run / "config.yaml").read_text(), (run / "checkpoints" / "last.pt").read_bytes()
-    other = _ember_train(tmp_path, "algo=ppo", f"resume={run}")  # another algorithm: refused by name
-    assert other.returncode == 2 and "algo.name=sac" in other.stderr and "algo.name=ppo" in other.stderr, other.stderr
-    smaller = _ember_train(tmp_path, "algo=sac", "algo.hidden=[32]", f"resume={run}")
-    assert smaller.returncode == 2 and "algo.hidden=[64, 64]" in smaller.stderr, smaller.stderr
+
+    def stderr(*args: str) -> tuple[int, str]:
+        out = _ember_train(tmp_path, *args)
+        return out.returncode, re.sub(r"\x1b\[[0-9;]*m", "", out.stderr)  # without colour codes, if forced on
+
+    rc, other = stderr("algo=ppo", f"resume={run}")  # another algorithm: refused by name
+    assert rc == 2 and "algo.name=sac" in other and "algo.name=ppo" in other, other
+    rc, smaller = stderr("algo=sac", "algo.hidden=[32]", f"resume={run}")
+    assert rc == 2 and "algo.hidden=[64, 64]" in smaller, smaller
     (run / "checkpoints" / "last.pt").write_bytes(last[:1000])  # a damaged checkpoint: named, no traceback
-    damaged = _ember_train(tmp_path, "algo=sac", f"resume={run}")
-    assert damaged.returncode == 2 and "last.pt cannot be read" in damaged.stderr
-    assert "Traceback" not in damaged.stderr + other.stderr + smaller.stderr
+    rc, damaged = stderr("algo=sac", f"resume={run}")
+    assert rc == 2 and "last.pt cannot be read" in damaged, damaged
+    assert "Traceback" not in damaged + other + smaller
     assert (run / "config.yaml").read_text() == config  # nothing of the run was overwritten
 
 

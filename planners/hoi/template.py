@@ -233,6 +233,11 @@ class TemplatePlanner:
         opening = self.drawer_opening
         if distance is not None:
             opening = float(distance.group(1)) / (100.0 if distance.group(2) == "cm" else 1.0)
+        travel = o.extents[0] - 0.1  # the slide's range: the chest's depth less the back wall's clearance
+        if not 0.0 < opening <= travel + 1e-9:
+            raise UnsupportedInstruction(
+                instruction, f"{oid} opens by up to {travel:.2f} m; ask for a distance in (0, {travel:.2f}] m"
+            )
         human = _HUMAN.search(text)
         hand = f"{human.group(1)}_hand" if human is not None and human.group(1) else "right_hand"
         n = _normal(o, "front")

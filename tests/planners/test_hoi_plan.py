@@ -218,6 +218,8 @@ def test_template_stage_structure_for_sit_reach_and_carry() -> None:
         ("push the box", "push needs a destination"),
         ("sit on the table", "sit works on a chair"),
         ("sit on the sofa", "names none of the scene's objects"),
+        ("open the drawer by 5 m", r"opens by up to 0\.\d\d m"),  # beyond the slide's range
+        ("open the drawer by 0 cm", r"ask for a distance in \(0, "),
     ],
 )
 def test_unsupported_instructions_list_the_supported_forms(instruction: str, needle: str) -> None:

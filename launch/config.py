@@ -261,6 +261,9 @@ class RetargetTaskConfig:
     root_reward: bool = False
     """Reward the root as DeepMimic does: its orientation error joins the pose term and its linear velocity error gets
     a term of its own (weight 0.1)."""
+    clip_weights: list[float] | None = None
+    """How often an episode starts on each of ``clips`` (one weight each, a mirror image sharing its clip's; null:
+    uniform)."""
     eval_envs: int = 8
     """Fixed phases per training clip in each evaluation."""
     eval_seconds: float = 5.0
@@ -582,6 +585,7 @@ BOUNDS: dict[type, dict[str, str]] = {
         "assist_max_fall": "(0,1]",
         "physics_threads": _NONNEG,
         "eval_seconds": _GT0,
+        "clip_weights": _NONNEG,
     },
     HOITaskConfig: {**_ENVS, "max_seconds": _GT0, "residual_scale": _NONNEG},
     TabletopPushTaskConfig: {**_ENVS, "obs_noise": _NONNEG, "obs_delay": _NONNEG},

@@ -256,6 +256,8 @@ def _dagger(cfg: DictConfig, run_dir: Path, console: Console) -> None:
     a: dict[str, Any] = OmegaConf.to_container(cfg.algo, resolve=True)  # type: ignore[assignment]
     if task["name"] != "retarget":
         _fail(console, f"algo=dagger distils the humanoid MPC teacher; task={task['name']!r} must be task=retarget")
+    if task.get("clip_weights") is not None:
+        _fail(console, "task.clip_weights: algo=dagger draws clips uniformly; leave it null (it is for algo=ppo|sac)")
     init_from = None
     if cfg.init_from and not cfg.resume:  # another distillation's run (its artifact/checkpoint.pt) or that file
         given = Path(cfg.init_from)

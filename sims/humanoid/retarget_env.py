@@ -152,6 +152,8 @@ class RetargetVecEnv(VecEnv):
     assist_max_fall: the fading pauses while the running per-step fall rate is above this (1: a fixed schedule;
         e.g. 0.01: help is taken away only as fast as the policy copes).
     root_reward: also reward the root's orientation and linear velocity (module docstring).
+    clip_weights: how often an episode starts on each clip (one weight per clip, its mirror image sharing it; None:
+        uniform) — more practice where the policy falls most.
     physics_threads: 0 — step each env's ``MjData`` from Python; N > 0 — step the whole batch with
         ``mujoco.rollout`` on N threads (1: the calling thread). Same physics; the constraint solver starts cold
         each control step there (no warm start carried over), so trajectories agree to solver tolerance, not bit for
@@ -178,6 +180,7 @@ class RetargetVecEnv(VecEnv):
         assist_max_fall: float = 1.0,
         root_reward: bool = False,
         physics_threads: int = 0,
+        clip_weights: Sequence[float] | None = None,
         seed: int = 0,
         device: str = "cpu",
     ) -> None:
@@ -210,6 +213,15 @@ class RetargetVecEnv(VecEnv):
         if mirror:
             loaded += [motion.mirror(c) for c in loaded]
         self.tables = self._build_tables(loaded)
+        self.clip_p: np.ndarray | None = None  # episode starts per clip (None: uniform)
+        if clip_weights is not None:
+            w = np.asarray(list(clip_weights), dtype=np.float64)
+            if w.shape != (len(clips),) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+                raise ValueError(
+                    f"clip_weights {list(clip_weights)} must give one weight >= 0 per clip of {list(clips)} (not all 0)"
+                )
+            w = np.tile(w, len(loaded) // len(clips))  # a clip's mirror image shares its weight
+            self.clip_p = w / w.sum()
         if residual_scale < 0:
             raise ValueError(f"residual_scale must be >= 0 (0: no base pose); got {residual_scale}")
         self.residual_scale = residual_scale
@@ -294,7 +306,12 @@ class RetargetVecEnv(VecEnv):
 
     def _reset_idx(self, ids: np.ndarray, clip: int | None = None, phases: np.ndarray | None = None) -> None:
         t = self.tables
-        self.clip[ids] = self.rng.integers(0, len(t.names), len(ids)) if clip is None else clip
+        if clip is not None:
+            self.clip[ids] = clip
+        elif self.clip_p is None:
+            self.clip[ids] = self.rng.integers(0, len(t.names), len(ids))
+        else:
+            self.clip[ids] = self.rng.choice(len(t.names), len(ids), p=self.clip_p)
         room = np.array([t.start_room(c) for c in self.clip[ids]], dtype=np.int64)
         if phases is None:
             offset = (self.rng.random(len(ids)) * room).astype(np.int64)

@@ -124,6 +124,20 @@ def test_a_looping_clip_starts_within_one_cycle_and_runs_a_whole_episode() -> No
     assert torch.allclose(phase, expected.float(), atol=1e-5)
 
 
+def test_clip_weights_set_how_often_episodes_start_on_each_clip() -> None:
+    env = RetargetVecEnv(num_envs=400, clips=["walk", "punch"], mirror=True, clip_weights=[3, 1], seed=0)
+    env.reset(seed=0)
+    counts = np.bincount(env.clip, minlength=4)  # walk, punch, walk@mirror, punch@mirror
+    assert env.tables.names == ["walk", "punch", "walk@mirror", "punch@mirror"]
+    assert 2.2 < (counts[0] + counts[2]) / (counts[1] + counts[3]) < 4.0 and counts[2] > 0
+    none = RetargetVecEnv(num_envs=50, clips=["walk", "punch"], mirror=False, clip_weights=[0, 1], seed=0)
+    none.reset(seed=1)
+    assert set(none.clip.tolist()) == {1}
+    for bad in ([1.0], [-1.0, 1.0], [0.0, 0.0], [float("nan"), 1.0]):
+        with pytest.raises(ValueError, match="one weight >= 0 per clip"):
+            RetargetVecEnv(num_envs=2, clips=["walk", "punch"], clip_weights=bad)
+
+
 def test_falling_terminates(env: RetargetVecEnv) -> None:
     env.reset(seed=2)
     fell = torch.zeros(4, dtype=torch.bool)

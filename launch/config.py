@@ -716,7 +716,7 @@ def check_bounds(cfg: Any, prefix: str = "") -> None:
     for key in cfg:
         name = f"{prefix}{key!s}"
         if OmegaConf.is_missing(cfg, key):
-            continue
+            raise ConfigBoundsError(f"{name} is required and has no default; give {name}=...")
         value = cfg._get_node(key)
         if isinstance(value, DictConfig):
             check_bounds(value, f"{name}.")

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -86,11 +88,16 @@ def main(argv: list[str] | None = None) -> None:
         if args.command == "info":
             summary = EpisodeDataset(args.path).info()
         else:
-            if args.episodes < 1 or args.num_envs < 1 or args.action_noise < 0:
+            if args.episodes < 1 or args.num_envs < 1 or not args.action_noise >= 0 or args.action_noise == math.inf:
                 raise ValueError(
-                    f"--episodes and --num-envs must be >= 1 and --action-noise >= 0; got {args.episodes}, "
-                    f"{args.num_envs}, {args.action_noise}"
+                    f"--episodes and --num-envs must be >= 1 and --action-noise a finite number >= 0; got "
+                    f"{args.episodes}, {args.num_envs}, {args.action_noise}"
                 )
+            out = Path(args.out)
+            if out.exists() and not out.is_dir():
+                raise ValueError(f"--out {args.out}: is a file; give a dataset directory (new, or one to append to)")
+            if not out.parent.exists() and not out.parent.is_dir():
+                raise ValueError(f"--out {args.out}: its folder {out.parent} does not exist; create it first")
             summary = record_demos(
                 args.task,
                 args.episodes,

@@ -33,15 +33,16 @@ def main(cfg: DictConfig) -> None:
 
     console = Console(stderr=True)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    torch.set_num_threads(int(cfg.threads))
     try:
         check_bounds(cfg)
     except ConfigBoundsError as err:
         console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
         sys.exit(2)
+    torch.set_num_threads(int(cfg.threads))
     try:
         policy, meta = load_policy(cfg.checkpoint)
-        env = make_env(meta["task"], num_envs=cfg.num_envs, seed=cfg.seed, **meta.get("env", {}))
+        num_envs = min(int(cfg.num_envs), int(cfg.episodes))  # an env per episode at most (each holds a simulator)
+        env = make_env(meta["task"], num_envs=num_envs, seed=cfg.seed, **meta.get("env", {}))
         controller = ChunkController(policy, env.num_envs, cfg.steps, cfg.sampler, cfg.guidance, seed=cfg.seed)
     except (FileNotFoundError, ValueError, KeyError, TypeError) as err:
         console.print(

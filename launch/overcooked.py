@@ -27,6 +27,7 @@ def _trace(run_dir: RunDir, episode: int, event: dict[str, Any]) -> None:
 
 
 def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
+    from ember.planners.llm.client import LLMError
     from ember.planners.overcooked import CooperativePlanner, run_episode
     from ember.sims.overcooked.kitchen import OvercookedWorld
     from ember.sims.world import WorldError
@@ -85,15 +86,23 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
             if cfg.partner is not None:
                 partners[1 - cfg.seat] = make_partner(str(cfg.partner), seed + 1000, layout)
             run_dir.trace({"event": "episode_start", "episode": episode, "seed": seed, "layout": layout})
-            n = run_episode(
-                world,
-                planner,
-                controlled,
-                (partners[0], partners[1]),
-                on_event=functools.partial(_trace, run_dir, episode),
-                seed=seed,
-                on_tick=record if episode == 0 else None,
-            )
+            try:
+                n = run_episode(
+                    world,
+                    planner,
+                    controlled,
+                    (partners[0], partners[1]),
+                    on_event=functools.partial(_trace, run_dir, episode),
+                    seed=seed,
+                    on_tick=record if episode == 0 else None,
+                )
+            except LLMError as err:
+                message = f"{err}; check planner.base_url={cfg.planner.base_url!r}, or set planner.fallback=symbolic"
+                run_dir.trace({"event": "error", "type": "LLMError", "kind": err.kind, "message": message})
+                run_dir.close()
+                progress.stop()
+                console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+                sys.exit(2)
             soups.append(n)
             run_dir.trace({"event": "episode_end", "episode": episode, "soups": n})
             progress.update(bar, completed=episode + 1, status=f"soups {soups}")

@@ -20,6 +20,9 @@ from ember.planners.overcooked import CooperativePlanner
 from ember.sims.overcooked.kitchen import AGENTS, OvercookedWorld
 from ember.skills.library import SkillLibrary
 
+FATAL = ("connection", "auth", "bad_request", "malformed")
+"""LLM error kinds that retrying the next decision cannot fix."""
+
 SYSTEM = (
     "You control one chef in an Overcooked kitchen. Two chefs must cook and deliver onion soups: 3 onions in a pot "
     "start a 20-tick cook; a dish scoops a ready soup; soups are delivered at a serving window (20 points). Infer "
@@ -65,6 +68,7 @@ class ProAgentPlanner:
         self.seen: dict[int, list[str]] = {}
         self._partner_held: dict[int, str] = {}
         self.log: list[dict[str, Any]] = []
+        self.failed_in_a_row = 0  # decisions whose requests all failed, since the last that got an answer
         self.pending_note: str | None = None
         """Added to the next prompt once (a critic's request to revise, see ``planners/overcooked_critic.py``)."""
 
@@ -99,7 +103,13 @@ class ProAgentPlanner:
                 reply = self.client.complete(messages, response_format={"type": "json_object"})
             except LLMError as err:
                 self.log.append({"chef": chef, "error": str(err)})
+                self.failed_in_a_row += 1
+                # Without a fallback, an endpoint that cannot answer ends the run instead of waiting out the horizon
+                # a tick at a time: at once for what retrying cannot fix, after 3 decisions for the rest.
+                if self.fallback is None and (err.kind in FATAL or self.failed_in_a_row >= 3):
+                    raise
                 break
+            self.failed_in_a_row = 0
             choice, problem = self._check(world, reply.text)
             if choice is not None:
                 self.belief[chef] = str(choice.get("belief", ""))
@@ -120,6 +130,8 @@ class ProAgentPlanner:
             choice = json.loads(text)
         except json.JSONDecodeError as err:
             return None, f"the reply is not JSON ({err.msg} at character {err.pos})"
+        except RecursionError:
+            return None, "the reply's JSON nests too deeply to read"
         if not isinstance(choice, dict):
             return None, "the reply must be a JSON object"
         skill = choice.get("skill")

@@ -249,7 +249,14 @@ def make_partner(name: str, seed: int = 0, layout: str | None = None) -> Partner
             )
         return PolicyPartner(path, seed)
     if name.endswith(".pt"):
-        return PolicyPartner(name, seed)
+        partner = PolicyPartner(name, seed)
+        trained = partner.meta.get("layout")
+        if layout is not None and trained is not None and trained != layout:  # refused now, not mid-episode
+            raise ValueError(
+                f"learned partner {name} was trained on layout {trained!r} and cannot play {layout!r}; train one "
+                f"there with `ember train task=overcooked_selfplay task.layout={layout}`"
+            )
+        return partner
     raise ValueError(f"partner {name!r} is unknown; choose one of {[*sorted(PARTNERS), 'ppo']} or a partner.pt path")
 
 

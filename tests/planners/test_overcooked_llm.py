@@ -92,3 +92,25 @@ def test_read_critic_learns_and_revises_only_low_scored_proposals() -> None:
         plan = always.decide(world, 0, None)
     assert always.revisions == 1 and plan["root"]["skill"] == "fetch" and llm.calls == 3
     assert "A critic trained on rollouts scores your proposal" in script.requests[-1]["messages"][-1]["content"]
+
+
+def test_an_endpoint_that_cannot_answer_ends_the_run_unless_there_is_a_fallback() -> None:
+    import pytest
+
+    from ember.planners.llm.client import LLMError
+
+    world = OvercookedWorld("cramped_room")
+    with OpenAIStubServer(Scripted([StubReply(status=500)])) as server:  # transient: three decisions, then stop
+        planner = ProAgentPlanner(ChatClient(server.base_url, "stub", max_retries=0), SKILLS)
+        for _ in range(2):
+            assert planner.decide(world, 0, None)["root"]["skill"] == "wait"
+        with pytest.raises(LLMError, match="server"):
+            planner.decide(world, 0, None)
+    with OpenAIStubServer(Scripted([StubReply(raw_body="<html>")])) as server:  # not an endpoint: at once
+        planner = ProAgentPlanner(ChatClient(server.base_url, "stub", max_retries=0), SKILLS)
+        with pytest.raises(LLMError, match="malformed"):
+            planner.decide(world, 0, None)
+        helped = ProAgentPlanner(
+            ChatClient(server.base_url, "stub", max_retries=0), SKILLS, fallback=CooperativePlanner(SKILLS)
+        )
+        assert helped.decide(world, 0, None)["root"]["skill"] != "wait" and helped.fallbacks == 1

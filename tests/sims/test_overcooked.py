@@ -72,11 +72,17 @@ def test_every_shipped_layout_loads_or_is_refused_by_name() -> None:
         try:
             kitchen = Kitchen(name, horizon=5)
         except WorldError as err:
-            assert "3-ingredient" in str(err) or "chefs; Ember's kitchens have 2" in str(err)
+            reasons = ("3-ingredient", "chefs; Ember's kitchens have 2", "cook three-onion soup", "standard rules")
+            assert any(r in str(err) for r in reasons), str(err)
             continue
         for _ in range(5):
             kitchen.step(("interact", "stay"))
         assert kitchen.done
+
+
+def test_a_layout_that_never_orders_onion_soup_is_refused() -> None:
+    with pytest.raises(WorldError, match=r"orders only \[\['tomato', 'tomato', 'tomato'\]\]"):
+        Kitchen("simple_tomato")
 
 
 def test_parallel_env_follows_the_pettingzoo_convention() -> None:

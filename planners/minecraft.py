@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ember.sims.minecraft.data import MinecraftData, Recipe
-from ember.sims.predicates import Atom, Literal, parse_literal
+from ember.sims.predicates import Atom, Literal, PredicateError, parse_literal
 
 _NUMBERS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "some": 1, "another": 1,
 }  # fmt: skip
 _FILLER = {"collect", "craft", "get", "gather", "make", "mine", "obtain", "we", "need", "i", "want", "and", "the",
-           "please", "build", "chop", "dig", "of", "some", "us", "me", "bring", "to", "have", "with"}  # fmt: skip
+           "please", "build", "chop", "dig", "of", "some", "us", "me", "bring", "to", "have", "with",
+           "then"}  # fmt: skip
 
 EXPLORE_COST = 4.0
 """Planning cost of exploring for a block and digging it, against crafting's one per recipe plus its ingredients."""
@@ -51,26 +53,49 @@ def _singular(word: str) -> list[str]:
     return forms
 
 
-def parse_goal(text: str, data: MinecraftData) -> list[GoalItem]:
-    """Item counts a goal asks for. Predicates (``has(bot0, oak_log, 3)``, comma- or ``and``-separated) are read as
-    they are; words are matched against minecraft-data's item names (plurals, ``a``/``two``/digits)."""
+MAX_COUNT = 36 * 64
+"""The most of one item a goal may ask for: a full inventory (36 slots of 64)."""
+
+
+def _count(goal: str, part: str, count: int) -> int:
+    if not 1 <= count <= MAX_COUNT:
+        raise PlanningError(
+            f"goal {goal!r}: {part!r} asks for {count}; a count must be 1 to {MAX_COUNT} (an inventory)"
+        )
+    return count
+
+
+def parse_goal(text: str, data: MinecraftData, agents: Sequence[str] | None = None) -> list[GoalItem]:
+    """Item counts a goal asks for. Predicates (``has(bot0, oak_log, 3)``, joined by ``,``, ``and`` or ``&``) are read
+    as they are (``agents``: the bots a predicate may name; the items go to the team); words are matched against
+    minecraft-data's item names (plurals, ``a``/``two``/digits)."""
     text = text.strip()
     if not text:
         raise PlanningError("goal is empty; write e.g. goal='craft a wooden pickaxe' or goal='has(bot0, oak_log, 3)'")
     if "(" in text:
         read: list[GoalItem] = []
-        for part in re.split(r"\)\s*(?:,|\band\b)\s*", text):
+        for part in re.split(r"\)\s*(?:,|&|\band\b)\s*", text):
             part = part.strip()
             if not part:
                 continue
-            lit = parse_literal(part if part.endswith(")") else part + ")")
+            try:
+                lit = parse_literal(part if part.endswith(")") else part + ")")
+            except PredicateError as err:
+                raise PlanningError(f"goal {part!r}: {err}; Minecraft goals are has(agent, item, count)") from err
+            if not lit.positive:
+                raise PlanningError(f"goal {part!r}: Minecraft goals ask for items to have; 'not' cannot be planned")
             if lit.atom.name != "has" or len(lit.atom.args) != 3 or not isinstance(lit.atom.args[2], int):
-                raise PlanningError(f"goal {part!r}: Minecraft goals are has(agent, item, count)")
-            item = str(lit.atom.args[1])
+                raise PlanningError(f"goal {part!r}: Minecraft goals are has(agent, item, count) with a whole count")
+            agent, item = str(lit.atom.args[0]), str(lit.atom.args[1])
+            if agents is not None and agent not in agents:
+                raise PlanningError(f"goal {part!r}: {agent!r} is not one of this run's bots {list(agents)}")
             if not data.is_item(item):
                 raise PlanningError(f"goal {part!r}: {item!r} is not a Minecraft item")
-            read.append(GoalItem(item, int(lit.atom.args[2])))
+            read.append(GoalItem(item, _count(text, part, int(lit.atom.args[2]))))
         return read
+    negative = re.search(r"(?<![a-z0-9_])-\s*\d+", text.lower())
+    if negative:
+        raise PlanningError(f"goal {text!r}: {negative.group(0)!r} is negative; a count must be 1 to {MAX_COUNT}")
     words = [w for w in re.findall(r"[a-z0-9_]+", text.lower())]
     out: list[GoalItem] = []
     count: int | None = None
@@ -78,7 +103,9 @@ def parse_goal(text: str, data: MinecraftData) -> list[GoalItem]:
     while i < len(words):
         word = words[i]
         if word.isdigit():
-            count = int(word)
+            if count is not None:
+                raise PlanningError(f"goal {text!r}: two counts in a row before an item ({count}, {word})")
+            count = _count(text, word, int(word))
             i += 1
             continue
         if word in _NUMBERS and (i + 1 < len(words)):

@@ -339,7 +339,7 @@ class MinecraftPlanner:
 
     def goal_literals(self, goal: str, world: Any) -> list[Literal]:
         team = self._team(world)
-        return team.goal_literals(parse_goal(goal, team.data), world.agents())
+        return team.goal_literals(parse_goal(goal, team.data, world.agents()), world.agents())
 
     def extend_library(self, library: Any) -> Any:
         """The run's skill library with the store's learned skills added."""
@@ -348,7 +348,7 @@ class MinecraftPlanner:
     def plan(self, goal: str, world: Any, feedback: str | None = None) -> dict[str, Any]:
         self.calls += 1
         team = self._team(world)
-        items = parse_goal(goal, team.data)
+        items = parse_goal(goal, team.data, world.agents())
         self._update_beliefs(world, team.data)
         if self.reused is not None and feedback is not None and self.store is not None:
             self.store.record_use(self.reused, False)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -29,8 +30,13 @@ class MinecraftData:
         root = node_modules() / "minecraft-data" / "minecraft-data" / "data"
         paths = json.loads((root / "dataPaths.json").read_text())["pc"]
         if version not in paths:
+            releases = sorted(
+                (v for v in paths if re.fullmatch(r"\d+\.\d+(?:\.\d+)?", v)),
+                key=lambda v: tuple(int(p) for p in v.split(".")),
+            )
             raise ValueError(
-                f"version={version!r} is unknown to minecraft-data; e.g. 1.20.4 (known: {sorted(paths)[-8:]})"
+                f"version={version!r} is unknown to minecraft-data; e.g. 1.20.4 (releases it knows: {releases[0]} to "
+                f"{releases[-1]})"
             )
         self.version = version
         files = paths[version]

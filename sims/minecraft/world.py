@@ -333,10 +333,20 @@ class LocalMinecraftWorld(MinecraftWorld):
         log_path: str | None = None,
         connect_timeout: float = 30.0,
     ) -> None:
+        from ember.sims.minecraft.data import game_data
         from ember.sims.minecraft.scenarios import lay_out, make_scenario
         from ember.sims.minecraft.server import MinecraftServer
 
         self.owned: MinecraftServer | None = None
+        try:
+            known = game_data(version)
+        except ValueError as err:
+            raise WorldError(f"task.version: {err}") from err
+        if host is None and not known.is_item("oak_log"):  # the seeded scenario plants oak trees
+            raise WorldError(
+                f"task.version={version!r}: the local scenario's blocks (oak_log) do not exist in that version; use "
+                "1.13 or later (1.20.4 is tested), or an external server with task.host"
+            )
         if host is None:
             self.owned = MinecraftServer(version=version, log_path=log_path).start()
             host, port = "127.0.0.1", int(self.owned.port or 0)

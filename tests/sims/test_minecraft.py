@@ -266,15 +266,26 @@ def test_goal_parser_reads_words_and_predicates(data: Any) -> None:
     assert read("craft two wooden pickaxes") == [("wooden_pickaxe", 2)]
     assert read("get 4 sticks") == [("stick", 4)]
     assert read("has(bot0, oak_log, 3), has(bot0, stick, 2)") == [("oak_log", 3), ("stick", 2)]
+    assert read("has(bot0, oak_log, 3) & has(bot0, dirt, 2)") == [("oak_log", 3), ("dirt", 2)]
+    assert read("collect 3 oak logs then craft a wooden pickaxe") == [("oak_log", 3), ("wooden_pickaxe", 1)]
     bad_goals = [
         ("", "empty"),
         ("craft a flux capacitor", "'flux' is not a Minecraft item"),
         ("on(a, b)", r"has\(agent, item, count\)"),
         ("has(bot0, unobtainium, 2)", "not a Minecraft item"),
+        ("not has(bot0, dirt, 1)", "'not' cannot be planned"),
+        ("has(bot0, oak_log, 3.5)", "is not an object id"),
+        ("has(bot0, oak_log, 3))", "does not parse"),
+        ("craft 0 sticks", "a count must be 1 to 2304"),
+        ("craft -3 sticks", "'-3' is negative"),
+        ("craft 99999999999999999999 sticks", "a count must be 1 to 2304"),
+        ("craft 3 3 sticks", "two counts in a row"),
     ]
     for bad, needle in bad_goals:
         with pytest.raises(PlanningError, match=needle):
             parse_goal(bad, data)
+    with pytest.raises(PlanningError, match=r"'bot7' is not one of this run's bots \['bot0'\]"):
+        parse_goal("has(bot7, dirt, 1)", data, ["bot0"])
 
 
 def test_recipe_planner_plans_from_what_is_held_and_near(data: Any) -> None:

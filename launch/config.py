@@ -724,6 +724,8 @@ def check_bounds(cfg: Any, prefix: str = "") -> None:
         rule = rules.get(str(key))
         if rule is None:
             continue
+        if cfg[key] is None:  # a null (a list field's too): the field's own meaning
+            continue
         items = list(value) if isinstance(value, ListConfig) else [cfg[key]]
         for item in items:
             if item is None or isinstance(item, bool) or not isinstance(item, int | float):

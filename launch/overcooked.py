@@ -106,7 +106,7 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
             soups.append(n)
             run_dir.trace({"event": "episode_end", "episode": episode, "soups": n})
             progress.update(bar, completed=episode + 1, status=f"soups {soups}")
-    if frames:
+    if frames and cfg.video:
         import imageio.v2 as imageio
 
         imageio.mimsave(run_dir.path / "episode.gif", frames, duration=0.1, loop=0)  # type: ignore[arg-type]

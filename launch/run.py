@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.markup import escape
 
-from ember.launch.config import ConfigBoundsError, check_bounds, register
+from ember.launch.config import ConfigBoundsError, RunConfig, check_bounds, register
 from ember.launch.episode import ConfigError, run_episode
 from ember.launch.rundir import RunDir
 from ember.launch.status import status_progress
@@ -56,6 +56,32 @@ def _container(cfg: DictConfig, key: str) -> dict[str, Any]:
     return {str(k): v for k, v in value.items()}
 
 
+def _unused_settings(cfg: DictConfig) -> str | None:
+    """A setting the chosen task would silently ignore (a goal for Overcooked, which plays the kitchen's orders; a
+    plan file for the retargeting replay; ...): refused, so a run never looks like it did what was asked."""
+    name = str(cfg.task.name)
+    if name not in ("overcooked", "retarget"):
+        return None
+    given = []
+    if cfg.goal != RunConfig.goal:
+        given.append(f"goal={cfg.goal!r}")
+    if cfg.plan is not None:
+        given.append(f"plan={cfg.plan!r}")
+    if cfg.backend != "sim":
+        given.append(f"backend={cfg.backend!r}")
+    if name == "retarget":
+        given += [f"{k}={cfg[k]!r}" for k in ("layout", "partner", "bots") if cfg[k] is not None]
+    if name == "overcooked":
+        if cfg.partner is None and cfg.seat != 0:
+            given.append(f"seat={cfg.seat} (a seat is taken beside partner=...)")
+        if cfg.layout is not None and not str(cfg.layout).strip():
+            return "layout='' is empty; name a layout the overcooked package ships, e.g. layout=cramped_room"
+    if not given:
+        return None
+    does = {"overcooked": "plays the kitchen's soup orders", "retarget": "replays input=FILE through a policy"}[name]
+    return f"task={name} {does}; it does not use {', '.join(given)} — leave it out"
+
+
 @hydra.main(config_path="conf", config_name="run", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     run_path = Path(HydraConfig.get().runtime.output_dir)
@@ -64,6 +90,10 @@ def main(cfg: DictConfig) -> None:
         check_bounds(cfg)
     except ConfigBoundsError as err:
         console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
+        sys.exit(2)
+    unused = _unused_settings(cfg)
+    if unused:
+        console.print(f"[bold red]error:[/] {escape(unused)}", soft_wrap=True, highlight=False)
         sys.exit(2)
     run_dir = RunDir(run_path)
     run_dir.write_text("config.yaml", OmegaConf.to_yaml(cfg, resolve=True))

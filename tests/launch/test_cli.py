@@ -64,6 +64,8 @@ def test_multirun(tmp_path: Path) -> None:
         (["task.arrangement=[red]"], ["task.arrangement=['red']", "a mapping such as"]),
         (["task.arrangement={tower:red}"], ["task.arrangement.tower='red'", "list of cube colors"]),
         (["task.render_size=[10,10]"], ["[width, height]"]),  # brackets survive the console's markup
+        (["task=overcooked", "goal=deliver 3 soups"], ["does not use goal='deliver 3 soups'"]),
+        (["task=retarget", "plan=p.json"], ["does not use plan='p.json'"]),
     ],
 )
 def test_bad_input_names_the_field_and_exits_nonzero(tmp_path: Path, args: list[str], needles: list[str]) -> None:

@@ -52,6 +52,8 @@ def test_rules() -> None:
         ("train", ["algo=sac", "algo.gamma=2"], "algo.gamma=2.0: must be in (0, 1]"),
         ("eval", ["checkpoint=x", "steps=-1"], "steps=-1: must be at least 1 or null (the default)"),
         ("run", ["planner=llm", "planner.base_url=u", "planner.model=m", "planner.timeout=0"], "planner.timeout=0.0"),
+        ("train", ["task=retarget", "task.clip_weights=[1,-1,1,1]"], "each number must be at least 0"),
+        ("eval", [], "checkpoint is required and has no default"),
     ],
 )
 def test_out_of_range_values_are_refused_with_key_value_and_range(name: str, overrides: list[str], needle: str) -> None:
@@ -62,7 +64,11 @@ def test_out_of_range_values_are_refused_with_key_value_and_range(name: str, ove
 
 @pytest.mark.parametrize("name", ["run", "train", "eval", "robot_sim"])
 def test_defaults_and_nulls_pass(name: str) -> None:
-    extra = {"eval": ["checkpoint=x", "steps=null"], "train": ["algo=ppo", "algo.critic_lr=null"]}.get(name, [])
+    extra = {
+        "eval": ["checkpoint=x", "steps=null"],
+        "train": ["algo=ppo", "algo.critic_lr=null", "task=retarget", "task.clip_weights=null"],
+        "run": ["task=retarget"],
+    }.get(name, [])
     check_bounds(_compose(name, extra))
 
 

@@ -41,6 +41,12 @@ def main(cfg: DictConfig) -> None:
     torch.set_num_threads(int(cfg.threads))
     try:
         policy, meta = load_policy(cfg.checkpoint)
+        sampling = {k: cfg[k] for k in ("steps", "sampler", "guidance") if cfg[k] is not None}
+        if policy.cfg.kind != "beso" and sampling:
+            raise ValueError(
+                f"a {policy.cfg.kind} policy does not sample; {', '.join(f'{k}={v}' for k, v in sampling.items())} "
+                "apply to BESO (diffusion) policies only — leave them out"
+            )
         num_envs = min(int(cfg.num_envs), int(cfg.episodes))  # an env per episode at most (each holds a simulator)
         env = make_env(meta["task"], num_envs=num_envs, seed=cfg.seed, **meta.get("env", {}))
         controller = ChunkController(policy, env.num_envs, cfg.steps, cfg.sampler, cfg.guidance, seed=cfg.seed)

@@ -69,3 +69,9 @@ def test_eval_refuses_a_file_that_is_not_a_policy(tmp_path: Path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     proc = _ember(tmp_path, "eval", "checkpoint=junk.pt", "progress=false")
     assert proc.returncode == 2 and "is not a policy written by" in proc.stderr
+
+
+def test_eval_refuses_sampling_options_for_a_policy_that_does_not_sample(tmp_path: Path) -> None:
+    bc = Path(__file__).resolve().parents[2] / "skills" / "tabletop" / "checkpoints" / "push_obstacle_bc" / "policy.pt"
+    out = _ember(tmp_path, "eval", f"checkpoint={bc}", "episodes=1", "sampler=heun", "guidance=2", "progress=false")
+    assert out.returncode == 2 and "a bc policy does not sample" in out.stderr and "guidance=2" in out.stderr

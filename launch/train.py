@@ -345,7 +345,7 @@ def _fail(console: Console, message: str) -> NoReturn:
     it as failed with the message, and the other jobs go on)."""
     console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-        raise TrainConfigError(message)
+        raise TrainConfigError(message) from None  # the message says it all; no chained traceback
     sys.exit(2)
 
 

@@ -7,6 +7,7 @@ checked when the config is loaded, and a bad one names its field, its value and 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -170,4 +171,19 @@ def load_robot_config(data: Mapping[str, Any] | RobotConfig | None = None) -> Ro
         raise RobotConfigError(
             f"robot.topics.object_pose={cfg.topics.object_pose!r} must contain '{{id}}' (the object id)"
         )
+    for f in fields(Topics):
+        name = str(getattr(cfg.topics, f.name))
+        if f.name == "base_command" and name == "":
+            continue  # no mobile base
+        if not _ros_name(name.replace("{id}", "x")):
+            raise RobotConfigError(
+                f"robot.topics.{f.name}={name!r} is not a ROS 2 name: tokens of letters, digits and _ (not starting "
+                "with a digit) joined by single /, e.g. /joint_states"
+            )
     return cfg
+
+
+def _ros_name(name: str) -> bool:
+    """A valid ROS 2 topic or service name (absolute or relative, no substitutions left)."""
+    tokens = name.removeprefix("/").removeprefix("~/").split("/")
+    return bool(name) and all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", t) for t in tokens)

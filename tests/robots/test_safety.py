@@ -161,3 +161,11 @@ def test_base_twist_is_scaled_to_its_limits_and_refused_when_blocked() -> None:
     safety.estop("test", t=0.2)
     out, events = safety.filter_twist(np.zeros(6), t=0.3)
     assert out is None and "e-stop" in events[0].reason
+
+
+@pytest.mark.parametrize("name", ["not a topic!!", "", "/joint//states", "/joint_states/", "/1joints"])
+def test_topic_names_that_ros_would_refuse_are_config_errors(name: str) -> None:
+    with pytest.raises(RobotConfigError, match=r"robot\.topics\.joint_states=.* is not a ROS 2 name"):
+        load_robot_config({"topics": {"joint_states": name}})
+    cfg = load_robot_config({"topics": {"joint_states": "~/joints", "base_command": ""}})  # relative and none: fine
+    assert cfg.topics.joint_states == "~/joints"

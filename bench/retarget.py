@@ -29,13 +29,9 @@ import torch
 from machine import machine
 from rich.console import Console
 
+from ember.sims.humanoid.evaluation import evaluate_tracking, spread_phases
 from ember.sims.humanoid.motion import Clip, held_out_variants, load_clip
-from ember.sims.humanoid.retarget_env import (
-    ACTION_SCALE,
-    RetargetVecEnv,
-    evaluate_tracking,
-    spread_phases,
-)
+from ember.sims.humanoid.retarget_env import ACTION_SCALE, RetargetVecEnv
 from ember.skills.humanoid.tracking import SHIPPED, TrackingPolicy
 
 TRAIN = ("walk", "run", "punch", "kick")

@@ -19,7 +19,8 @@ import torch
 from retarget import NoPolicy
 from rich.console import Console
 
-from ember.sims.humanoid.retarget_env import RetargetVecEnv, evaluate_tracking, spread_phases
+from ember.sims.humanoid.evaluation import evaluate_tracking, spread_phases
+from ember.sims.humanoid.retarget_env import RetargetVecEnv
 from ember.skills.humanoid.mpc import SamplingMPC
 
 KEYS = (

@@ -18,7 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.markup import escape
 
-from ember.launch.config import ConfigBoundsError, check_bounds, register
+from ember.launch.bounds import ConfigBoundsError, check_bounds
+from ember.launch.config import register
 from ember.launch.status import status_progress
 from ember.sims.atomic import atomic_write_json, atomic_write_text
 

@@ -15,7 +15,8 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from ember.launch.config import check_bounds, register
+from ember.launch.bounds import check_bounds
+from ember.launch.config import register
 
 log = logging.getLogger("ember.robot_sim")
 register()

@@ -20,7 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.markup import escape
 
-from ember.launch.config import ConfigBoundsError, RunConfig, check_bounds, register
+from ember.launch.bounds import ConfigBoundsError, check_bounds
+from ember.launch.config import RunConfig, register
 from ember.launch.episode import ConfigError, run_episode
 from ember.launch.rundir import RunDir
 from ember.launch.status import status_progress

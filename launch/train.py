@@ -24,88 +24,19 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.markup import escape
 
-from ember.launch.config import ConfigBoundsError, check_bounds, register
+from ember.launch.bounds import ConfigBoundsError, check_bounds
+from ember.launch.config import register
 from ember.launch.status import status_progress
+from ember.launch.warmstart import TrainConfigError, check_resume, init_weights
 from ember.sims import ENVS, make_env
 from ember.sims.atomic import atomic_write_json, atomic_write_text
 from ember.skills.learning import distributed
-from ember.skills.learning.build import AlgoConfigError, build_algo
+from ember.skills.learning.build import build_algo
 from ember.skills.learning.export import export_policy, save_skill_artifact
 from ember.skills.learning.runner import load_checkpoint, train
 
 log = logging.getLogger("ember.train")
 register()
-
-
-class TrainConfigError(AlgoConfigError):
-    pass
-
-
-def check_resume(cfg: DictConfig, run_dir: Path, algo: Any) -> None:
-    """Before a resumed run writes anything: the command must train what the run trained (its task and networks)
-    and the run's last checkpoint must load into them — else a clear error, and the run's config and checkpoints are
-    left as they were."""
-    saved_path = run_dir / "config.yaml"
-    saved = OmegaConf.load(saved_path) if saved_path.is_file() else None
-    keys = ("task.name", "algo.name", "algo.hidden", "algo.activation", "policy")
-    if isinstance(saved, DictConfig):
-        before = {k: OmegaConf.select(saved, k, default=None) for k in keys}
-        now = {k: OmegaConf.select(cfg, k, default=None) for k in keys}
-        differ = [k for k in keys if before[k] != now[k]]
-        if differ:
-            raise TrainConfigError(
-                f"resume={cfg.resume!r}: that run trained "
-                + ", ".join(f"{k}={before[k]}" for k in differ)
-                + "; this command asks for "
-                + ", ".join(f"{k}={now[k]}" for k in differ)
-                + " — resume with the run's own overrides (its .hydra/overrides.yaml)"
-            )
-    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")  # a damaged file: RuntimeError naming it
-    try:
-        algo.load_state_dict(state["algo"])  # train() loads it again, with the env's state and the RNG
-    except (RuntimeError, KeyError, TypeError, ValueError) as err:
-        raise TrainConfigError(
-            f"resume={cfg.resume!r}: its checkpoints/last.pt does not fit the networks this command builds "
-            f"({str(err).splitlines()[0]}); resume with the run's own overrides (its .hydra/overrides.yaml)"
-        ) from err
-
-
-def init_weights(algo: Any, run: Path, std: float | None = None) -> None:
-    """Start from another run's best (else last) checkpoint, or from the checkpoint file ``run`` names: networks,
-    normalizers and optimizer moments; steps restart at 0. The learning rates stay this run's config's (a
-    checkpoint's own — a DAgger student's 1e-3, say — would otherwise replace them silently); ``std``: a Gaussian
-    actor's action std to start from instead of the checkpoint's (``algo.finetune_std``)."""
-    found = (run / "checkpoints" / n for n in ("best.pt", "last.pt") if (run / "checkpoints" / n).is_file())
-    path = run if run.is_file() else next(found, None)
-    if path is None:
-        raise TrainConfigError(
-            f"init_from={str(run)!r}: no checkpoints/best.pt or last.pt there; give a train run or a checkpoint file"
-        )
-    state = dict(load_checkpoint(path)["algo"])
-    optimizers = {k: v for k, v in vars(algo).items() if isinstance(v, torch.optim.Optimizer)}
-    rates = {k: [g["lr"] for g in opt.param_groups] for k, opt in optimizers.items()}
-    lr = getattr(algo, "lr", None)
-    try:
-        algo.load_state_dict({**state, "env_steps": 0})
-    except RuntimeError as err:
-        raise TrainConfigError(
-            f"init_from={str(run)!r}: its networks do not fit this command's (another algo.name, task or "
-            f"algo.hidden?) ({str(err).splitlines()[0]})"
-        ) from err
-    for k, opt in optimizers.items():
-        for group, rate in zip(opt.param_groups, rates[k], strict=True):
-            group["lr"] = rate
-    if lr is not None:
-        algo.lr = lr
-    if std is not None:
-        log_std = getattr(getattr(algo, "actor", None), "log_std", None)
-        if not isinstance(log_std, torch.nn.Parameter):
-            raise TrainConfigError(
-                f"algo.finetune_std={std}: only a PPO Gaussian actor (a state-independent std) can start from a given "
-                "std; leave it null"
-            )
-        with torch.no_grad():
-            log_std.fill_(math.log(std))
 
 
 def success_rate(algo: Any, env: Any, seed: int = 5) -> float:
@@ -131,7 +62,7 @@ def task_eval_fn(name: str, eval_env: Any) -> Any:
     if name == "tabletop_push":
         return lambda algo: success_rate(algo, eval_env)
     if name == "retarget":
-        from ember.sims.humanoid.retarget_env import tracking_success
+        from ember.sims.humanoid.evaluation import tracking_success
 
         return lambda algo: tracking_success(eval_env, lambda obs: algo.act(obs, deterministic=True))
     if name == "overcooked_selfplay":
@@ -248,7 +179,6 @@ def _dagger(cfg: DictConfig, run_dir: Path, console: Console) -> None:
     """``algo=dagger``: distil the sampling MPC into a tracking policy (``skills/humanoid/mpc.py``); the run's
     ``artifact/`` holds the policy, its labels and a PPO checkpoint (``init_from=<run>/artifact/checkpoint.pt``).
     ``resume=<run>`` goes on from its labels until ``total_steps`` labels."""
-    import math
 
     from ember.skills.humanoid.mpc import distill
 

@@ -10,7 +10,8 @@ from dataclasses import MISSING, fields
 import pytest
 from hydra import compose, initialize_config_module
 
-from ember.launch.config import BOUNDS, ConfigBoundsError, _within, check_bounds, register
+from ember.launch.bounds import BOUNDS, ConfigBoundsError, _within, check_bounds
+from ember.launch.config import register
 
 register()
 

@@ -13,14 +13,13 @@ import torch
 
 mujoco = pytest.importorskip("mujoco")
 
+from ember.sims.humanoid.evaluation import evaluate_tracking, spread_phases  # noqa: E402
 from ember.sims.humanoid.retarget_env import (  # noqa: E402
     ACTION_SCALE,
     LOOKAHEAD,
     RetargetVecEnv,
     _rot_z,
     actor_observation,
-    evaluate_tracking,
-    spread_phases,
 )
 from ember.sims.humanoid.rotations import quat_mul, yaw_quat  # noqa: E402
 from ember.sims.humanoid.sparse import TRACKERS, SparseConfig, hold_last, sparse_from_clip  # noqa: E402

@@ -11,7 +11,8 @@ import torch
 
 pytest.importorskip("mujoco")
 
-from ember.sims.humanoid.retarget_env import RetargetVecEnv, evaluate_tracking
+from ember.sims.humanoid.evaluation import evaluate_tracking
+from ember.sims.humanoid.retarget_env import RetargetVecEnv
 from ember.skills.humanoid.mpc import SamplingMPC, _interp_matrix, distill
 from ember.skills.humanoid.tracking import TrackingPolicy
 from ember.skills.learning.runner import load_checkpoint

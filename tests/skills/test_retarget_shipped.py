@@ -20,8 +20,9 @@ import torch
 pytest.importorskip("mujoco")
 
 from ember.sims.humanoid.character import humanoid_mjcf, load_humanoid, model_hash
+from ember.sims.humanoid.evaluation import evaluate_tracking, spread_phases
 from ember.sims.humanoid.motion import load_clip
-from ember.sims.humanoid.retarget_env import ACTION_SCALE, RetargetVecEnv, evaluate_tracking, spread_phases
+from ember.sims.humanoid.retarget_env import ACTION_SCALE, RetargetVecEnv
 from ember.sims.humanoid.sparse import SparseConfig, sparse_from_clip
 from ember.sims.humanoid.stream import write_tracker_jsonl
 from ember.skills.humanoid.tracking import SHIPPED, TrackingPolicy

@@ -66,13 +66,16 @@ class CooperativePlanner:
         ]  # empty counters both can reach
         shared.sort(key=lambda c: min(abs(c[0] - x) + abs(c[1] - y) for x, y in mine))
 
-        def hand_over() -> tuple[str, dict[str, Any]]:
-            if shared:
+        # A chef that cannot serve hands its soups back: ingredients and dishes leave it one shared counter.
+        keep = 0 if any(_beside(tuple(s), theirs) for s in mdp.get_serving_locations()) else 1
+
+        def hand_over(keep: int = keep) -> tuple[str, dict[str, Any]]:
+            if len(shared) > keep:
                 return "place_on_counter", {"cell": names[shared[0]]}
             return "wait", {"ticks": 1}
 
         if held == "soup":
-            return ("deliver", {}) if serve_ok else hand_over()
+            return ("deliver", {}) if serve_ok else hand_over(0)
         if held == "dish":
             claimed = their_args.get("pot") if their_skill == "pick_up_soup" else None
             order = sorted(
@@ -81,7 +84,12 @@ class CooperativePlanner:
             )
             if order:
                 return "pick_up_soup", {"pot": names[order[0]]}
-            return hand_over() if not my_pots else ("wait", {"ticks": 1})
+            if not my_pots:
+                return hand_over()
+            only_me = [p for p in my_pots if pots[p][0] in ("empty", "filling") and not _beside(p, theirs)]
+            if only_me and self._counters_near(k, only_me, mine):  # a pot only this chef can fill: free its hands
+                return "place_on_counter", {"cell": names[self._counters_near(k, only_me, mine)[0]]}
+            return "wait", {"ticks": 1}
         if held in ("onion", "tomato"):
             incoming = 1 if their_held in ("onion", "tomato") else 0
             needy = sorted(
@@ -93,6 +101,9 @@ class CooperativePlanner:
                     return "put_in_pot", {"pot": names[p]}
             if not my_pots:
                 return hand_over()
+            ready = [p for p in my_pots if pots[p][0] == "ready" and not _beside(p, theirs)]
+            if ready and self._counters_near(k, ready, mine):  # a soup only this chef can take: free its hands
+                return "place_on_counter", {"cell": names[self._counters_near(k, ready, mine)[0]]}
             staged = sum(1 for c, obj in state.objects.items() if c in k.counters and obj.name == held)
             if staged < 2:  # stage onions beside the pot for the next soup while this one cooks
                 near = self._counters_near(k, my_pots, mine)
@@ -114,6 +125,7 @@ class CooperativePlanner:
             ):
                 return "pick_from_counter", {"cell": names[cell]}
         dishes_busy = int(their_held == "dish" or their_skill == "fetch_dish")
+        dishes_busy += sum(1 for item in on_counter.values() if item == "dish")  # handed over, waiting for a soup
         soups_coming = sum(1 for s, _ in pots.values() if s in ("cooking", "ready"))
         # A soup that will be ready by the time a dish could be brought to it (or is ready now) takes the dish first.
         can_dish = any(_beside(tuple(d), mine) for d in mdp.get_dish_dispenser_locations())
@@ -133,9 +145,16 @@ class CooperativePlanner:
             return "fetch", {"ingredient": "onion"}
         if can_dish and not my_pots and sum(1 for item in on_counter.values() if item == "dish") < 1:
             return "fetch_dish", {}  # a chef cut off from the pots keeps a dish ready on the counter
-        if can_dish and dishes_busy == 0 and any(s == "filling" and n >= 2 for s, n in pots.values()):
+        if (
+            can_dish
+            and dishes_busy == 0
+            and any(
+                s == "filling" and n >= 2 and (p not in my_pots or _beside(p, theirs)) for p, (s, n) in pots.items()
+            )
+        ):  # early, for a pot the other chef can finish
             return "fetch_dish", {}
-        if can_onion and my_pots and their_held != "onion":
+        spare = bool(my_pots and self._counters_near(k, my_pots, mine)) or any(_beside(p, theirs) for p in my_pots)
+        if can_onion and my_pots and their_held != "onion" and spare:
             return "fetch", {"ingredient": "onion"}  # ready for the next soup, away from the pot
         return "wait", {"ticks": 1}
 

@@ -117,6 +117,8 @@ class Kitchen:
     def reset(self) -> None:
         self.state = self.mdp.get_standard_start_state()
         self.tick = 0
+        self.intent: dict[int, frozenset[tuple[int, int]]] = {}
+        """Where each chef's running skill is heading (floor cells; written by Ember's skills, read to give way)."""
         self.delivered = 0
         self.score = 0
 
@@ -129,7 +131,7 @@ class Kitchen:
         rewards = [int(r) for r in info["sparse_reward_by_agent"]]
         self.tick += 1
         self.score += sum(rewards)
-        self.delivered += sum(r // DELIVERY_REWARD for r in rewards)
+        self.delivered += sum(1 for r in rewards if r > 0)  # one soup a chef a tick, whatever the recipe's value
         return rewards, info
 
     @property

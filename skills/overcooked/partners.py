@@ -284,17 +284,34 @@ def play(kitchen: Kitchen, chefs: tuple[Partner, Partner], frames: list[np.ndarr
 
 
 def reachable_cells(kitchen: Kitchen, me: int) -> set[tuple[int, int]]:
-    """Floor cells chef ``me`` can walk to (the other chef ignored: it moves)."""
+    """Floor cells chef ``me`` can walk to. The other chef is ignored (it moves) unless the floor is a single
+    one-cell-wide path (no branch, no loop: ``m_shaped_s``), where the two can never pass each other: then the cells
+    beyond it are out of reach."""
     terrain = kitchen.mdp.terrain_mtx
     start = tuple(kitchen.state.players[me].position)
-    seen = {start}
-    queue = deque([start])
-    while queue:
-        x, y = queue.popleft()
-        for dx, dy in _STEPS:
-            nxt = (x + dx, y + dy)
-            if nxt not in seen and 0 <= nxt[1] < len(terrain) and 0 <= nxt[0] < len(terrain[0]):
-                if terrain[nxt[1]][nxt[0]] == " ":
-                    seen.add(nxt)
-                    queue.append(nxt)
-    return seen
+
+    def flood(blocked: tuple[int, int] | None) -> set[tuple[int, int]]:
+        seen = {start}
+        queue = deque([start])
+        while queue:
+            x, y = queue.popleft()
+            for dx, dy in _STEPS:
+                nxt = (x + dx, y + dy)
+                if nxt not in seen and nxt != blocked and 0 <= nxt[1] < len(terrain) and 0 <= nxt[0] < len(terrain[0]):
+                    if terrain[nxt[1]][nxt[0]] == " ":
+                        seen.add(nxt)
+                        queue.append(nxt)
+        return seen
+
+    cells = flood(None)
+    other = tuple(kitchen.state.players[1 - me].position)
+    if other in cells and not _can_pass(cells):
+        return flood(other)
+    return cells
+
+
+def _can_pass(cells: set[tuple[int, int]]) -> bool:
+    """Whether two chefs on these connected floor cells can swap places: some cell has three or more floor neighbours
+    (a siding to step into) or the cells close a loop; a bare path cannot."""
+    degrees = [sum((x + dx, y + dy) in cells for dx, dy in _STEPS) for x, y in cells]
+    return max(degrees, default=0) >= 3 or sum(degrees) // 2 >= len(cells)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ember.sims.overcooked.kitchen import Kitchen
 from ember.skills.overcooked.partners import go_and_interact, reachable_cells, shortest_path
+from ember.skills.overcooked.traffic import negotiate, publish
 from ember.skills.skill import RUNNING, Outcome, Param, Skill, Status
 
 POT = Param("pot", ("object",), "the pot", object_types=("pot",))
@@ -65,6 +66,11 @@ class KitchenSkill(Skill):
         region = reachable_cells(self.kitchen, self.me)
         if not [t for t in targets if _beside(t, region)]:
             return Outcome(Status.FAILURE, f"{self.name}: no target {targets} can be reached from here")
+        publish(self.kitchen, self.me, _floor_beside(self.kitchen, targets))
+        yielding = negotiate(self.kitchen, self.me)
+        if yielding is not None:
+            self.ctx.world.apply(self.ctx.agent, {"move": yielding})
+            return RUNNING
         pos = tuple(self.kitchen.state.players[self.me].position)
         self._recent.append(pos)
         self._still = self._still + 1 if pos == self._last else 0
@@ -99,6 +105,13 @@ def free_moves(kitchen: Kitchen, me: int) -> list[str]:
         and terrain[y + dy][x + dx] == " "
         and (x + dx, y + dy) != other
     ]
+
+
+def _floor_beside(kitchen: Kitchen, targets: list[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The floor cells a chef can stand on to use one of ``targets``."""
+    terrain = kitchen.mdp.terrain_mtx
+    cells = {(t[0] + dx, t[1] + dy) for t in targets for dx, dy in ((0, 1), (0, -1), (1, 0), (-1, 0))}
+    return {(x, y) for x, y in cells if 0 <= y < len(terrain) and 0 <= x < len(terrain[0]) and terrain[y][x] == " "}
 
 
 def _beside(cell: tuple[int, int], region: set[tuple[int, int]]) -> bool:
@@ -247,7 +260,8 @@ class Wait(KitchenSkill):
         if self.done():
             return Outcome(Status.SUCCESS)
         assert self.ctx is not None
-        self.ctx.world.apply(self.ctx.agent, {"move": self._give_way()})
+        publish(self.kitchen, self.me, set())
+        self.ctx.world.apply(self.ctx.agent, {"move": negotiate(self.kitchen, self.me) or self._give_way()})
         return RUNNING
 
     def _give_way(self) -> str:
@@ -265,7 +279,11 @@ class Wait(KitchenSkill):
             mdp.get_dish_dispenser_locations(),
         )
         features = {tuple(c) for group in groups for c in group}
-        parking = {c for c in reachable_cells(k, self.me) if not _beside_any(c, features)} - {other}
+        region = reachable_cells(k, self.me)
+        if other not in region:  # a bare path the chefs cannot pass on: back away to leave the other more room
+            away = [m for m in free_moves(k, self.me) if _manhattan(_moved(me, m), other) > _manhattan(me, other)]
+            return away[0] if away else "stay"
+        parking = {c for c in region if not _beside_any(c, features)} - {other}
         if me not in parking and parking:
             path = shortest_path(k, me, parking, {other})
             if path:
@@ -275,6 +293,15 @@ class Wait(KitchenSkill):
             return "stay"
         free = free_moves(k, self.me)
         return free[int(self.rng.integers(0, len(free)))] if free else "stay"
+
+
+def _manhattan(a: tuple[int, int], b: tuple[int, int]) -> int:
+    return abs(a[0] - b[0]) + abs(a[1] - b[1])
+
+
+def _moved(cell: tuple[int, int], move: str) -> tuple[int, int]:
+    dx, dy = {"up": (0, -1), "down": (0, 1), "right": (1, 0), "left": (-1, 0)}[move]
+    return cell[0] + dx, cell[1] + dy
 
 
 def _beside_any(cell: tuple[int, int], features: set[tuple[int, int]]) -> bool:

@@ -189,3 +189,62 @@ def test_cooperative_planner_makes_soups_where_greedy_pairs_deadlock() -> None:
     # One seat beside a greedy partner, the other way round.
     world = OvercookedWorld("cramped_room")
     assert run_episode(world, planner, (False, True), (GreedyPartner(3), None), seed=1) >= 7
+
+
+@pytest.mark.parametrize(
+    ("layout", "at_least"),
+    [("corridor", 2), ("small_corridor", 3), ("bottleneck", 8), ("scenario1_s", 8), ("m_shaped_s", 4)],
+)
+def test_cooperative_planner_gives_way_in_one_cell_corridors_and_dead_ends(layout: str, at_least: int) -> None:
+    """Kitchens where the chefs' routes cross in a one-cell corridor or dead end: stepping aside at random deadlocked
+    them (0 soups on every one of these before); giving way to a refuge off the other's route, and splitting a bare
+    path between the two chefs, keeps soups coming."""
+    from ember.planners.overcooked import CooperativePlanner, run_episode
+    from ember.skills.library import SkillLibrary
+
+    planner = CooperativePlanner(SkillLibrary.for_domain("overcooked"))
+    assert run_episode(OvercookedWorld(layout), planner, seed=0) >= at_least
+
+
+def test_a_chef_backs_into_the_nearest_refuge_off_the_other_chefs_route() -> None:
+    """Head on in small_corridor's one-cell hallway (row 3, open upwards at x = 1-2 and 10-11): the chef nearer a
+    cell off the other's route backs towards it, the other keeps its route; a chef waiting on the other's only route
+    steps off it; beside a chef that publishes no intent (a partner) nothing changes."""
+    from ember.skills.overcooked.traffic import negotiate, publish
+
+    k = Kitchen("small_corridor")
+    players = k.state.players
+    publish(k, 0, {(10, 3)})  # chef0 heads right, chef1 left
+    publish(k, 1, {(1, 3)})
+    players[0].position, players[1].position = (4, 3), (6, 3)  # chef0 is 3 cells from the left way out
+    assert (negotiate(k, 0), negotiate(k, 1)) == ("left", None)
+    players[0].position, players[1].position = (8, 3), (9, 3)  # chef1 is 2 cells from the right one
+    assert (negotiate(k, 0), negotiate(k, 1)) == (None, "right")
+    players[0].position, players[1].position = (5, 3), (9, 3)
+    publish(k, 0, set())  # chef0 waits in the hallway
+    assert negotiate(k, 0) == "left"
+    k.intent.pop(1)
+    assert negotiate(k, 0) is None
+
+
+def test_soups_worth_other_than_20_still_count_as_soups() -> None:
+    """forced_coordination_tomato keeps its own recipe values (onion soup 10): a delivery is one soup whatever it is
+    worth, and the score is the sum of the values."""
+    from ember.planners.overcooked import CooperativePlanner, run_episode
+    from ember.skills.library import SkillLibrary
+
+    world = OvercookedWorld("forced_coordination_tomato")
+    soups = run_episode(world, CooperativePlanner(SkillLibrary.for_domain("overcooked")), seed=0)
+    assert soups >= 2 and world.kitchen.score == 10 * soups
+
+
+def test_on_a_bare_path_the_cells_beyond_the_other_chef_are_out_of_reach() -> None:
+    """m_shaped_s's floor is one path of five cells: the chefs can never pass, so each reaches only its side of the
+    other (elsewhere the other chef is ignored: it moves)."""
+    from ember.skills.overcooked.partners import reachable_cells
+
+    k = Kitchen("m_shaped_s")
+    k.state.players[0].position, k.state.players[1].position = (1, 2), (3, 2)
+    assert reachable_cells(k, 0) == {(1, 1), (1, 2), (2, 2)}
+    assert reachable_cells(k, 1) == {(2, 2), (3, 2), (3, 1)}
+    assert len(reachable_cells(Kitchen("cramped_room"), 0)) == 6  # a room: both chefs reach every floor cell

@@ -153,6 +153,23 @@ def test_mine_dirt_fell_a_tree_and_craft_a_wooden_pickaxe(
         world.close()
 
 
+def test_crafts_whose_partial_grids_match_nothing(server: MinecraftServer, skills: SkillLibrary) -> None:
+    """A stone pickaxe, a stone axe and a furnace: one cobblestone in the grid matches no recipe (one plank does:
+    a button), and mineflayer's bot.craft waits for the result slot after every grid click — the server must send
+    it unchanged, as vanilla does (before, every cobblestone recipe timed out)."""
+    world, _ = _world(server, ["mason"])
+    try:
+        for item, count in (("crafting_table", 1), ("stick", 4), ("cobblestone", 14)):
+            server.control("give", player="mason", item=item, count=count)
+        assert _run(world, skills, "mason", "place", block="crafting_table").status == Status.SUCCESS
+        for item in ("stone_pickaxe", "stone_axe", "furnace"):
+            out = _run(world, skills, "mason", "craft", seconds=30, item=item)
+            assert out.status == Status.SUCCESS, (item, out.reason)
+        assert server.control("inventory", player="mason") == {"stone_pickaxe": 1, "stone_axe": 1, "furnace": 1}
+    finally:
+        world.close()
+
+
 def test_skills_fail_with_reasons(server: MinecraftServer, skills: SkillLibrary) -> None:
     world, _ = _world(server, ["failer"])
     try:

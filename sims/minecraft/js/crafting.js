@@ -152,8 +152,12 @@ module.exports = function crafting (serv) {
       }
       if (dropped) throwItems(player, dropped.type, dropped.count)
       if (window === table) syncTableToInventory()
+      // Vanilla sends the result slot after every grid click, changed or not, and mineflayer's bot.craft waits for
+      // it: a grid whose partial pattern matches nothing (one cobblestone) would otherwise stall the craft.
+      const { first, size } = gridOf(window)
+      const gridClick = slot >= 0 && slot < first + size * size
       window.slots.forEach((item, i) => {
-        if ((item ? `${item.type}x${item.count}` : '') !== before[i]) send(window, i)
+        if ((item ? `${item.type}x${item.count}` : '') !== before[i] || (i === 0 && gridClick)) send(window, i)
       })
       player._client.write('set_slot', {
         windowId: -1, stateId: 0, slot: -1, item: Item.toNotch(window.selectedItem)

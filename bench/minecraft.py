@@ -41,6 +41,7 @@ GOALS = [
     ("craft_wooden_pickaxe", "craft a wooden pickaxe", 1),
     ("two_pickaxes_one_bot", "craft two wooden pickaxes", 1),
     ("two_pickaxes_two_bots", "craft two wooden pickaxes", 2),
+    ("craft_stone_pickaxe", "craft a stone pickaxe", 1),
 ]
 
 

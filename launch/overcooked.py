@@ -73,6 +73,7 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
         planner = ProAgentPlanner(client, skills, repair_rounds=int(p.critique_rounds), fallback=fallback)
     controlled = (True, True) if cfg.partner is None else (cfg.seat == 0, cfg.seat == 1)
     soups: list[int] = []
+    scores: list[float] = []  # points: recipes differ in value on some layouts
     frames: list[np.ndarray] = []
 
     def record() -> None:
@@ -104,7 +105,8 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
                 console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
                 sys.exit(2)
             soups.append(n)
-            run_dir.trace({"event": "episode_end", "episode": episode, "soups": n})
+            scores.append(float(world.kitchen.score))
+            run_dir.trace({"event": "episode_end", "episode": episode, "soups": n, "score": scores[-1]})
             progress.update(bar, completed=episode + 1, status=f"soups {soups}")
     if frames and cfg.video:
         import imageio.v2 as imageio
@@ -119,9 +121,12 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
         "soups": soups,
         "soups_mean": float(np.mean(soups)),
         "soups_std": float(np.std(soups)),
+        "scores": scores,
         "model_calls": getattr(planner, "calls", 0),
         "fallbacks": getattr(planner, "fallbacks", 0),
     }
     run_dir.write_json("metrics.json", metrics)
     run_dir.close()
-    console.print(f"soups per episode {soups} (mean {np.mean(soups):.2f}) -> {run_dir.path}", soft_wrap=True)
+    console.print(
+        f"soups per episode {soups} (mean {np.mean(soups):.2f}), points {scores} -> {run_dir.path}", soft_wrap=True
+    )

@@ -60,6 +60,11 @@ class CooperativePlanner:
         their_skill, their_args = other or ("", {})
         pots = {p: k.pot_state(p) for p in k.pots}
         my_pots = [p for p in pots if _beside(p, mine)]
+        dispensers = {"onion": mdp.get_onion_dispenser_locations(), "tomato": mdp.get_tomato_dispenser_locations()}
+        can_get = {x for x, cells in dispensers.items() if any(_beside(tuple(c), mine) for c in cells)}
+        anyone = {x for x, cells in dispensers.items() if any(_beside(tuple(c), mine | theirs) for c in cells)}
+        best, missing = _recipe_plan(k, pots, anyone)
+        # What each pot still lacks for the soup it is filled towards (an empty pot: the best recipe's ingredients).
         serve_ok = any(_beside(tuple(s), mine) for s in mdp.get_serving_locations())
         shared = [
             c for c in k.counters if _beside(c, mine) and _beside(c, theirs) and c not in state.objects
@@ -87,17 +92,19 @@ class CooperativePlanner:
             if not my_pots:
                 return hand_over()
             only_me = [p for p in my_pots if pots[p][0] in ("empty", "filling") and not _beside(p, theirs)]
-            if only_me and self._counters_near(k, only_me, mine):  # a pot only this chef can fill: free its hands
+            # a pot waiting to be started, or one only this chef can fill: free its hands
+            only_me += [p for p in my_pots if not k.auto_cook and pots[p][0] == "filling" and not missing.get(p)]
+            if only_me and self._counters_near(k, only_me, mine):
                 return "place_on_counter", {"cell": names[self._counters_near(k, only_me, mine)[0]]}
             return "wait", {"ticks": 1}
-        if held in ("onion", "tomato"):
-            incoming = 1 if their_held in ("onion", "tomato") else 0
+        if held in INGREDIENTS:
+            incoming = 1 if their_held == held else 0
             needy = sorted(
-                (p for p in my_pots if pots[p][0] in ("empty", "filling")),
+                (p for p in my_pots if missing.get(p, {}).get(held, 0) > 0),
                 key=lambda p: -pots[p][1],  # top up the fullest pot first
             )
             for p in needy:
-                if 3 - pots[p][1] > (incoming if their_args.get("pot") == names[p] else 0):
+                if missing[p][held] > (incoming if their_args.get("pot") == names[p] else 0):
                     return "put_in_pot", {"pot": names[p]}
             if not my_pots:
                 return hand_over()
@@ -111,8 +118,13 @@ class CooperativePlanner:
                     return "place_on_counter", {"cell": names[near[0]]}
             return "wait", {"ticks": 1}
         # Empty-handed.
+        if not k.auto_cook:  # a pot holding its recipe's ingredients: start it
+            for p in my_pots:
+                started_by_them = their_skill == "start_cooking" and their_args.get("pot") == names[p]
+                if pots[p][0] == "filling" and not missing.get(p) and not started_by_them:
+                    return "start_cooking", {"pot": names[p]}
         on_counter = {p: obj.name for p, obj in state.objects.items() if p in k.counters}
-        needy_pots = any(pots[p][0] in ("empty", "filling") for p in my_pots)
+        wanted = {x for p in my_pots for x, n in missing.get(p, {}).items() if n > 0}  # by pots this chef reaches
         for cell, item in sorted(on_counter.items(), key=lambda ci: self._distance(k, me, ci[0])):
             if not _beside(cell, mine) or (
                 their_skill == "pick_from_counter" and their_args.get("cell") == names[cell]
@@ -120,7 +132,7 @@ class CooperativePlanner:
                 continue
             if (
                 (item == "soup" and serve_ok)
-                or (item == "onion" and needy_pots)
+                or (item in wanted)
                 or (item == "dish" and my_pots and any(pots[p][0] in ("cooking", "ready") for p in my_pots))
             ):
                 return "pick_from_counter", {"cell": names[cell]}
@@ -131,31 +143,34 @@ class CooperativePlanner:
         can_dish = any(_beside(tuple(d), mine) for d in mdp.get_dish_dispenser_locations())
         lead = self._dish_trip(k, me, mine) if can_dish else 0
         soon = sum(1 for s, n in pots.values() if s == "ready" or (s == "cooking" and n <= lead))
-        can_onion = any(_beside(tuple(o), mine) for o in mdp.get_onion_dispenser_locations())
         if soon > dishes_busy and can_dish:
             return "fetch_dish", {}
-        onions_needed = sum(3 - n for s, n in pots.values() if s in ("empty", "filling"))
-        onions_needed -= int(their_held == "onion" or their_skill == "fetch")
-        onions_needed -= sum(1 for item in on_counter.values() if item == "onion")
-        if onions_needed > 0 and can_onion and my_pots:
-            return "fetch", {"ingredient": "onion"}  # another pot to fill while this soup cooks
+        needed = {x: sum(m.get(x, 0) for m in missing.values()) for x in INGREDIENTS}  # still to go into pots
+        for x in INGREDIENTS:
+            needed[x] -= int(their_held == x or (their_skill == "fetch" and their_args.get("ingredient") == x))
+            needed[x] -= sum(1 for item in on_counter.values() if item == x)
+        fetchable = sorted((x for x in can_get if needed[x] > 0), key=lambda x: -needed[x])
+        if fetchable and my_pots:
+            return "fetch", {"ingredient": fetchable[0]}  # another pot to fill while this soup cooks
         if soups_coming > dishes_busy and can_dish:
             return "fetch_dish", {}
-        if onions_needed > 0 and can_onion:
-            return "fetch", {"ingredient": "onion"}
+        if fetchable:
+            return "fetch", {"ingredient": fetchable[0]}
         if can_dish and not my_pots and sum(1 for item in on_counter.values() if item == "dish") < 1:
             return "fetch_dish", {}  # a chef cut off from the pots keeps a dish ready on the counter
         if (
             can_dish
             and dishes_busy == 0
             and any(
-                s == "filling" and n >= 2 and (p not in my_pots or _beside(p, theirs)) for p, (s, n) in pots.items()
+                s == "filling" and sum(missing.get(p, {}).values()) <= 1 and (p not in my_pots or _beside(p, theirs))
+                for p, (s, n) in pots.items()
             )
         ):  # early, for a pot the other chef can finish
             return "fetch_dish", {}
         spare = bool(my_pots and self._counters_near(k, my_pots, mine)) or any(_beside(p, theirs) for p in my_pots)
-        if can_onion and my_pots and their_held != "onion" and spare:
-            return "fetch", {"ingredient": "onion"}  # ready for the next soup, away from the pot
+        first = next((x for x in best if x in can_get), None)
+        if first is not None and my_pots and their_held != first and spare:
+            return "fetch", {"ingredient": first}  # ready for the next soup, away from the pot
         return "wait", {"ticks": 1}
 
     @staticmethod
@@ -185,6 +200,44 @@ class CooperativePlanner:
         """Empty counter cells this chef can reach, nearest to its pots first."""
         free = [c for c in k.counters if c not in k.state.objects and _beside(c, region)]
         return sorted(free, key=lambda c: min(abs(c[0] - p[0]) + abs(c[1] - p[1]) for p in pots))
+
+
+INGREDIENTS = ("onion", "tomato")
+
+
+def _recipe_plan(
+    k: Any, pots: dict[tuple[int, int], tuple[str, int]], available: set[str]
+) -> tuple[tuple[str, ...], dict[tuple[int, int], dict[str, int]]]:
+    """The recipe an empty pot is filled towards and what every pot that is not cooking still lacks.
+
+    A recipe scores its value over an estimate of the ticks a soup of it takes (its cook time, or ten ticks an
+    ingredient to bring, whichever is longer, plus twenty to dish and serve it); only recipes whose ingredients some
+    chef can fetch count. A pot that holds ingredients is filled towards the best recipe containing them; one whose
+    contents no recipe contains is cooked as it is (filled up to three first where pots start by themselves)."""
+
+    def score(recipe: tuple[str, ...]) -> float:
+        value, cook = k.recipes[recipe]
+        return float(value) / (max(cook, 10 * len(recipe)) + 20)
+
+    def lacks(recipe: tuple[str, ...], contents: tuple[str, ...]) -> dict[str, int] | None:
+        out = {x: recipe.count(x) - contents.count(x) for x in set(recipe) | set(contents)}
+        return None if min(out.values(), default=0) < 0 else {x: n for x, n in out.items() if n > 0}
+
+    usable = sorted((r for r in k.recipes if set(r) <= available), key=lambda r: (-score(r), r))
+    best = usable[0] if usable else ()
+    missing: dict[tuple[int, int], dict[str, int]] = {}
+    for p, (status, _) in pots.items():
+        if status in ("cooking", "ready"):
+            continue
+        contents = k.pot_contents(p)
+        fits = [(r, m) for r in usable if (m := lacks(r, contents)) is not None]
+        if fits:
+            missing[p] = fits[0][1]
+        elif k.auto_cook and available:
+            missing[p] = {sorted(available)[0]: 3 - len(contents)}  # no order matches: fill up, it cooks anyway
+        else:
+            missing[p] = {}
+    return best, missing
 
 
 def run_episode(

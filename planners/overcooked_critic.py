@@ -104,8 +104,20 @@ def candidate_skills(world: OvercookedWorld, chef: int, skills: SkillLibrary) ->
     objects = world.objects()
     pots = [n for n, o in objects.items() if o.type == "pot"]
     counters = [n for n, o in objects.items() if o.type == "counter"]
-    out: list[tuple[str, dict[str, Any]]] = [("fetch", {"ingredient": "onion"}), ("fetch_dish", {}), ("deliver", {})]
+    mdp = world.kitchen.mdp
+    ingredients = [
+        x
+        for x, cells in (
+            ("onion", mdp.get_onion_dispenser_locations()),
+            ("tomato", mdp.get_tomato_dispenser_locations()),
+        )
+        if cells
+    ]
+    out: list[tuple[str, dict[str, Any]]] = [("fetch", {"ingredient": x}) for x in ingredients]
+    out += [("fetch_dish", {}), ("deliver", {})]
     out += [("put_in_pot", {"pot": p}) for p in pots] + [("pick_up_soup", {"pot": p}) for p in pots]
+    if not world.kitchen.auto_cook:
+        out += [("start_cooking", {"pot": p}) for p in pots]
     out += [("wait", {"ticks": 1})]
     if counters:
         out += [("place_on_counter", {"cell": counters[0]})]

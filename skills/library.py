@@ -27,6 +27,7 @@ REGISTRY: dict[str, dict[str, str]] = {
         "pick_up_soup": "ember.skills.overcooked.skills:PickUpSoup",
         "place_on_counter": "ember.skills.overcooked.skills:PlaceOnCounter",
         "put_in_pot": "ember.skills.overcooked.skills:PutInPot",
+        "start_cooking": "ember.skills.overcooked.skills:StartCooking",
         "wait": "ember.skills.overcooked.skills:Wait",
     },
     "minecraft": {

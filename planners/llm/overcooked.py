@@ -24,8 +24,10 @@ FATAL = ("connection", "auth", "bad_request", "malformed")
 """LLM error kinds that retrying the next decision cannot fix."""
 
 SYSTEM = (
-    "You control one chef in an Overcooked kitchen. Two chefs must cook and deliver onion soups: 3 onions in a pot "
-    "start a 20-tick cook; a dish scoops a ready soup; soups are delivered at a serving window (20 points). Infer "
+    "You control one chef in an Overcooked kitchen. Two chefs must cook and deliver the soups the kitchen orders "
+    "(its recipes, values and cook times are listed): ingredients go into a pot, which cooks them (by itself at 3 "
+    "ingredients, or when a chef starts it, as listed); a dish scoops a ready soup; soups are delivered at a serving "
+    "window for the recipe's value. Infer "
     "what your partner is doing from its recent behaviour, state your belief, and choose your chef's next skill so "
     "the two of you do not duplicate work. Answer with one JSON object: "
     '{"belief": "...", "partner_intention": "<one of the skill names>", "skill": "<skill name>", "args": {...}}.'
@@ -152,6 +154,13 @@ class ProAgentPlanner:
             f"You control {AGENTS[chef]}; your partner is {AGENTS[1 - chef]}.",
             "Kitchen:",
             k.ascii(),
+            "Recipes: "
+            + "; ".join(f"{' + '.join(r)}: {v:g} points, cooks {t} ticks" for r, (v, t) in k.recipes.items())
+            + (
+                ". Pots start cooking by themselves at 3 ingredients."
+                if k.auto_cook
+                else ". A pot cooks only once a chef starts it (start_cooking); a soup on no order is worth 0."
+            ),
             "Facts: " + ", ".join(facts),
             "Objects: " + ", ".join(f"{n} ({o.type})" for n, o in sorted(world.objects().items())),
             "Skills: " + json.dumps(self.skills.json_schema()["skills"]),

@@ -1,11 +1,15 @@
 """Overcooked-AI kitchens (the ``overcooked`` package, numpy 2) behind Ember's world contract and a multi-agent
 step API in the PettingZoo parallel convention.
 
-Standard rules for every layout: a soup is 3 ingredients and starts cooking by itself when the third goes in
-("old dynamics", as in the classic benchmarks), cooks for 20 ticks, and is worth 20 when delivered; episodes last 400
-ticks. Layouts that set their own per-ingredient cook times and values keep them; layouts whose orders are not
-3-ingredient soups are refused. The package keeps recipe settings in one class-wide table, so kitchens of layouts
-with different recipe settings must not be stepped side by side in one process (the classic five share theirs).
+Standard rules for layouts whose orders are all 3-ingredient soups: a soup starts cooking by itself when the third
+ingredient goes in ("old dynamics", as in the classic benchmarks), cooks for 20 ticks, and is worth 20 when
+delivered; episodes last 400 ticks. Layouts that set their own per-ingredient cook times and values keep them.
+Layouts that order soups of 1-3 ingredients (``counter_circuit``, ``cramped_room_tomato``, the tutorials, ...) run
+under the package's own rules ("new dynamics"): a chef starts a pot cooking by interacting with it empty-handed, a
+soup is worth its recipe's value if it is on the layout's orders (twice that on a bonus order) and 0 otherwise, and
+cook times and values are the layout's (:attr:`Kitchen.recipes`). The package keeps recipe settings in one
+class-wide table, so kitchens of layouts with different recipe settings must not be stepped side by side in one
+process (the classic five share theirs).
 Chefs are ``chef0`` and ``chef1``; positions are ``(x, y)`` grid cells, x to the right, y down.
 
 World facts (computed from the game state each call):
@@ -13,6 +17,7 @@ World facts (computed from the game state each call):
 - ``holding(chefK, onion|tomato|dish|soup|none)``
 - ``pot_state(potK, empty, 0)``, ``pot_state(potK, filling, n)`` (n ingredients), ``pot_state(potK, cooking, t)`` (t
   ticks left), ``pot_state(potK, ready, 0)``
+- ``pot_contents(potK, onion|tomato, n)`` for each ingredient in a pot
 - ``on_counter(counterK, onion|tomato|dish|soup)`` for every counter holding an item
 - ``delivered(n)``: soups delivered so far this episode
 
@@ -66,24 +71,39 @@ def build_mdp(layout: str) -> Any:
         raise WorldError(f"layout {layout!r} is unknown; the overcooked package ships {known}")
     try:
         try:
-            return OvercookedGridworld.from_layout_name(
-                layout, old_dynamics=True, cook_time=COOK_TIME, delivery_reward=DELIVERY_REWARD
-            )
-        except ValueError as err:
-            if "incompatible" not in str(err):
-                raise
-            # The layout sets its own per-ingredient cook times and values: those are kept.
-            return OvercookedGridworld.from_layout_name(layout, old_dynamics=True)
-    except AssertionError as err:
-        raise WorldError(
-            f"layout {layout!r} has orders that are not 3-ingredient soups; the standard rules need them"
-        ) from err
+            try:
+                return OvercookedGridworld.from_layout_name(
+                    layout, old_dynamics=True, cook_time=COOK_TIME, delivery_reward=DELIVERY_REWARD
+                )
+            except ValueError as err:
+                if "incompatible" not in str(err):
+                    raise
+                # The layout sets its own per-ingredient cook times and values: those are kept.
+                return OvercookedGridworld.from_layout_name(layout, old_dynamics=True)
+        except AssertionError:  # orders of 1-2 ingredients: the package's own rules, cooking started by a chef
+            return OvercookedGridworld.from_layout_name(layout, old_dynamics=False)
     except ValueError as err:
         raise WorldError(f"layout {layout!r} cannot be loaded under the standard rules: {err}") from err
     except Exception as err:  # the package's own OvercookedException (e.g. tutorial layouts' unconfigured recipes)
         if type(err).__name__ != "OvercookedException":
             raise
         raise WorldError(f"layout {layout!r} cannot be loaded under the standard rules: {err}") from err
+
+
+def _recipes(mdp: Any) -> dict[tuple[str, ...], tuple[float, int]]:
+    from overcooked.mdp.overcooked_mdp import Recipe
+
+    def table(orders: Any) -> dict[tuple[str, ...], Any]:
+        return {tuple(sorted(o["ingredients"])): Recipe(o["ingredients"]) for o in orders or []}
+
+    bonus = table(getattr(mdp, "start_bonus_orders", None))
+    everything = table(getattr(mdp, "start_all_orders", None))
+    if not everything:  # no orders named: any 3-ingredient soup (the package's default)
+        everything = {tuple(r.ingredients): r for r in Recipe.ALL_RECIPES if len(r.ingredients) == 3}
+    factor = float(getattr(mdp, "order_bonus", 2))
+    return {
+        key: (float(r.value) * (factor if key in bonus else 1.0), int(r.time)) for key, r in sorted(everything.items())
+    }
 
 
 def _item(obj: Any) -> str:
@@ -105,10 +125,18 @@ class Kitchen:
         self.mdp = build_mdp(layout)
         if self.mdp.num_players != 2:
             raise WorldError(f"layout {layout!r} has {self.mdp.num_players} chefs; Ember's kitchens have 2")
-        orders = [sorted(o.get("ingredients", [])) for o in getattr(self.mdp, "start_all_orders", None) or []]
-        if orders and ["onion"] * 3 not in orders:  # Ember's chefs cook three-onion soup
+        if not np.isfinite(float(getattr(self.mdp, "order_bonus", 2))):
+            raise WorldError(f"layout {layout!r} pays an infinite bonus (order_bonus); scores would not be numbers")
+        self.auto_cook = bool(self.mdp.old_dynamics)
+        """Whether a pot starts cooking by itself at 3 ingredients (else a chef starts it: ``start_cooking``)."""
+        self.recipes = _recipes(self.mdp)
+        """The soups worth cooking: sorted ingredients -> (value, cook ticks), bonus orders at their bonus value."""
+        available = {"onion"} if self.mdp.get_onion_dispenser_locations() else set()
+        available |= {"tomato"} if self.mdp.get_tomato_dispenser_locations() else set()
+        if not any(set(r) <= available for r in self.recipes):
             raise WorldError(
-                f"layout {layout!r} orders only {orders}; Ember's chefs cook three-onion soup, which it never orders"
+                f"layout {layout!r} orders {[list(r) for r in self.recipes]} but has dispensers for "
+                f"{sorted(available) or 'no ingredient'}: no order can be cooked"
             )
         self.pots = [tuple(p) for p in self.mdp.get_pot_locations()]
         self.counters = [tuple(p) for p in self.mdp.get_counter_locations()]
@@ -137,6 +165,11 @@ class Kitchen:
     @property
     def done(self) -> bool:
         return self.tick >= self.horizon
+
+    def pot_contents(self, pos: tuple[int, int]) -> tuple[str, ...]:
+        """The sorted ingredients in the pot at ``pos`` (cooking or not; empty when it holds no soup)."""
+        soup = self.state.objects.get(pos)
+        return tuple(sorted(soup.ingredients)) if soup is not None else ()
 
     def pot_state(self, pos: tuple[int, int]) -> tuple[str, int]:
         soup = self.state.objects.get(pos)
@@ -217,6 +250,9 @@ class OvercookedWorld(World):
         for i, pos in enumerate(k.pots):
             status, n = k.pot_state(pos)
             out.add(Atom("pot_state", (f"pot{i}", status, n)))
+            contents = k.pot_contents(pos)
+            for item in sorted(set(contents)):
+                out.add(Atom("pot_contents", (f"pot{i}", item, contents.count(item))))
         for i, pos in enumerate(k.counters):
             obj = k.state.objects.get(pos)
             if obj is not None:

@@ -2,7 +2,7 @@
 (the other chef is an obstacle; a chef stuck for 2 ticks steps aside onto a free cell, the two chefs on alternate
 ticks, which resolves head-on deadlocks).
 
-``fetch(ingredient)``, ``put_in_pot(pot)``, ``fetch_dish``, ``pick_up_soup(pot)``, ``deliver``,
+``fetch(ingredient)``, ``put_in_pot(pot)``, ``start_cooking(pot)``, ``fetch_dish``, ``pick_up_soup(pot)``, ``deliver``,
 ``place_on_counter(cell)``, ``pick_from_counter(cell)``, ``wait``. Each ends in SUCCESS when what it promises holds,
 in FAILURE with a reason after ``max_ticks`` or when its target cannot be reached.
 """
@@ -165,9 +165,28 @@ class PutInPot(KitchenSkill):
 
     def tick(self) -> Outcome:
         if self.ctx is not None and not self.done():
-            status = self.kitchen.pot_state(self.targets()[0])[0]
-            if status in ("cooking", "ready"):  # filled by the other chef meanwhile: decide again
+            status, n = self.kitchen.pot_state(self.targets()[0])
+            if status in ("cooking", "ready") or n >= 3:  # filled by the other chef meanwhile: decide again
                 return Outcome(Status.FAILURE, f"{self.name}: {self.ctx.args['pot']} is full ({status})")
+        return super().tick()
+
+
+class StartCooking(KitchenSkill):
+    name = "start_cooking"
+    description = "Start the soup in a pot cooking, empty-handed (kitchens whose pots do not start by themselves)."
+    params = (POT,)
+    preconditions = ("holding(?agent, none)",)
+
+    def targets(self) -> list[tuple[int, int]]:
+        assert self.ctx is not None
+        return [self.cell_of(self.ctx.args["pot"])]
+
+    def done(self) -> bool:
+        return self.kitchen.pot_state(self.targets()[0])[0] in ("cooking", "ready")
+
+    def tick(self) -> Outcome:
+        if self.ctx is not None and not self.done() and self.kitchen.pot_state(self.targets()[0])[0] == "empty":
+            return Outcome(Status.FAILURE, f"{self.name}: {self.ctx.args['pot']} is empty")
         return super().tick()
 
 

@@ -12,9 +12,12 @@ scene, and each task expands to fixed stages whose targets come from the objects
 - carry: approach, both hands contact the box's side faces, lift, move (object and root targets), place on the
   destination's top or the floor, release.
 
-Push directions (``forward``/``back``/``left``/``right``) are world +x/-x/+y/-y. Every plan is validated against the
-scene before it is returned. Limits: doors have parts but no template; the box is assumed not to turn while pushed
-or carried; stand-off distances are fixed, not fitted to the character.
+Push directions (``forward``/``back``/``left``/``right``) are world +x/-x/+y/-y. Several tasks in one instruction,
+joined by "then", ";" or "and" before a verb ("open the drawer, then sit on the chair"), plan one after another, each
+on the scene as the previous left it (moved objects at their targets, the character where it last stood). A negation
+("don't", "never", ...), two tasks in one clause or a body part the templates do not know is refused, never read
+past. Every plan is validated against the scene before it is returned. Limits: doors have parts but no template;
+the box is assumed not to turn while pushed or carried; stand-off distances are fixed, not fitted to the character.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ SUPPORTED = (
     "sit on the <chair>",
     "carry the <object> to the <table|box>",
     "carry the <object> to [x, y]",
+    "<task>, then <task> (tasks in order; also '; ' or 'and <verb>')",
 )
 FACES = {"front": (1.0, 0.0), "back": (-1.0, 0.0), "left": (0.0, 1.0), "right": (0.0, -1.0)}
 """Outward normals of an object's vertical faces in its own frame."""
@@ -62,6 +66,14 @@ _HUMAN = re.compile(
 )
 _VERBS = {"reach": "reach", "touch": "reach", "push": "push", "shove": "push", "open": "open", "pull": "open",
           "sit": "sit", "carry": "carry", "bring": "carry"}  # fmt: skip
+_VERB = r"\b(" + "|".join(_VERBS) + r")\b"
+_CLAUSE_BREAK = re.compile(  # "; ", ". ", "then", "and then", "after that", "and <verb>"
+    r"\s*(?:;|\.(?=\s|$)|,?\s*\b(?:and\s+)?then\b|,?\s*\bafter\s+that\b|,?\s*\band\b(?=\s+(?:"
+    + "|".join(_VERBS)
+    + r")\b))\s*"
+)
+_NEGATION = re.compile(r"\b(?:not|don't|dont|do\s+not|never|no\s+longer|without|avoid)\b")
+_ANY_PART = re.compile(r"\bwith\s+(?:the\s+|your\s+|its\s+|his\s+|her\s+)?([a-z]+(?:\s+[a-z]+)?)")
 
 
 class UnsupportedInstruction(ValueError):
@@ -107,6 +119,24 @@ def _hand_faces(face: str) -> tuple[str, str]:
     return next(f for f, v in FACES.items() if v == left), next(f for f, v in FACES.items() if v == (-ny, nx))
 
 
+def _after(scene: SceneInfo, stages: list[Stage]) -> SceneInfo:
+    """``scene`` as ``stages`` leave it: each moved object at its last target, the character at its last root
+    target."""
+    objects = dict(scene.objects)
+    for stage in stages:
+        target = stage.object_target
+        if target is not None and target.object in objects:
+            o = objects[target.object]
+            yaw = o.yaw if target.yaw is None else target.yaw
+            objects[target.object] = SceneObject(o.type, target.position, yaw, o.size, o.movable)
+    where = scene.character_position
+    for stage in stages:
+        root = stage.root_position(scene)
+        if root is not None:
+            where = (float(root[0]), float(root[1]))
+    return SceneInfo(objects, scene.lower, scene.upper, scene.character, where)
+
+
 def _offset(p: tuple[float, float], n: tuple[float, float], d: float) -> tuple[float, float]:
     return (_r(p[0] + n[0] * d), _r(p[1] + n[1] * d))
 
@@ -139,19 +169,40 @@ class TemplatePlanner:
         if not isinstance(scene, SceneInfo):
             scene = SceneInfo.from_dict(scene)
         text = re.sub(r"'s\b|s'", "", instruction.lower())
-        found = [(m.start(), _VERBS[m.group(1)]) for m in re.finditer(r"\b(" + "|".join(_VERBS) + r")\b", text)]
-        if not found:
-            raise UnsupportedInstruction(instruction, "no supported verb (reach, push, open, sit, carry)")
-        task = min(found)[1]
-        refs = self._objects(instruction, text, scene)
-        if not refs:
-            raise UnsupportedInstruction(instruction, f"it names none of the scene's objects {sorted(scene.objects)}")
-        stages = getattr(self, f"_{task}")(instruction, text, scene, refs)
+        negation = _NEGATION.search(text)
+        if negation:
+            raise UnsupportedInstruction(instruction, f"{negation.group(0)!r}: the templates cannot plan a negation")
+        clauses = [c for c in _CLAUSE_BREAK.split(text) if c.strip()]
+        stages: list[Stage] = []
+        now = scene
+        for clause in clauses or [text]:
+            planned = self._clause(instruction, clause, now)
+            stages += planned
+            now = _after(now, planned)
         if self.stage_timeout_s is not None:
             stages = [Stage(s.links, s.human_root, s.object_target, s.name, self.stage_timeout_s) for s in stages]
         objects = {link.object: scene.objects[link.object].type for s in stages for link in s.links}
         plan = StagePlan(instruction, tuple(stages), objects)
         return ensure_valid_stages(plan.to_dict(), scene, source=f"template plan for {instruction!r}")
+
+    def _clause(self, instruction: str, text: str, scene: SceneInfo) -> list[Stage]:
+        found = [(m.start(), _VERBS[m.group(1)]) for m in re.finditer(_VERB, text)]
+        if not found:
+            raise UnsupportedInstruction(
+                instruction, f"{text.strip()!r} has no supported verb (reach, push, open, sit, carry)"
+            )
+        tasks = {task for _, task in found}
+        if len(tasks) > 1:
+            raise UnsupportedInstruction(
+                instruction, f"{text.strip()!r} asks for {sorted(tasks)} at once; put them in order with 'then'"
+            )
+        task = min(found)[1]
+        refs = self._objects(instruction, text, scene)
+        if not refs:
+            raise UnsupportedInstruction(
+                instruction, f"{text.strip()!r} names none of the scene's objects {sorted(scene.objects)}"
+            )
+        return list(getattr(self, f"_{task}")(instruction, text, scene, refs))
 
     @staticmethod
     def _objects(instruction: str, text: str, scene: SceneInfo) -> list[str]:
@@ -185,6 +236,13 @@ class TemplatePlanner:
         words = re.findall(r"[a-z_]+", before)
         part = next((w for w in words if w in OBJECT_PARTS[o.type] and w != oid), OBJECT_PARTS[o.type][0])
         human = _HUMAN.search(text)
+        named = _ANY_PART.search(text)
+        if human is None and named is not None:
+            raise UnsupportedInstruction(
+                instruction,
+                f"{named.group(1)!r} is not a body part the templates use (left/right hand or foot, head, "
+                "pelvis, back)",
+            )
         if human is None:
             who = "right_hand"
         else:

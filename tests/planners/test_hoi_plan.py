@@ -220,12 +220,37 @@ def test_template_stage_structure_for_sit_reach_and_carry() -> None:
         ("sit on the sofa", "names none of the scene's objects"),
         ("open the drawer by 5 m", r"opens by up to 0\.\d\d m"),  # beyond the slide's range
         ("open the drawer by 0 cm", r"ask for a distance in \(0, "),
+        ("don't sit on the chair", "cannot plan a negation"),
+        ("push the box 0.5 m forward but never touch the table", "cannot plan a negation"),
+        ("touch the chair's backrest with the left elbow", "'left elbow' is not a body part"),
+        ("push the box 0.5 m forward then dance", "'dance' has no supported verb"),
+        ("open the drawer and sit", "'sit' names none of the scene's objects"),
+        ("push the box 1 m left as you sit on the chair", r"asks for \['push', 'sit'\] at once; put them in order"),
     ],
 )
 def test_unsupported_instructions_list_the_supported_forms(instruction: str, needle: str) -> None:
     with pytest.raises(UnsupportedInstruction, match=needle) as info:
         TemplatePlanner().plan(instruction, SCENE)
     assert "push the <object> to [x, y]" in str(info.value) and "sit on the <chair>" in str(info.value)
+
+
+def test_tasks_in_order_plan_on_the_scene_the_previous_ones_leave() -> None:
+    """ "then", "; " and "and <verb>" join tasks; each plans where the previous left the objects and the character (a
+    second push starts from the box's new place), and the whole plan validates."""
+    planner = TemplatePlanner()
+    plan = planner.plan("push the box 0.5 m forward, then push the box 0.5 m left", SCENE)
+    assert [s.name for s in plan.stages] == ["approach", "hands on", "push", "release"] * 2
+    moved = [s.object_target.position for s in plan.stages if s.object_target is not None]
+    assert moved == [pytest.approx((1.5, 1.5, 0.2)), pytest.approx((1.5, 2.0, 0.2))]
+    x, y = plan.stages[4].human_root  # to push it left (+y) it stands behind its new place, on the -y side
+    assert x == pytest.approx(1.5) and y < 1.5 - 0.35
+    both = planner.plan("open the drawer and sit on the chair", SCENE)
+    assert [s.name for s in both.stages] == [
+        *["approach", "grasp", "pull", "release"],
+        *["approach", "sit down", "lean back"],
+    ]
+    assert validate_stages(both.to_dict(), _scene()) == []
+    assert planner.plan("sit on the chair; open the drawer by 0.2 m.", SCENE).stages[-2].object_target is not None
 
 
 def test_template_targets_outside_the_workspace_are_refused() -> None:

@@ -171,7 +171,8 @@ BOUNDS: dict[type, dict[str, str]] = {
         "worker_cpus": _GT0,
         "restart_timeout_s": _GT0,
     },
-    RobotSimConfig: {"seed": _NONNEG, "state_hz": _GT0, "pose_hz": _GT0, "camera_hz": _NONNEG},
+    # publish rates: a ROS 2 timer above a few kHz only spins the executor (and ros2 topic hz cannot follow it)
+    RobotSimConfig: {"seed": _NONNEG, "state_hz": "(0,5000]", "pose_hz": "(0,5000]", "camera_hz": "[0,120]"},
 }
 
 

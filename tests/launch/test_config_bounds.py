@@ -55,6 +55,8 @@ def test_rules() -> None:
         ("run", ["planner=llm", "planner.base_url=u", "planner.model=m", "planner.timeout=0"], "planner.timeout=0.0"),
         ("train", ["task=retarget", "task.clip_weights=[1,-1,1,1]"], "each number must be at least 0"),
         ("eval", [], "checkpoint is required and has no default"),
+        ("robot_sim", ["state_hz=1e6"], "state_hz=1000000.0: must be in (0, 5000] (default 250.0)"),
+        ("robot_sim", ["camera_hz=-1"], "camera_hz=-1.0: must be in [0, 120]"),
     ],
 )
 def test_out_of_range_values_are_refused_with_key_value_and_range(name: str, overrides: list[str], needle: str) -> None:

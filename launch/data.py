@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+
+from ember.launch.status import print_error
 
 DEMONSTRATORS: dict[str, str] = {
     "tabletop_push_obstacle": "ember.skills.tabletop.demos:ObstaclePushDemonstrator",
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
                 action_noise=args.action_noise,
             )
     except (DatasetError, ValueError) as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
+        print_error(console, str(err))
         sys.exit(2)
     print(json.dumps(summary, indent=2))
 

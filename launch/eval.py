@@ -16,11 +16,10 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
-from rich.markup import escape
 
 from ember.launch.bounds import ConfigBoundsError, check_bounds
 from ember.launch.config import register
-from ember.launch.status import status_progress
+from ember.launch.status import print_error, status_progress
 from ember.sims.atomic import atomic_write_json, atomic_write_text
 
 register()
@@ -37,7 +36,7 @@ def main(cfg: DictConfig) -> None:
     try:
         check_bounds(cfg)
     except ConfigBoundsError as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
+        print_error(console, str(err))
         sys.exit(2)
     torch.set_num_threads(int(cfg.threads))
     try:
@@ -52,9 +51,7 @@ def main(cfg: DictConfig) -> None:
         env = make_env(meta["task"], num_envs=num_envs, seed=cfg.seed, **meta.get("env", {}))
         controller = ChunkController(policy, env.num_envs, cfg.steps, cfg.sampler, cfg.guidance, seed=cfg.seed)
     except (FileNotFoundError, ValueError, KeyError, TypeError) as err:
-        console.print(
-            f"[bold red]error:[/] {escape(f'checkpoint={cfg.checkpoint!r}: {err}')}", soft_wrap=True, highlight=False
-        )
+        print_error(console, f"checkpoint={cfg.checkpoint!r}: {err}")
         sys.exit(2)
     atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     with status_progress(console, bool(cfg.progress)) as bar:

@@ -13,9 +13,8 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
-from rich.markup import escape
 
-from ember.launch.status import status_progress
+from ember.launch.status import print_error, status_progress
 from ember.sims.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 
@@ -85,7 +84,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> None:
         pcfg.goal_slice = [env.goal_slice.start, env.goal_slice.stop]
         windows = make_windows(datasets, pcfg.obs_history, pcfg.horizon, p["success_only"])
     except (DatasetError, ValueError, TypeError) as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
+        print_error(console, str(err))
         sys.exit(2)
     from torch.utils.tensorboard import SummaryWriter
 

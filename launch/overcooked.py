@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 from rich.console import Console
-from rich.markup import escape
 
 from ember.launch.rundir import RunDir
-from ember.launch.status import status_progress
+from ember.launch.status import print_error, status_progress
 
 
 def _trace(run_dir: RunDir, episode: int, event: dict[str, Any]) -> None:
@@ -46,7 +45,7 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
     except (ValueError, WorldError) as err:
         run_dir.trace({"event": "error", "type": type(err).__name__, "message": str(err)})
         run_dir.close()
-        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
+        print_error(console, str(err))
         sys.exit(2)
     skills = SkillLibrary.for_domain("overcooked")
     planner: Any = CooperativePlanner(skills)
@@ -67,7 +66,7 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
                 cache_dir=p.cache_dir,
             )
         except ValueError as err:
-            console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
+            print_error(console, str(err))
             sys.exit(2)
         fallback = CooperativePlanner(skills) if p.fallback == "symbolic" else None
         planner = ProAgentPlanner(client, skills, repair_rounds=int(p.critique_rounds), fallback=fallback)
@@ -102,7 +101,7 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
                 run_dir.trace({"event": "error", "type": "LLMError", "kind": err.kind, "message": message})
                 run_dir.close()
                 progress.stop()
-                console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+                print_error(console, message)
                 sys.exit(2)
             soups.append(n)
             scores.append(float(world.kitchen.score))

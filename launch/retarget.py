@@ -23,10 +23,9 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 from rich.console import Console
-from rich.markup import escape
 
 from ember.launch.rundir import RunDir, VideoWriter
-from ember.launch.status import status_progress
+from ember.launch.status import print_error, status_progress
 
 
 def _start_pose(model: Any, head: np.ndarray, head_quat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +49,7 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
     from ember.skills.humanoid.tracking import SHIPPED, TrackingPolicy, TrackingPolicyError
 
     if cfg.input is None:
-        console.print("[bold red]error:[/] task=retarget needs input=FILE (a .jsonl or .csv head/hands recording)")
+        print_error(console, "task=retarget needs input=FILE (a .jsonl or .csv head/hands recording)")
         sys.exit(2)
     leg, arm = float(cfg.task.leg_scale), float(cfg.task.arm_scale)
     try:
@@ -58,7 +57,7 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
         policy = TrackingPolicy(cfg.tracking_policy or SHIPPED, leg, arm, zero_shot=bool(cfg.zero_shot))
     except (StreamError, TrackingPolicyError) as err:
         run_dir.trace({"event": "error", "type": type(err).__name__, "message": str(err)})
-        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
+        print_error(console, str(err))
         sys.exit(2)
     signals = hold_last(raw)
     model = load_humanoid(leg, arm)

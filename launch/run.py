@@ -24,7 +24,7 @@ from ember.launch.bounds import ConfigBoundsError, check_bounds
 from ember.launch.config import RunConfig, register
 from ember.launch.episode import ConfigError, run_episode
 from ember.launch.rundir import RunDir
-from ember.launch.status import status_progress
+from ember.launch.status import print_error, status_progress
 from ember.planners.goals import GoalError
 from ember.planners.hoi.template import UnsupportedInstruction
 from ember.planners.minecraft import PlanningError
@@ -90,11 +90,11 @@ def main(cfg: DictConfig) -> None:
     try:
         check_bounds(cfg)
     except ConfigBoundsError as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
+        print_error(console, str(err))
         sys.exit(2)
     unused = _unused_settings(cfg)
     if unused:
-        console.print(f"[bold red]error:[/] {escape(unused)}", soft_wrap=True, highlight=False)
+        print_error(console, unused)
         sys.exit(2)
     run_dir = RunDir(run_path)
     run_dir.write_text("config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
@@ -158,7 +158,7 @@ def main(cfg: DictConfig) -> None:
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         run_dir.trace({"event": "error", "type": type(err).__name__, "message": message})
         run_dir.close()
-        console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, markup=True, highlight=False)
+        print_error(console, message)
         sys.exit(2)
     run_dir.close()
     reason = escape(str(metrics["reason"]))

@@ -1,8 +1,10 @@
-"""The live status line every long-running subcommand shows: description, bar, a status text, elapsed time."""
+"""What every subcommand shows: the live status line of long runs (description, bar, a status text, elapsed time)
+and the one-line error a refused command ends with."""
 
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 
@@ -17,3 +19,8 @@ def status_progress(console: Console, enabled: bool) -> Progress:
         disable=not enabled,
         transient=False,
     )
+
+
+def print_error(console: Console, message: str) -> None:
+    """``error: <message>`` in red; the message is printed as it is (brackets in it are not rich markup)."""
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)

@@ -32,9 +32,10 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+
+from ember.launch.status import print_error
 
 log = logging.getLogger("ember.sweep")
 
@@ -407,7 +408,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rebuild(args.sweep_dir, console)
     except SweepDirError as err:
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
+        print_error(Console(stderr=True), str(err))
         sys.exit(2)
 
 

@@ -22,11 +22,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
-from rich.markup import escape
 
 from ember.launch.bounds import ConfigBoundsError, check_bounds
 from ember.launch.config import register
-from ember.launch.status import status_progress
+from ember.launch.status import print_error, status_progress
 from ember.launch.warmstart import TrainConfigError, check_resume, init_weights
 from ember.sims import ENVS, make_env
 from ember.sims.atomic import atomic_write_json, atomic_write_text
@@ -273,7 +272,7 @@ def _shared_run_dir(own: Path) -> Path:
 def _fail(console: Console, message: str) -> NoReturn:
     """A bad config: exit 2 with the message, or, in a sweep (``-m``), fail this job only (the sweep's table lists
     it as failed with the message, and the other jobs go on)."""
-    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+    print_error(console, message)
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         raise TrainConfigError(message) from None  # the message says it all; no chained traceback
     sys.exit(2)

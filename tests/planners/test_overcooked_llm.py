@@ -77,6 +77,22 @@ def test_episode_through_the_stand_in_counts_model_calls() -> None:
     assert soups >= 1 and planner.calls == standin.requests > 5 and planner.fallbacks == 0
 
 
+def test_the_llm_path_cooks_a_layouts_own_recipes_and_starts_its_pots() -> None:
+    """counter_circuit orders onion-tomato soups whose pots a chef starts: the prompt lists the recipes and how pots
+    start, and start_cooking validates and runs through the model's path (the stand-in answers for both chefs)."""
+    world = OvercookedWorld("counter_circuit", horizon=200)
+    standin = CooperativeStandIn(world, CooperativePlanner(SKILLS))
+    events: list[dict] = []
+    with OpenAIStubServer(standin) as server:
+        planner = ProAgentPlanner(ChatClient(server.base_url, "stub"), SKILLS)
+        soups = run_episode(world, planner, on_event=events.append)
+    assert soups >= 2 and planner.fallbacks == 0
+    assert any(e["event"] == "skill_start" and e["skill"] == "start_cooking" for e in events)
+    assert world.kitchen.score >= soups * min(v for v, _ in world.kitchen.recipes.values())
+    prompt = planner._prompt(world, 0, None)
+    assert "Recipes: onion + onion + tomato: 55 points, cooks 37 ticks" in prompt and "start_cooking" in prompt
+
+
 def test_read_critic_learns_and_revises_only_low_scored_proposals() -> None:
     from ember.planners.overcooked_critic import ReAdPlanner, train_critic
 

@@ -138,8 +138,8 @@ class CooperativePlanner:
                 return "pick_from_counter", {"cell": names[cell]}
         dishes_busy = int(their_held == "dish" or their_skill == "fetch_dish")
         # items on counters this chef can reach: handed over, or staged (one out of reach may never be brought)
-        near = {c: item for c, item in on_counter.items() if _beside(c, mine)}
-        dishes_busy += sum(1 for item in near.values() if item == "dish")  # handed over, waiting for a soup
+        in_reach = {c: item for c, item in on_counter.items() if _beside(c, mine)}
+        dishes_busy += sum(1 for item in in_reach.values() if item == "dish")  # handed over, waiting for a soup
         soups_coming = sum(1 for s, _ in pots.values() if s in ("cooking", "ready"))
         # A soup that will be ready by the time a dish could be brought to it (or is ready now) takes the dish first.
         can_dish = any(_beside(tuple(d), mine) for d in mdp.get_dish_dispenser_locations())
@@ -150,7 +150,7 @@ class CooperativePlanner:
         needed = {x: sum(m.get(x, 0) for m in missing.values()) for x in INGREDIENTS}  # still to go into pots
         for x in INGREDIENTS:
             needed[x] -= int(their_held == x or (their_skill == "fetch" and their_args.get("ingredient") == x))
-            needed[x] -= sum(1 for item in near.values() if item == x)
+            needed[x] -= sum(1 for item in in_reach.values() if item == x)
         fetchable = sorted((x for x in can_get if needed[x] > 0), key=lambda x: -needed[x])
         if fetchable and my_pots:
             return "fetch", {"ingredient": fetchable[0]}  # another pot to fill while this soup cooks

@@ -150,15 +150,20 @@ class FetchDish(KitchenSkill):
         return self.held() == "dish"
 
 
-class PutInPot(KitchenSkill):
-    name = "put_in_pot"
-    description = "Put the held ingredient into a pot."
+class PotSkill(KitchenSkill):
+    """A skill whose target is the pot named by its ``pot`` argument."""
+
     params = (POT,)
-    effects = ("holding(?agent, none)",)
 
     def targets(self) -> list[tuple[int, int]]:
         assert self.ctx is not None
         return [self.cell_of(self.ctx.args["pot"])]
+
+
+class PutInPot(PotSkill):
+    name = "put_in_pot"
+    description = "Put the held ingredient into a pot."
+    effects = ("holding(?agent, none)",)
 
     def done(self) -> bool:
         return self.held() == "none"
@@ -171,15 +176,10 @@ class PutInPot(KitchenSkill):
         return super().tick()
 
 
-class StartCooking(KitchenSkill):
+class StartCooking(PotSkill):
     name = "start_cooking"
     description = "Start the soup in a pot cooking, empty-handed (kitchens whose pots do not start by themselves)."
-    params = (POT,)
     preconditions = ("holding(?agent, none)",)
-
-    def targets(self) -> list[tuple[int, int]]:
-        assert self.ctx is not None
-        return [self.cell_of(self.ctx.args["pot"])]
 
     def done(self) -> bool:
         return self.kitchen.pot_state(self.targets()[0])[0] in ("cooking", "ready")
@@ -190,16 +190,11 @@ class StartCooking(KitchenSkill):
         return super().tick()
 
 
-class PickUpSoup(KitchenSkill):
+class PickUpSoup(PotSkill):
     name = "pick_up_soup"
     description = "Scoop a ready soup from a pot with the held dish (waits beside a cooking pot)."
-    params = (POT,)
     preconditions = ("holding(?agent, dish)",)
     effects = ("holding(?agent, soup)", "not holding(?agent, dish)")
-
-    def targets(self) -> list[tuple[int, int]]:
-        assert self.ctx is not None
-        return [self.cell_of(self.ctx.args["pot"])]
 
     def tick(self) -> Outcome:
         failed = self.unmet_preconditions_outcome()

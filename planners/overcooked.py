@@ -63,8 +63,8 @@ class CooperativePlanner:
         dispensers = {"onion": mdp.get_onion_dispenser_locations(), "tomato": mdp.get_tomato_dispenser_locations()}
         can_get = {x for x, cells in dispensers.items() if any(_beside(tuple(c), mine) for c in cells)}
         anyone = {x for x, cells in dispensers.items() if any(_beside(tuple(c), mine | theirs) for c in cells)}
-        best, missing = _recipe_plan(k, pots, anyone)
         # What each pot still lacks for the soup it is filled towards (an empty pot: the best recipe's ingredients).
+        best, missing = _recipe_plan(k, pots, anyone)
         serve_ok = any(_beside(tuple(s), mine) for s in mdp.get_serving_locations())
         shared = [
             c for c in k.counters if _beside(c, mine) and _beside(c, theirs) and c not in state.objects

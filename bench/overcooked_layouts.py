@@ -1,5 +1,6 @@
 """Overcooked beyond the classic five: Ember's cooperative planner driving both chefs on every 2-chef layout the
-``overcooked`` package ships, soups and points per 400-tick episode, mean over seeded episodes.
+``overcooked`` package ships, soups and points per 400-tick episode, mean over seeded episodes; beside them the greedy
+partner with itself and Ember (chef0) beside a greedy partner (chef1).
 
     python bench/overcooked_layouts.py [--episodes 5]
 
@@ -31,6 +32,7 @@ def main() -> None:
     from ember.sims.overcooked.kitchen import CLASSIC_LAYOUTS, OvercookedWorld, layouts
     from ember.sims.world import WorldError
     from ember.skills.library import SkillLibrary
+    from ember.skills.overcooked.partners import GreedyPartner, play
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--episodes", type=int, default=5)
@@ -49,24 +51,31 @@ def main() -> None:
                 refused[layout] = str(err)
                 progress.advance(job)
                 continue
-            soups, points = [], []
+            soups, points, greedy, beside = [], [], [], []
             for seed in range(args.episodes):
                 soups.append(run_episode(world, planner, seed=seed))
                 points.append(world.kitchen.score)
+                world.kitchen.reset()
+                greedy.append(play(world.kitchen, (GreedyPartner(seed), GreedyPartner(seed + 100))))
+                beside.append(run_episode(world, planner, (True, False), (None, GreedyPartner(seed)), seed=seed))
             results[layout] = {
                 "soups": float(np.mean(soups)),
                 "points": float(np.mean(points)),
+                "greedy_pair_soups": float(np.mean(greedy)),
+                "beside_greedy_soups": float(np.mean(beside)),  # Ember as chef0, the greedy partner as chef1
                 "pots_start_by_themselves": world.kitchen.auto_cook,
                 "recipes": {"+".join(r): {"value": v, "cook_ticks": t} for r, (v, t) in world.kitchen.recipes.items()},
             }
             progress.advance(job)
     zero = sorted(k for k, v in results.items() if v["soups"] == 0)
+    below = sorted(k for k, v in results.items() if v["beside_greedy_soups"] < v["greedy_pair_soups"])
     report = {
         "bench": "overcooked_layouts",
         "episodes": args.episodes,
         "results": results,
         "refused": refused,
         "layouts_with_no_soup": zero,
+        "layouts_where_ember_beside_greedy_makes_fewer_than_the_greedy_pair": below,
         "wall_s": round(time.perf_counter() - start, 1),
         "machine": machine(),
     }

@@ -64,7 +64,7 @@ class CooperativePlanner:
         can_get = {x for x, cells in dispensers.items() if any(_beside(tuple(c), mine) for c in cells)}
         anyone = {x for x, cells in dispensers.items() if any(_beside(tuple(c), mine | theirs) for c in cells)}
         # What each pot still lacks for the soup it is filled towards (an empty pot: the best recipe's ingredients).
-        best, missing = _recipe_plan(k, pots, anyone)
+        best, missing = k.recipe_plan(anyone)
         serve_ok = any(_beside(tuple(s), mine) for s in mdp.get_serving_locations())
         shared = [
             c for c in k.counters if _beside(c, mine) and _beside(c, theirs) and c not in state.objects
@@ -205,41 +205,6 @@ class CooperativePlanner:
 
 
 INGREDIENTS = ("onion", "tomato")
-
-
-def _recipe_plan(
-    k: Any, pots: dict[tuple[int, int], tuple[str, int]], available: set[str]
-) -> tuple[tuple[str, ...], dict[tuple[int, int], dict[str, int]]]:
-    """The recipe an empty pot is filled towards and what every pot that is not cooking still lacks.
-
-    A recipe scores its value over an estimate of the ticks a soup of it takes (its cook time, or ten ticks an
-    ingredient to bring, whichever is longer, plus twenty to dish and serve it); only recipes whose ingredients some
-    chef can fetch count. A pot that holds ingredients is filled towards the best recipe containing them; one whose
-    contents no recipe contains is cooked as it is (filled up to three first where pots start by themselves)."""
-
-    def score(recipe: tuple[str, ...]) -> float:
-        value, cook = k.recipes[recipe]
-        return float(value) / (max(cook, 10 * len(recipe)) + 20)
-
-    def lacks(recipe: tuple[str, ...], contents: tuple[str, ...]) -> dict[str, int] | None:
-        out = {x: recipe.count(x) - contents.count(x) for x in set(recipe) | set(contents)}
-        return None if min(out.values(), default=0) < 0 else {x: n for x, n in out.items() if n > 0}
-
-    usable = sorted((r for r in k.recipes if set(r) <= available), key=lambda r: (-score(r), r))
-    best = usable[0] if usable else ()
-    missing: dict[tuple[int, int], dict[str, int]] = {}
-    for p, (status, _) in pots.items():
-        if status in ("cooking", "ready"):
-            continue
-        contents = k.pot_contents(p)
-        fits = [(r, m) for r in usable if (m := lacks(r, contents)) is not None]
-        if fits:
-            missing[p] = fits[0][1]
-        elif k.auto_cook and available:
-            missing[p] = {sorted(available)[0]: 3 - len(contents)}  # no order matches: fill up, it cooks anyway
-        else:
-            missing[p] = {}
-    return best, missing
 
 
 def run_episode(

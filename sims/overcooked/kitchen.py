@@ -69,6 +69,10 @@ def build_mdp(layout: str) -> Any:
     known = layouts()
     if layout not in known:
         raise WorldError(f"layout {layout!r} is unknown; the overcooked package ships {known}")
+    from overcooked.mdp.overcooked_mdp import Recipe
+
+    if not Recipe._configured:  # the package reads a start state's soups before it configures recipes (tutorial_1)
+        Recipe.configure({})  # defaults; the gridworld configures its own on construction
     try:
         try:
             try:
@@ -180,6 +184,40 @@ class Kitchen:
         if soup.is_cooking:
             return "cooking", int(soup.cook_time_remaining)
         return "filling", len(soup.ingredients)
+
+    def recipe_plan(self, available: set[str]) -> tuple[tuple[str, ...], dict[tuple[int, int], dict[str, int]]]:
+        """The recipe an empty pot is filled towards and what every pot that is not cooking still lacks, with the
+        ingredients in ``available`` (those some chef can fetch).
+
+        A recipe scores its value over an estimate of the ticks a soup of it takes (its cook time, or ten ticks an
+        ingredient to bring, whichever is longer, plus twenty to dish and serve it); only recipes whose ingredients
+        are available count. A pot that holds ingredients is filled towards the best recipe containing them; one
+        whose contents no recipe contains is cooked as it is (filled up to three first where pots start by
+        themselves)."""
+
+        def score(recipe: tuple[str, ...]) -> float:
+            value, cook = self.recipes[recipe]
+            return float(value) / (max(cook, 10 * len(recipe)) + 20)
+
+        def lacks(recipe: tuple[str, ...], contents: tuple[str, ...]) -> dict[str, int] | None:
+            out = {x: recipe.count(x) - contents.count(x) for x in set(recipe) | set(contents)}
+            return None if min(out.values(), default=0) < 0 else {x: n for x, n in out.items() if n > 0}
+
+        usable = sorted((r for r in self.recipes if set(r) <= available), key=lambda r: (-score(r), r))
+        best = usable[0] if usable else ()
+        missing: dict[tuple[int, int], dict[str, int]] = {}
+        for p in self.pots:
+            if self.pot_state(p)[0] in ("cooking", "ready"):
+                continue
+            contents = self.pot_contents(p)
+            fits = [(r, m) for r in usable if (m := lacks(r, contents)) is not None]
+            if fits:
+                missing[p] = fits[0][1]
+            elif self.auto_cook and available:
+                missing[p] = {sorted(available)[0]: 3 - len(contents)}  # no order matches: fill up, it cooks anyway
+            else:
+                missing[p] = {}
+        return best, missing
 
     def ascii(self) -> str:
         """The grid as text: terrain letters (X counter, P pot, O onion, T tomato, D dishes, S serving), chefs as

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pickle
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +102,13 @@ class RandomPartner(Partner):
 
 
 class GreedyPartner(Partner):
-    """The classic greedy human model: holding soup -> serve it; holding a dish -> the nearest ready (else cooking)
-    pot; holding an ingredient -> the nearest pot that still needs one; empty-handed -> a dish when a pot is cooking
-    or ready and the other chef holds no dish, else an onion (from a counter if one lies there, else a dispenser). It
-    never puts items on counters for the other chef."""
+    """The classic greedy human model, with the layout's recipes: holding soup -> serve it; holding a dish -> the
+    nearest ready (else cooking) pot; holding an ingredient -> the nearest pot it reaches whose recipe still lacks it
+    (none: where pots start by themselves, the classic model's wait at a pot; else a free counter it reaches, so it
+    spoils no soup); empty-handed -> a pot that holds a whole recipe and waits to be started, else a dish when a pot
+    is cooking or ready and the other chef holds no dish, else an ingredient the pots it reaches lack (from a counter
+    if one lies there, else a dispenser). Pots are filled towards :meth:`Kitchen.recipe_plan`'s recipes. On the
+    classic layouts (three-onion soups, pots that start by themselves) it plays as the overcooked-ai greedy model."""
 
     def __init__(self, seed: int = 0) -> None:
         super().__init__(seed)
@@ -130,19 +133,41 @@ class GreedyPartner(Partner):
         mdp, state = kitchen.mdp, kitchen.state
         held = state.players[me].held_object
         held_name = None if held is None else held.name
+        region = reachable_cells(kitchen, me)
+
+        def near(cells: Iterable[Any]) -> list[tuple[int, int]]:
+            return [(int(x), int(y)) for x, y in cells if any((x + dx, y + dy) in region for dx, dy in _STEPS)]
+
         pots = {pos: kitchen.pot_state(pos)[0] for pos in kitchen.pots}
+        dispensers = {
+            "onion": [tuple(c) for c in mdp.get_onion_dispenser_locations()],
+            "tomato": [tuple(c) for c in mdp.get_tomato_dispenser_locations()],
+        }
+        best, missing = kitchen.recipe_plan({x for x, cells in dispensers.items() if cells})
         if held_name == "soup":
             return list(mdp.get_serving_locations())
         if held_name == "dish":
             ready = [p for p, s in pots.items() if s == "ready"]
             return ready or [p for p, s in pots.items() if s == "cooking"] or list(pots)
-        if held_name in ("onion", "tomato"):
-            needy = [p for p, s in pots.items() if s in ("empty", "filling")]
-            return needy or list(pots)
+        if held_name in dispensers:
+            needy = [p for p, lack in missing.items() if lack.get(held_name, 0) > 0]
+            busy = [p for p, s in pots.items() if s in ("cooking", "ready")]
+            if kitchen.auto_cook:  # the classic model: it waits at a pot (an unreachable one too)
+                return near(needy) or needy or busy or list(pots)
+            free = near(c for c in kitchen.counters if c not in state.objects)
+            return near(needy) or free or busy or list(pots)  # a counter rather than a soup it would spoil
+        if not kitchen.auto_cook:
+            whole = near(p for p, s in pots.items() if s == "filling" and not missing.get(p))
+            if whole:
+                return whole
         other = state.players[1 - me].held_object
         if any(s in ("cooking", "ready") for s in pots.values()) and (other is None or other.name != "dish"):
             return _counter_items(kitchen, "dish") + list(mdp.get_dish_dispenser_locations())
-        return _counter_items(kitchen, "onion") + list(mdp.get_onion_dispenser_locations())
+        mine = {p: lack for p, lack in missing.items() if near([p])} or missing  # pots it reaches, else all
+        lacking = {x: sum(lack.get(x, 0) for lack in mine.values()) for x in dispensers}
+        wanted = [x for x in sorted(lacking, key=lambda x: -lacking[x]) if lacking[x] > 0] or list(dict.fromkeys(best))
+        cells = near(c for x in wanted for c in _counter_items(kitchen, x))
+        return cells or [c for x in wanted for c in dispensers[x]] or dispensers["onion"] + dispensers["tomato"]
 
 
 def _counter_items(kitchen: Kitchen, name: str) -> list[Any]:

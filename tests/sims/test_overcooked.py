@@ -102,6 +102,29 @@ def test_the_cooperative_planner_cooks_the_layouts_own_recipes(layout: str) -> N
     assert any(f.startswith("pot_contents(") for f in facts) or all("empty" in f for f in facts if "pot_state" in f)
 
 
+@pytest.mark.parametrize("layout", ["cramped_room_tomato", "simple_tomato", "soup_coordination", "tutorial_1"])
+def test_the_greedy_partner_cooks_the_layouts_own_recipes(layout: str) -> None:
+    """The greedy human model fills pots towards the layout's recipes, fetches tomatoes where they are ordered and
+    starts the pots that do not start by themselves (it made no soup on these layouts when it knew onions only)."""
+    kitchen = Kitchen(layout)
+    soups = play(kitchen, (GreedyPartner(0), GreedyPartner(1)))
+    assert soups >= 1, layout
+    values = sorted({v for v, _ in kitchen.recipes.values()})
+    assert kitchen.score >= soups * values[0]  # every soup on the layout's orders
+
+
+def test_the_greedy_partner_starts_a_whole_recipe_and_does_not_spoil_it() -> None:
+    from overcooked.mdp.overcooked_mdp import ObjectState, SoupState
+
+    kitchen = Kitchen("cramped_room_tomato")  # one pot; onion + tomato is its best order
+    (pot,) = kitchen.pots
+    kitchen.state.objects[pot] = SoupState.get_soup(pot, num_onions=1, num_tomatoes=1)
+    assert GreedyPartner.targets(kitchen, 0) == [pot]  # empty-handed: start it
+    kitchen.state.players[0].set_object(ObjectState("onion", kitchen.state.players[0].position))
+    targets = GreedyPartner.targets(kitchen, 0)
+    assert pot not in targets and set(targets) <= set(kitchen.counters)  # a third ingredient would spoil it
+
+
 def test_parallel_env_follows_the_pettingzoo_convention() -> None:
     env = OvercookedParallelEnv("asymmetric_advantages", horizon=10, render_mode="ansi")
     obs, infos = env.reset(seed=0)

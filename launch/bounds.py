@@ -157,6 +157,7 @@ BOUNDS: dict[type, dict[str, str]] = {
         "temperature": _NONNEG,
         "teacher_share": _UNIT,
         "window": _NONNEG,
+        "passes": _POS,
         "epochs": _POS,
         "hidden": _POS,
         "mpc_threads": _POS,

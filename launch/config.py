@@ -470,8 +470,12 @@ class DAggerConfig:
     teacher_share: float = 0.25
     """Floor of the share of envs the teacher drives (from 1/2, halving each iteration)."""
     warm_start: str = "plan"
-    """What the MPC searches around each step: its own plan from the last step (``plan``) or the student's action
-    (``student``: labels that depend on the state alone — start from a trained student with ``init_from``)."""
+    """What the MPC searches around each step: its own plan from the last step (``plan``), the student's action
+    (``student``: labels that depend on the state alone — start from a trained student with ``init_from``) or the
+    reference (``fresh``: labels that depend on the state alone; give ``passes`` 3)."""
+    passes: int = 1
+    """MPC refinements per label, each around the last one's answer with 0.7x the perturbation (a fresh plan needs
+    3 on walk; each pass costs one MPC call)."""
     window: int = 0
     """Refit the student on the labels of the last ``window`` iterations only (0: all of them, DAgger's
     aggregation; with ``warm_start=student`` older labels improve on older students)."""

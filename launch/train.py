@@ -235,6 +235,7 @@ def _dagger(cfg: DictConfig, run_dir: Path, console: Console) -> None:
                 weights=[float(w) for w in a["weights"]],  # checked by SamplingMPC
                 teacher_share=float(a["teacher_share"]),
                 warm_start=str(a["warm_start"]),
+                passes=int(a["passes"]),
                 window=int(a["window"]),
                 seed=int(cfg.seed),
                 resume=bool(cfg.resume),

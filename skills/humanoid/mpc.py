@@ -104,21 +104,42 @@ class SamplingMPC:
         """Forget the plans of envs ``ids`` (all by default): after an env reset."""
         self.plans[slice(None) if ids is None else ids] = 0.0
 
-    def targets(self, i: int, prior: np.ndarray | None = None) -> np.ndarray:
+    def targets(
+        self, i: int, prior: np.ndarray | None = None, fresh: bool = False, passes: int = 1, decay: float = 0.7
+    ) -> np.ndarray:
         """The PD targets (28, action units) for env ``i``'s coming control step; advances its plan. ``prior``: PD
         targets (28, action units) to search around instead of the plan carried over from the last step — the plan
         becomes their offset from the reference's next frame, held over the horizon. Seeded by a policy's action, the
-        result depends on the state and that policy only (no hidden plan), so a student can learn it."""
-        env, t, mj = self.env, self.env.tables, self._mj
+        result depends on the state and that policy only (no hidden plan), so a student can learn it. ``fresh``:
+        search from the reference itself (a zero plan) — the result depends on the state alone. ``passes``: refine
+        the plan that many times this step, each pass sampling around the last one's MPPI average with the
+        perturbation scaled by ``decay`` (from a fresh plan one pass falls within ~2 s on walk; three keep it up)."""
+        env, t = self.env, self.env.tables
+        if passes < 1 or not 0 < decay <= 1:
+            raise ValueError(f"passes={passes} must be >= 1 and decay={decay} in (0, 1]")
         last = t.start[env.clip[i]] + t.length[env.clip[i]] - 1
         horizon = int(self._horizons[env.clip[i]])
         expand, shift = self._mats[horizon]
         frames = np.minimum(env.frame[i] + 1 + np.arange(horizon), last)
         reference = t.qpos[frames, 7:] / ACTION_SCALE  # (H, nu)
+        if fresh:
+            self.plans[i] = 0.0
         if prior is not None:
             self.plans[i] = np.clip(prior, -2.0, 2.0) - reference[0]
-        knots = self.plans[i][None] + self.sigma * self.rng.standard_normal((self.samples, *self.plans[i].shape))
-        knots[0] = self.plans[i]
+        chosen = self.plans[i]
+        for k in range(passes):
+            chosen = self._improve(i, chosen, reference, frames, expand, self.sigma * decay**k)
+        self.plans[i] = shift @ chosen
+        return np.asarray(np.clip(reference[0] + (expand[0] @ chosen), -2.0, 2.0))
+
+    def _improve(
+        self, i: int, plan: np.ndarray, reference: np.ndarray, frames: np.ndarray, expand: np.ndarray, sigma: float
+    ) -> np.ndarray:
+        """One sampling pass around ``plan`` (knots, nu) for env ``i``: the cheapest candidate or the MPPI average."""
+        env, t, mj = self.env, self.env.tables, self._mj
+        horizon = len(frames)
+        knots = plan[None] + sigma * self.rng.standard_normal((self.samples, *plan.shape))
+        knots[0] = plan
         offsets = np.einsum("hk,skn->shn", expand, knots)
         ctrl = np.clip(reference[None] + offsets, -2.0, 2.0) * ACTION_SCALE
         start = np.empty(self._nstate)
@@ -134,11 +155,8 @@ class SamplingMPC:
         cost = self._cost(sensed, t.bodies[frames])
         if self.temperature > 0:
             share = np.exp(-(cost - cost.min()) / (self.temperature * cost.std() + 1e-9))
-            chosen = np.einsum("s,skn->kn", share / share.sum(), knots)
-        else:
-            chosen = knots[int(np.argmin(cost))]
-        self.plans[i] = shift @ chosen
-        return np.asarray(np.clip(reference[0] + (expand[0] @ chosen), -2.0, 2.0))
+            return np.asarray(np.einsum("s,skn->kn", share / share.sum(), knots))
+        return np.asarray(knots[int(np.argmin(cost))])
 
     def _cost(self, sensed: np.ndarray, ref: np.ndarray) -> np.ndarray:
         s = sensed[:, CONTROL_DECIMATION - 1 :: CONTROL_DECIMATION, :45]  # bodies at the end of each control step
@@ -179,6 +197,7 @@ def distill(
     weights: Sequence[float] = TEACHER_WEIGHTS,
     teacher_share: float = 0.25,
     warm_start: str = "plan",
+    passes: int = 1,
     window: int = 0,
     seed: int = 0,
     resume: bool = False,
@@ -190,20 +209,21 @@ def distill(
     command: str = "",
 ) -> dict[str, Any]:
     """DAgger: in iteration ``k`` the MPC drives a share ``max(0.5^k, teacher_share)`` of the envs, the student (the
-    deterministic actor) the others; every visited state is labelled with the MPC's action (MPPI at
-    ``temperature``: smoother labels than the single cheapest candidate; ``warm_start``: the MPC searches around its
-    own plan from the last step (``"plan"``) or around the student's action in that state (``"student"``: labels
-    that depend on the state alone, an improvement step on the student), the student (a PPO actor with its
-    observation normalizer, so PPO can go on from it with ``init_from=``) is refit on everything so far, and its
+    deterministic actor) the others; every visited state is labelled with the MPC's action (MPPI at ``temperature``:
+    smoother labels than the single cheapest candidate; ``warm_start``: the MPC searches around its own plan from
+    the last step (``"plan"``), around the student's action in that state (``"student"``: labels that depend on the
+    state alone, an improvement step on the student) or around the reference (``"fresh"``: labels that depend on the
+    state alone, from ``passes`` refinements — three keep walk up where one falls), the student (a PPO actor with
+    its observation normalizer, so PPO can go on from it with ``init_from=``) is refit on everything so far, and its
     artifact is written to ``out`` after each iteration (and its figures passed to ``on_iteration``). With
     ``residual_scale`` 0 the student outputs the PD targets themselves. ``resume``: go on from ``out``'s labels and
     student (the iteration count, and so the teacher's share, continues; clips and residual scale must match).
     ``leg_scale``/``arm_scale``: the character (the teacher plans on its own model, so another morphology gets its
     own labels); ``clip_horizon``: the MPC's horizon for the named clips (others: ``horizon``); ``init_from``: a PPO
-    checkpoint file (``<out>/checkpoint.pt`` of another distillation) whose student starts this one — fine-tuning the
-    human policy to other proportions. ``window``: refit on the labels of the last ``window`` iterations only (0: all,
-    DAgger's aggregation; around the student, older labels improve on older students and hold the new one back).
-    Returns the last iteration's figures."""
+    checkpoint file (``<out>/checkpoint.pt`` of another distillation) whose student starts this one — fine-tuning
+    the human policy to other proportions. ``window``: refit on the labels of the last ``window`` iterations only
+    (0: all, DAgger's aggregation; around the student, older labels improve on older students and hold the new one
+    back). Returns the last iteration's figures."""
     import json
     import time
     from pathlib import Path
@@ -215,8 +235,12 @@ def distill(
     from ember.skills.learning.ppo import PPO
     from ember.skills.learning.runner import save_checkpoint
 
-    if warm_start not in ("plan", "student"):
-        raise ValueError(f"warm_start={warm_start!r}: choose 'plan' (the MPC's own last plan) or 'student'")
+    if warm_start not in ("plan", "student", "fresh"):
+        raise ValueError(
+            f"warm_start={warm_start!r}: choose 'plan' (the MPC's own last plan), 'student' or 'fresh' (the reference)"
+        )
+    if passes < 1:
+        raise ValueError(f"passes={passes} must be >= 1 (MPC refinements per label)")
     if window < 0:
         raise ValueError(f"window={window} must be >= 0 (0: refit on every label so far)")
     torch.manual_seed(seed)
@@ -279,7 +303,8 @@ def distill(
                 seeds: list[np.ndarray | None] = [None] * envs  # the MPC's own carried plans
                 if warm_start == "student":  # the student's PD targets
                     seeds = list(np.clip(base + (residual_scale or 1.0) * action.numpy(), -2.0, 2.0))
-                teacher = np.stack([mpc.targets(i, seeds[i]) for i in range(envs)])
+                fresh = warm_start == "fresh"
+                teacher = np.stack([mpc.targets(i, seeds[i], fresh, passes) for i in range(envs)])
                 label = np.clip((teacher - base) / (residual_scale or 1.0), -2.0, 2.0)
                 data_x.append(obs["policy"].clone())
                 data_y.append(torch.as_tensor(label, dtype=torch.float32))
@@ -325,6 +350,7 @@ def distill(
                     **figures,
                     **{"samples": samples, "horizon": horizon, "temperature": temperature, "envs": envs},
                     "warm_start": warm_start,
+                    "passes": passes,
                     "clip_horizon": dict(clip_horizon or {}),
                     "window": window,
                     "weights": list(weights),
@@ -394,7 +420,8 @@ if __name__ == "__main__":
     parser.add_argument("--clip-horizon", nargs="*", default=[], metavar="CLIP=STEPS", help="e.g. run=24")
     parser.add_argument("--temperature", type=float, default=0.3)
     parser.add_argument("--weights", type=float, nargs=3, default=list(TEACHER_WEIGHTS), help="the MPC's cost factors")
-    parser.add_argument("--warm-start", choices=["plan", "student"], default="plan", help="MPC seed")
+    parser.add_argument("--warm-start", choices=["plan", "student", "fresh"], default="plan", help="MPC seed")
+    parser.add_argument("--passes", type=int, default=1, help="MPC refinements per label")
     parser.add_argument("--window", type=int, default=0, help="refit on the last N iterations' labels (0: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="go on from --out's labels and student")
@@ -412,6 +439,7 @@ if __name__ == "__main__":
         temperature=a.temperature,
         weights=tuple(a.weights),
         warm_start=a.warm_start,
+        passes=a.passes,
         window=a.window,
         seed=a.seed,
         resume=a.resume,

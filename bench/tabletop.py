@@ -41,6 +41,8 @@ TEMPLATES: dict[str, Callable[[int], tuple[str, Any]]] = {
     "stack_3": lambda s: (f"stack {_perm(s)[1]} on {_perm(s)[0]} and {_perm(s)[2]} on {_perm(s)[1]}", "scattered"),
     "unstack_3_tower": lambda s: ("unstack everything", "tower"),
     "clear_tray": lambda s: ("clear the tray", "tray"),
+    "all_in_tray": lambda s: ("put every cube in the tray", "scattered"),
+    "all_in_tray_mixed": lambda s: ("put every cube in the tray", "mixed"),
 }
 
 

@@ -88,8 +88,14 @@ def load_plan_file(path: str) -> dict[str, Any]:
             "$", f"not JSON: {err.msg} at line {err.lineno} column {err.colno}", "fix the file's JSON syntax"
         )
         raise PlanError([problem], source=f"plan file {path}") from err
-    except (UnicodeDecodeError, RecursionError) as err:
-        reason = "not UTF-8 text" if isinstance(err, UnicodeDecodeError) else "JSON nested too deeply to read"
+    except (UnicodeDecodeError, RecursionError, ValueError) as err:  # ValueError: an integer of 4300+ digits
+        reason = (
+            "not UTF-8 text"
+            if isinstance(err, UnicodeDecodeError)
+            else "JSON nested too deeply to read"
+            if isinstance(err, RecursionError)
+            else f"not readable JSON: {err}"
+        )
         raise PlanError([Problem("$", reason, "give a plan JSON file")], source=f"plan file {path}") from err
     return data
 

@@ -107,6 +107,17 @@ def _schema_problems(plan: Any) -> list[Problem]:
     return schema_problems(_SCHEMA_VALIDATOR, plan, _plan_hint)
 
 
+def nesting(data: Any) -> int:
+    """How deeply ``data``'s dicts and lists nest (0 for a scalar), without recursion."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def _walk(node: Any, parts: list[Any], depth: int = 0) -> Iterator[tuple[dict[str, Any], list[Any], int]]:
     if not isinstance(node, dict) or depth > MAX_DEPTH:
         return
@@ -236,10 +247,14 @@ def validate(plan: Any, skills: SkillLibrary, world: World | None = None) -> lis
             return [
                 Problem("$", f"not JSON: {err.msg} at line {err.lineno} column {err.colno}", "send one JSON object")
             ]
-        except (RecursionError, UnicodeDecodeError) as err:
-            return [Problem("$", f"not readable JSON ({type(err).__name__})", "send one JSON object")]
+        except RecursionError:
+            return [Problem("$", f"the tree is nested deeper than {MAX_DEPTH} levels (too deep to read)", "flatten it")]
+        except (UnicodeDecodeError, ValueError) as err:  # ValueError: an integer of 4300+ digits
+            return [Problem("$", f"not readable JSON ({type(err).__name__}: {err})"[:300], "send one JSON object")]
     if not isinstance(plan, dict):
         return [Problem("$", f"a plan must be a JSON object; got {type(plan).__name__}", 'write {"root": {...}}')]
+    if nesting(plan) > 4 * MAX_DEPTH:  # the schema check recurses per level: stop before Python's recursion limit
+        return [Problem("$", f"the tree is nested deeper than {MAX_DEPTH} levels", "flatten it")]
     problems = _schema_problems(plan)
     if problems:
         return problems

@@ -76,7 +76,7 @@ class ModelCritic:
             verdict = json.loads(reply.text)
             approve = bool(verdict["approve"])
             problems = [Problem(str(p["path"]), f"critic: {p['message']}", "") for p in verdict.get("problems", [])]
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
+        except (ValueError, KeyError, TypeError, RecursionError) as err:  # ValueError covers JSONDecodeError
             self._emit({"event": "critic_error", "kind": "malformed", "message": f"{type(err).__name__}: {err}"})
             return []
         self._emit(

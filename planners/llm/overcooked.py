@@ -134,6 +134,8 @@ class ProAgentPlanner:
             return None, f"the reply is not JSON ({err.msg} at character {err.pos})"
         except RecursionError:
             return None, "the reply's JSON nests too deeply to read"
+        except ValueError as err:  # an integer of 4300+ digits
+            return None, f"the reply's JSON cannot be read ({err})"[:300]
         if not isinstance(choice, dict):
             return None, "the reply must be a JSON object"
         skill = choice.get("skill")

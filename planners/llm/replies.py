@@ -86,6 +86,8 @@ def reply_object(
         return None, [Problem("$", msg, "answer with one JSON object and nothing else")]
     except RecursionError:
         return None, [Problem("$", "the reply's JSON nests too deeply to read", "answer with one plan object")]
+    except ValueError as err:  # an integer of 4300+ digits
+        return None, [Problem("$", f"the reply's JSON cannot be read: {err}"[:300], "answer with one plan object")]
     if not isinstance(data, dict):
         return None, [Problem("$", f"the reply is JSON {type(data).__name__}, not an object", shape)]
     return data, []

@@ -34,8 +34,12 @@ def free_spot(
     exclude: Sequence[str] = (),
     clearance: float = 0.08,
     grid: int = 9,
+    room: float = 0.1,
+    margin: float = 0.05,
 ) -> tuple[float, float] | None:
-    """The point of ``surface``'s free area farthest from every other cube (ties: nearest the area's center).
+    """A point of ``surface``'s free area for a cube: the one farthest from every other cube up to ``room`` [m], then
+    farthest from the area's edge up to ``margin`` [m] (a corner of a tray leaves the fingers no room: they land on
+    its rim), then nearest the area's center.
 
     Returns None when no point keeps ``clearance`` [m] from all cubes. Deterministic: one scene, one spot.
     """
@@ -46,12 +50,13 @@ def free_spot(
     others = [np.array(o.position[:2]) for k, o in objects.items() if o.type == "cube" and k not in exclude]
     center = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
     best: tuple[float, float] | None = None
-    best_key = (-math.inf, 0.0)
+    best_key = (-math.inf, -math.inf, 0.0)
     for x in np.linspace(x0, x1, grid):
         for y in np.linspace(y0, y1, grid):
             point = np.array([x, y])
             gap = min((float(np.linalg.norm(point - o)) for o in others), default=1.0)
-            key = (min(gap, 0.2), -float(np.linalg.norm(point - center)))
+            edge = min(x - x0, x1 - x, y - y0, y1 - y)
+            key = (min(gap, room), min(edge, margin), -float(np.linalg.norm(point - center)))
             if gap >= clearance and key > best_key:
                 best, best_key = (float(x), float(y)), key
     return best
@@ -72,8 +77,20 @@ def best_grasp_yaw(obj: str, objects: Mapping[str, ObjectInfo], opening: float, 
     """Of the two face-aligned top-down grasps of a cube, the one whose open fingers keep farther from other cubes and
     from walls (objects with a ``footprint`` rectangle) [rad]."""
     info = objects[obj]
-    center = np.array(info.position[:2])
-    base = grasp_yaw(info.orientation)
+    return roomiest_yaw(info.position[:2], grasp_yaw(info.orientation), objects, (obj,), opening, finger_width)
+
+
+def roomiest_yaw(
+    point: Sequence[float],
+    base: float,
+    objects: Mapping[str, ObjectInfo],
+    exclude: Sequence[str],
+    opening: float,
+    finger_width: float = 0.02,
+) -> float:
+    """Of the gripper yaws ``base`` and ``base + 90°`` over ``point`` (x, y), the one whose fingers, ``opening`` [m]
+    apart, keep farther from cubes (other than ``exclude``) and walls (objects with a ``footprint``) [rad]."""
+    center = np.asarray(point[:2], dtype=np.float64)
     best, best_gap = base, -math.inf
     for yaw in (base, base + math.pi / 2):
         # The fingers open along the hand's y axis, which is the world y axis turned by yaw.
@@ -81,7 +98,7 @@ def best_grasp_yaw(obj: str, objects: Mapping[str, ObjectInfo], opening: float, 
         fingers = [center + axis * (opening / 2 + finger_width / 2), center - axis * (opening / 2 + finger_width / 2)]
         gap = math.inf
         for key, other in objects.items():
-            if key == obj:
+            if key in exclude:
                 continue
             if other.type == "cube":
                 gap = min(gap, *(float(np.linalg.norm(f - np.array(other.position[:2]))) for f in fingers))

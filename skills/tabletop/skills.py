@@ -8,7 +8,14 @@ from __future__ import annotations
 import numpy as np
 
 from ember.skills.skill import Param
-from ember.skills.tabletop.geometry import CUBE_SIZE, best_grasp_yaw, free_spot, grasp_yaw, obstacle_near
+from ember.skills.tabletop.geometry import (
+    CUBE_SIZE,
+    best_grasp_yaw,
+    free_spot,
+    grasp_yaw,
+    obstacle_near,
+    roomiest_yaw,
+)
 from ember.skills.tabletop.scripted import Check, Expand, Grip, Move, Phase, ScriptedSkill, Target
 
 OPEN = 0.08
@@ -127,7 +134,8 @@ class Place(_TabletopSkill):
         spot = free_spot(info, objects, exclude=(obj,))
         if spot is None:
             return None
-        return np.array([spot[0], spot[1], info.position[2] + CUBE_SIZE / 2]), 0.0
+        yaw = roomiest_yaw(spot, 0.0, objects, (obj,), OPEN)  # the fingers open away from the walls on release
+        return np.array([spot[0], spot[1], info.position[2] + CUBE_SIZE / 2]), yaw
 
     def phases(self) -> list[Phase]:
         obj, target = self.args["obj"], self.args["target"]

@@ -189,3 +189,21 @@ def test_strict_schema_is_derived_and_round_trips() -> None:
     assert jsonschema.Draft202012Validator(strict).is_valid(strict_plan)
     back = from_strict(strict_plan)
     assert back["root"] == GOOD["root"]
+
+
+@pytest.mark.parametrize("depth", [40, 200, 900])
+def test_a_deeply_nested_plan_is_a_problem_not_a_recursion_error(depth: int) -> None:
+    from ember.skills.library import SkillLibrary
+
+    leaf = '{"type": "action", "skill": "pick", "args": {"obj": "green_cube"}}'
+    text = '{"version": 1, "root": ' + '{"type": "sequence", "children": [' * depth + leaf + "]}" * depth + "}"
+    problems = validate(text, SkillLibrary.for_domain("tabletop"))
+    assert problems and all("nested deeper than 32 levels" in p.message for p in problems)
+
+
+def test_an_integer_too_long_to_read_is_a_problem() -> None:
+    from ember.skills.library import SkillLibrary
+
+    text = json.dumps(GOOD).replace('"attempts": 2', '"attempts": 1' + "0" * 5000)
+    (problem,) = validate(text, SkillLibrary.for_domain("tabletop"))
+    assert problem.path == "$" and "not readable JSON" in problem.message

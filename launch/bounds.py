@@ -74,8 +74,8 @@ BOUNDS: dict[type, dict[str, str]] = {
     },
     RetargetTaskConfig: {
         **_ENVS,
-        "leg_scale": _GT0,
-        "arm_scale": _GT0,
+        "leg_scale": "[0.3,3.0]",  # the character's range (sims/humanoid/character.py: humanoid_mjcf)
+        "arm_scale": "[0.3,3.0]",
         "tracker_noise": _NONNEG,
         "residual_scale": _NONNEG,
         "assist_steps": _NONNEG,

@@ -240,9 +240,9 @@ class RetargetTaskConfig:
     max_episode_length: int = 300
     """Control steps per episode (30 Hz)."""
     leg_scale: float = 1.0
-    """Leg length factor of the character (0.7 for the second morphology)."""
+    """Leg length factor of the character, in [0.3, 3] (0.7 for the second morphology)."""
     arm_scale: float = 1.0
-    """Arm length factor of the character (1.3 for the second morphology)."""
+    """Arm length factor of the character, in [0.3, 3] (1.3 for the second morphology)."""
     tracker_noise: float = 0.01
     """Standard deviation of the trackers' position reports during training [m]."""
     residual_scale: float = 0.0

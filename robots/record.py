@@ -22,20 +22,58 @@ TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
 POSE = "geometry_msgs/msg/PoseStamped"
 
 
+class RecordError(ValueError):
+    """A ``record=`` path a bag cannot be written to; the message names the path, why, and the fix."""
+
+
+def check_record_path(path: str | Path) -> Path:
+    """``path`` as a new bag directory, or :class:`RecordError`: it must not exist and must be creatable (checked by
+    creating it and removing it again, so a run fails here, before it connects to a robot, not after)."""
+    if not str(path).strip():
+        raise RecordError(f"record={str(path)!r} is empty; give a new directory for the bag, e.g. record=bags/run1")
+    bag = Path(path)
+    if bag.exists() or bag.is_symlink():
+        what = "a directory" if bag.is_dir() else "a file"
+        raise RecordError(
+            f"record={str(path)!r} exists ({what}); give a new directory for the bag (a bag is never overwritten)"
+        )
+    missing = [bag]  # the directories to create, deepest first
+    while not missing[-1].parent.exists() and missing[-1].parent != missing[-1]:
+        missing.append(missing[-1].parent)
+    above = missing[-1].parent
+    if not above.is_dir():
+        raise RecordError(
+            f"record={str(path)!r}: {str(above)!r} is a file, not a directory; give a new directory for the bag"
+        )
+    try:
+        bag.mkdir(parents=True)
+    except OSError as err:
+        raise RecordError(
+            f"record={str(path)!r}: cannot create it ({err.strerror or err}); give a new directory in a writable place"
+        ) from err
+    for folder in missing:
+        folder.rmdir()
+    return bag
+
+
 class McapRecorder:
-    """Writes a rosbag2 directory ``path`` (one ``.mcap`` file plus ``metadata.yaml``); ``path`` must not exist."""
+    """Writes a rosbag2 directory ``path`` (one ``.mcap`` file plus ``metadata.yaml``); ``path`` must not exist
+    (:class:`RecordError` otherwise, and when it cannot be created)."""
 
     def __init__(self, path: str | Path) -> None:
-        from rosbags.rosbag2 import StoragePlugin, Writer
+        from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
         from rosbags.typesys import Stores, get_typestore
 
-        self.path = Path(path)
-        if self.path.exists():
-            raise FileExistsError(f"record={str(path)!r} exists; give a new directory for the bag")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = check_record_path(path)
         self.ts = get_typestore(Stores.ROS2_JAZZY)
-        self._writer: Any = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
-        self._writer.open()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer: Any = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
+            self._writer.open()
+        except (OSError, WriterError) as err:
+            raise RecordError(
+                f"record={str(path)!r}: cannot write a bag there ({err}); give a new directory in a writable place"
+            ) from err
         self._connections: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.count = 0

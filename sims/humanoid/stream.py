@@ -12,12 +12,16 @@ Files (``read_tracker_file``):
 - CSV with a header: ``t, head_x, head_y, head_z, head_qw, head_qx, head_qy, head_qz, left_hand_x, ...``; empty cells
   mean the tracker did not report.
 
-Rules: a timestamp that is not a finite number or not after the previous one is an error naming the line, and so are
-a pose with only one of pos/quat and a CSV row whose width differs from the header's; a sample with NaN/inf or a
-quaternion that is not a rotation (norm far from 1) counts as a dropout of that tracker; a tracker that never reports
-is an error. A stream that cannot be a person in meters, Z up, with timestamps in seconds is refused with the likely
-cause: a median head height outside 0.2-3 m, hands more than 2 m from the head, or a grid mostly empty (timestamps in
-milliseconds, or a gap of minutes); so are streams of fewer than two samples and files that are not UTF-8 text.
+Rules: a timestamp that is not a finite number of seconds (a JSON number, not a string) or not after the previous
+one is an error naming the line, and so are a pose with only one of pos/quat, a pose value that is a string rather than
+a number, and a CSV row whose width differs from the header's; a sample with NaN/inf (or a number too large for a
+float) or a quaternion that is not a rotation (norm far from 1) counts as a dropout of that tracker; a tracker that
+never reports is an error. A stream that cannot be a person in meters, Z up, with timestamps in seconds is refused with
+the likely cause: a median head height outside 0.2-3 m, hands more than 2 m from the head, samples a median of more
+than ``MAX_GAP_S`` apart (timestamps in milliseconds), a gap of more than ``MAX_GAP_S`` without any tracker reporting
+(named by its line), or fewer than ``MIN_COVERAGE`` of the grid's frames with a report (a stream slower than the grid);
+so are streams of fewer than two samples or spanning less than ``MIN_FRAMES`` grid frames, and files that are not UTF-8
+text.
 :func:`resample` puts reports on the 30 Hz grid (the newest report at or before each grid time, if it is less than a
 period old; otherwise that tracker is missing there), and :func:`~.sparse.hold_last` then holds the last valid pose
 through dropouts, as a runtime would.
@@ -37,6 +41,13 @@ import numpy as np
 
 from ember.sims.humanoid.sparse import TRACKERS, SparseSignals
 
+MAX_GAP_S = 2.0
+"""Longest time [s] without any tracker reporting that a stream may have (a dropout is held; longer is another take)."""
+MIN_COVERAGE = 0.5
+"""Smallest share of the grid's frames at which some tracker has a fresh report (a 60-90 Hz VR stream: all of them)."""
+MIN_FRAMES = 3
+"""Fewest grid frames a stream must span (the policy looks two frames ahead)."""
+
 
 class StreamError(ValueError):
     """A tracker stream that cannot be used; the message names the file, the line and the field."""
@@ -50,6 +61,41 @@ class TrackerSample:
     """(K, 3) [m]; NaN rows where a tracker did not report."""
     quat: np.ndarray
     """(K, 4) (w, x, y, z); NaN rows where a tracker did not report."""
+    where: str = ""
+    """Where the sample came from (``file:line``), for errors; empty for live sources."""
+
+
+class _HugeNumber:
+    """A JSON number too large for a float (``1e400``, or an integer of hundreds of digits, which Python's ``int``
+    refuses past 4300 digits): kept as its text so an error can show it; a pose value of it is a dropout, as inf is."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        digits = sum(c.isdigit() for c in self.text)
+        return f"{self.text[:12]}... ({digits} digits)" if len(self.text) > 24 else self.text
+
+
+def _parse_int(text: str) -> int | _HugeNumber:
+    if len(text) <= 300:  # below 1e300: fits a float
+        return int(text)
+    try:
+        value = int(text)
+        float(value)
+    except (ValueError, OverflowError):
+        return _HugeNumber(text)
+    return value
+
+
+def _parse_float(text: str) -> float | _HugeNumber:
+    value = float(text)
+    return value if math.isfinite(value) else _HugeNumber(text)
+
+
+def _at(sample: TrackerSample) -> str:
+    """The sample's place for an error: ``file:line (t=...)``."""
+    return f"{sample.where} (t={sample.t:.6g})" if sample.where else f"the sample at t={sample.t:.6g}"
 
 
 class TrackerSource(Protocol):
@@ -68,26 +114,46 @@ def _pose(where: str, pos: Sequence[object] | None, quat: Sequence[object] | Non
             f"{where}: a pose needs both pos (x, y, z) and quat (w, x, y, z); this one has only "
             f"{'quat' if pos is None else 'pos'} (leave the tracker out, or null, when it did not report)"
         )
-    try:
-        p = np.asarray(pos, dtype=np.float64).reshape(3)
-        q = np.asarray(quat, dtype=np.float64).reshape(4)
-    except (TypeError, ValueError) as err:
-        raise StreamError(f"{where}: pos must be 3 numbers and quat 4 numbers (w, x, y, z); {err}") from err
+    arrays = []
+    for name, values, n in (("pos", pos, 3), ("quat", quat, 4)):
+        if isinstance(values, list | tuple):
+            for i, v in enumerate(values):
+                if isinstance(v, str | bool):
+                    raise StreamError(
+                        f"{where}: {name}[{i}]={_shown(v)} is not a number; give pos as 3 numbers and quat as 4 "
+                        "(w, x, y, z), without quotes"
+                    )
+            values = [math.inf if isinstance(v, _HugeNumber) else v for v in values]  # too large: a dropout
+        try:
+            arrays.append(np.asarray(values, dtype=np.float64).reshape(n))
+        except (TypeError, ValueError) as err:
+            raise StreamError(f"{where}: pos must be 3 numbers and quat 4 numbers (w, x, y, z); {err}") from err
+    p, q = arrays
     norm = float(np.linalg.norm(q))
     if not (np.all(np.isfinite(p)) and np.all(np.isfinite(q))) or abs(norm - 1.0) > 0.1:
         return missing  # NaN/inf or a non-rotation: a dropout of this tracker
     return p, q / norm
 
 
-def _time(where: str, value: object, previous: float) -> float:
-    if isinstance(value, bool):
-        raise StreamError(f"{where}: t={value!r} is not a number; give seconds as a number")
+def _shown(value: object) -> str:
+    """``repr(value)``, shortened: a CSV cell of 5000 digits is no message."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+
+
+def _time(where: str, value: object, previous: float, cell: bool = False) -> float:
+    """The timestamp of a JSON line (``cell``: of a CSV cell, which is text) after the ``previous`` one."""
+    if isinstance(value, _HugeNumber):
+        raise StreamError(f"{where}: t={value!r} is too large for seconds; give seconds as a finite number")
+    if isinstance(value, bool) or not (cell or isinstance(value, int | float)):
+        quotes = ", without quotes" if isinstance(value, str) else ""
+        raise StreamError(f"{where}: t={_shown(value)} is not a number; give seconds as a number{quotes}")
     try:
         t = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError) as err:
-        raise StreamError(f"{where}: t={value!r} is not a number; give seconds as a number") from err
+        raise StreamError(f"{where}: t={_shown(value)} is not a number; give seconds as a number") from err
     if not math.isfinite(t):
-        raise StreamError(f"{where}: t={value!r} is not finite; give seconds as a finite number")
+        raise StreamError(f"{where}: t={_shown(value)} is not finite; give seconds as a finite number")
     if t <= previous:
         raise StreamError(f"{where}: t={t} is not after the previous sample's t={previous}; timestamps must increase")
     return t
@@ -98,6 +164,8 @@ class FileSource:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        if not str(path).strip():
+            raise StreamError(f"input={str(path)!r} is empty; give a .jsonl or .csv tracker recording")
         if not self.path.is_file():
             what = "a directory" if self.path.is_dir() else "no such file"
             raise StreamError(f"input={str(path)!r}: {what}; give a .jsonl or .csv tracker recording")
@@ -137,7 +205,7 @@ class FileSource:
                             f"{where}: {width} cells where the header has {len(header)}; leave a tracker's cells empty "
                             "when it did not report, but keep every comma"
                         )
-                    previous = _time(where, row["t"], previous)
+                    previous = _time(where, row["t"], previous, cell=True)
                     poses = []
                     for k in TRACKERS:
                         cells = [row[f"{k}_{c}"] for c in ("x", "y", "z", "qw", "qx", "qy", "qz")]
@@ -149,7 +217,8 @@ class FileSource:
                         except ValueError as err:
                             raise StreamError(f"{where}: {k}: {err}; cells must be numbers or empty") from err
                         poses.append(_pose(f"{where}: {k}", values[:3], values[3:]))
-                    yield TrackerSample(previous, np.stack([p for p, _ in poses]), np.stack([q for _, q in poses]))
+                    pos, quat = np.stack([p for p, _ in poses]), np.stack([q for _, q in poses])
+                    yield TrackerSample(previous, pos, quat, where)
             return
         with self.path.open(encoding="utf-8-sig") as f:
             for line, text in enumerate(f, start=1):
@@ -157,7 +226,7 @@ class FileSource:
                     continue
                 where = f"{self.path}:{line}"
                 try:
-                    record = json.loads(text)
+                    record = json.loads(text, parse_int=_parse_int, parse_float=_parse_float)
                 except json.JSONDecodeError as err:
                     raise StreamError(f"{where}: not JSON ({err.msg}); one JSON object per line") from err
                 if not isinstance(record, dict) or "t" not in record:
@@ -171,13 +240,14 @@ class FileSource:
                     poses.append(
                         _pose(f"{where}: {k}", *(entry.get("pos"), entry.get("quat")) if entry else (None, None))
                     )
-                yield TrackerSample(previous, np.stack([p for p, _ in poses]), np.stack([q for _, q in poses]))
+                yield TrackerSample(previous, np.stack([p for p, _ in poses]), np.stack([q for _, q in poses]), where)
 
 
 def resample(samples: Sequence[TrackerSample], fps: float = 30.0, stale_s: float | None = None) -> SparseSignals:
     """Put samples on a ``fps`` grid from the first timestamp on: each grid time takes the newest report at or before
     it per tracker, if that report is younger than ``stale_s`` [s] (default one grid period: a tracker that skipped a
-    frame is missing there); otherwise the sample is missing (``valid`` False, NaN)."""
+    frame is missing there); otherwise the sample is missing (``valid`` False, NaN). A stream too short, too sparse or
+    with too long a gap for the grid is a :class:`StreamError` (module docstring; gaps before the grid is allocated)."""
     tol = 0.05 / fps  # timestamps within 5 % of a period of a grid time count as on it (rounding, jitter)
     stale = 1.0 / fps - 2 * tol if stale_s is None else stale_s
     if len(samples) < 2:
@@ -189,13 +259,30 @@ def resample(samples: Sequence[TrackerSample], fps: float = 30.0, stale_s: float
     never = [TRACKERS[k] for k in range(len(TRACKERS)) if not reported[:, k].any()]
     if never:
         raise StreamError(f"trackers {never} never report a valid pose; the stream needs head and both hands")
-    frames = math.floor((times[-1] - times[0]) * fps + 0.05) + 1
-    if frames > 10 * len(samples) + 10 * fps:  # a grid mostly empty: the wrong unit, or a gap of minutes
-        gap = float(np.max(np.diff(times)))
+    with np.errstate(over="ignore"):  # t from -1e308 to 1e308: an infinite step, refused below
+        median = float(np.median(np.diff(times)))
+    if median > MAX_GAP_S:  # every sample seconds from the next: not seconds
         raise StreamError(
-            f"the stream's timestamps span {times[-1] - times[0]:.4g} s ({frames} frames at {fps:g} Hz) for only "
-            f"{len(samples)} samples (largest gap {gap:.4g} s, median interval {float(np.median(np.diff(times))):.4g} "
-            "s): timestamps must be seconds (milliseconds? divide by 1000); split a recording with long gaps"
+            f"the stream's samples are a median {median:.4g} s apart ({len(samples)} samples from {_at(samples[0])} "
+            f"to {_at(samples[-1])}): timestamps must be seconds (milliseconds? divide by 1000)"
+        )
+    heard = np.unique(np.concatenate([[0], np.flatnonzero(reported.any(1)), [len(samples) - 1]]))
+    with np.errstate(over="ignore"):
+        gaps = np.diff(times[heard])  # between samples with a report (and the stream's ends)
+    i = int(np.argmax(gaps))
+    if not gaps[i] <= MAX_GAP_S:
+        raise StreamError(
+            f"{_at(samples[heard[i]])}: no tracker reports for {gaps[i]:.4g} s after this sample, until "
+            f"{_at(samples[heard[i + 1]])}; the largest gap a stream may have is {MAX_GAP_S:g} s (shorter dropouts "
+            "hold the last pose): split the recording at the gap, or cut the gap out and shift the later timestamps"
+        )
+    span = float(times[-1] - times[0])
+    frames = math.floor(span * fps + 0.05) + 1
+    if frames < MIN_FRAMES:
+        raise StreamError(
+            f"the tracker stream spans {span:.4g} s ({frames} frame(s) at {fps:g} Hz, {_at(samples[0])} to "
+            f"{_at(samples[-1])}); it needs at least two samples spanning {(MIN_FRAMES - 1) / fps:.3g} s "
+            f"({MIN_FRAMES} frames): record a longer stream"
         )
     _check_plausible(pos, reported)
     grid = times[0] + np.arange(frames) / fps
@@ -210,6 +297,13 @@ def resample(samples: Sequence[TrackerSample], fps: float = 30.0, stale_s: float
         ok &= grid - times[src] <= stale + tol
         valid[:, k] = ok
         out_pos[ok, k], out_quat[ok, k] = pos[src[ok], k], quat[src[ok], k]
+    covered = float(valid.any(1).mean())
+    if covered < MIN_COVERAGE:  # a stream slower than the grid: most frames would be held poses
+        raise StreamError(
+            f"only {covered:.0%} of the stream's {frames} frames at {fps:g} Hz have a fresh tracker report (at least "
+            f"{MIN_COVERAGE:.0%} must): its samples are a median {median:.4g} s apart ({1 / median:.3g} Hz); record "
+            f"at {fps:g} Hz or more"
+        )
     return SparseSignals(out_pos, out_quat, valid, fps)
 
 

@@ -45,7 +45,7 @@ def test_rules() -> None:
         ("run", ["task.physics_hz=-240"], "task.physics_hz=-240: must be at least 1 (default 240)"),
         ("run", ["seed=-1"], "seed=-1: must be at least 0 (default 0)"),
         ("run", ["task.max_seconds=nan"], "task.max_seconds=nan: must be above 0"),
-        ("run", ["task=retarget", "task.leg_scale=0"], "task.leg_scale=0.0: must be above 0"),
+        ("run", ["task=retarget", "task.leg_scale=0"], "task.leg_scale=0.0: must be in [0.3, 3.0]"),
         ("train", ["task=retarget", "task.max_episode_length=0"], "task.max_episode_length=0: must be at least 1"),
         ("train", ["task=retarget", "task.eval_seconds=-5"], "task.eval_seconds=-5.0: must be above 0"),
         ("train", ["algo=ppo", "algo.hidden=[64,0]"], "algo.hidden=[64, 0]: each number must be at least 1"),

@@ -96,6 +96,58 @@ def test_bad_inputs_exit_2_naming_the_problem(artifact: Path, tmp_path: Path) ->
     assert proc.returncode == 2 and "needs input=FILE" in proc.stderr
 
 
+def test_out_of_range_scales_and_unusable_streams_exit_2_without_a_traceback(artifact: Path, tmp_path: Path) -> None:
+    """Each of these ended in a traceback (the character's own scale check, an OverflowError on a 400-digit t) or ran
+    a stream shorter than a frame to "frames: 1" with no video before."""
+    signals = sparse_from_clip(load_clip("walk"), load_humanoid(), SparseConfig())
+    stream = write_tracker_jsonl(signals, tmp_path / "walk.jsonl")
+    lines = stream.read_text().splitlines()
+    (tmp_path / "close.jsonl").write_text(lines[0] + "\n" + lines[1].replace('"t": 0.033333', '"t": 0.001') + "\n")
+    (tmp_path / "huge.jsonl").write_text("\n".join([lines[0].replace('"t": 0.0', '"t": 1' + "0" * 400), *lines[1:]]))
+    cases = [
+        ([f"input={stream}", "task.leg_scale=0.1"], "task.leg_scale=0.1: must be in [0.3, 3.0]"),
+        ([f"input={stream}", "task.arm_scale=100", "zero_shot=true"], "task.arm_scale=100.0: must be in [0.3, 3.0]"),
+        ([f"input={tmp_path / 'close.jsonl'}"], "it needs at least two samples spanning 0.0667 s (3 frames)"),
+        ([f"input={tmp_path / 'huge.jsonl'}"], "huge.jsonl:1: t=100000000000... (401 digits) is too large"),
+        (["input="], "input='' is empty"),
+    ]
+    for i, (args, needle) in enumerate(cases):
+        proc = run(*args, f"tracking_policy={artifact}", f"hydra.run.dir={tmp_path / f'r{i}'}")
+        assert proc.returncode == 2 and needle in proc.stderr, proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr and not (tmp_path / f"r{i}" / "metrics.json").exists()
+
+
+def test_ctrl_c_prints_one_line_and_writes_the_metrics_of_what_was_replayed(artifact: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    still = {"pos": [0.0, 0.0, 1.5], "quat": [1.0, 0.0, 0.0, 0.0]}
+    hand = {"pos": [0.2, 0.3, 1.0], "quat": [1.0, 0.0, 0.0, 0.0]}
+    records = [{"t": i / 30, "head": still, "left_hand": hand, "right_hand": hand} for i in range(1800)]
+    (tmp_path / "long.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))  # a minute
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "ember.launch.cli", "run", "task=retarget", "progress=false", "video=false"]
+    cmd += [f"input={tmp_path / 'long.jsonl'}", f"tracking_policy={artifact}", f"hydra.run.dir={out}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            trace = out / "trace.jsonl"
+            if trace.exists() and '"status"' in trace.read_text():  # a second replayed
+                break
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted at "), err[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 1.0 <= metrics["interrupted_at_s"] < metrics["seconds"] and metrics["head_hands_err_mm"] > 0
+
+
 def test_policy_of_another_morphology_is_refused_unless_zero_shot(artifact: Path) -> None:
     with pytest.raises(TrackingPolicyError, match="zero_shot=True"):
         TrackingPolicy(artifact, leg_scale=0.7, arm_scale=1.3)

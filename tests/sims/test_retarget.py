@@ -377,3 +377,55 @@ def test_stale_reports_count_as_missing(tmp_path: Path) -> None:
     lines = [sample(0.0), sample(0.5)]  # nothing for half a second
     signals = read_tracker_file(write(tmp_path / "gap.jsonl", lines), stale_s=0.2)
     assert signals.pos.shape[0] == 16 and signals.valid[:7].all() and not signals.valid[7:15].any()
+
+
+def test_timestamps_too_large_for_a_float_or_quoted_are_refused_naming_the_line(tmp_path: Path) -> None:
+    def raw(name: str, first: str) -> Path:
+        rest = [json.dumps(sample(i / 30)) for i in range(1, 10)]
+        (tmp_path / name).write_text("\n".join([first, *rest]) + "\n")
+        return tmp_path / name
+
+    poses = json.dumps(sample(0.0))[len('{"t": 0.0') :]
+    for name, t in [("i400.jsonl", "1" + "0" * 400), ("i5000.jsonl", "1" + "0" * 5000), ("f.jsonl", "1e400")]:
+        with pytest.raises(StreamError, match=rf"{name}:1: t=1.* is too large for seconds"):
+            read_tracker_file(raw(name, '{"t": ' + t + poses))  # an OverflowError / int() digit limit before
+    span = [sample(-1e308), *(sample(i / 30) for i in range(1, 10)), sample(1e308)]
+    with pytest.raises(StreamError, match=r"span.jsonl:1 \(t=-1e\+308\): no tracker reports for 1e\+308 s"):
+        read_tracker_file(write(tmp_path / "span.jsonl", span))  # the span overflowed to inf before
+    with pytest.raises(StreamError, match=r"qt.jsonl:1: t='0' is not a number; .* without quotes"):
+        quoted_t = [sample("0"), sample(0.1), sample(0.2)]  # type: ignore[arg-type]
+        read_tracker_file(write(tmp_path / "qt.jsonl", quoted_t))
+    quoted = {"pos": ["1", "2", "1.5"], "quat": [1, 0, 0, 0]}
+    with pytest.raises(StreamError, match=r"qp.jsonl:2: head: pos\[0\]='1' is not a number; .* without quotes"):
+        read_tracker_file(write(tmp_path / "qp.jsonl", [sample(0.0), sample(0.1, head=quoted), sample(0.2)]))
+    huge = {"pos": [0, 0, 10**400], "quat": [1, 0, 0, 0]}  # too large for a float: a dropout, as inf is
+    signals = read_tracker_file(
+        write(tmp_path / "hp.jsonl", [sample(i / 30) for i in range(3)] + [sample(0.1, head=huge)])
+    )
+    assert signals.valid[:, 0].tolist() == [True, True, True, False]
+    with pytest.raises(StreamError, match=r"input='' is empty"):
+        read_tracker_file("")
+
+
+def test_streams_too_short_too_sparse_or_with_long_gaps_are_refused(tmp_path: Path) -> None:
+    from ember.sims.humanoid.stream import MAX_GAP_S
+
+    with pytest.raises(StreamError, match=r"spans 0.001 s \(1 frame\(s\).*at least two samples spanning 0.0667 s"):
+        read_tracker_file(write(tmp_path / "close.jsonl", [sample(0.0), sample(0.001)]))  # ran as "frames: 1" before
+    gap = [sample(i / 30) for i in range(156)] + [sample(100 + i / 30) for i in range(156, 312)]
+    with pytest.raises(StreamError, match=r"gap.jsonl:156 \(t=5.16667\): no tracker reports for 100 s .*split"):
+        read_tracker_file(write(tmp_path / "gap.jsonl", gap))  # 3312 frames, 9 % measured, before
+    none = {k: None for k in TRACKERS}  # samples keep coming, but no tracker is in them
+    silent = [sample(i / 30, **(none if 30 <= i < 150 else {})) for i in range(180)]
+    with pytest.raises(StreamError, match=r"silent.jsonl:30 \(t=0.966667\): no tracker reports for 4.033 s"):
+        read_tracker_file(write(tmp_path / "silent.jsonl", silent))
+    slow = [sample(i / 10) for i in range(50)]  # 10 Hz: two frames in three without a report
+    with pytest.raises(StreamError, match=r"only 34% of the stream's 148 frames .* 0.1 s apart \(10 Hz\)"):
+        read_tracker_file(write(tmp_path / "slow.jsonl", slow))
+    # a VR runtime at 72 Hz with jitter, a dropout of all trackers shorter than MAX_GAP_S: on the grid, held
+    rng = np.random.default_rng(0)
+    t = np.cumsum(rng.uniform(0.8, 1.2, 700) / 72)
+    t = np.concatenate([t[:300], t[300:] + 0.5 * MAX_GAP_S])
+    signals = read_tracker_file(write(tmp_path / "vr.jsonl", [sample(float(x)) for x in t]))
+    run = np.flatnonzero(~signals.valid[:, 0])
+    assert signals.valid.mean() > 0.9 and 0 < len(run) < MAX_GAP_S * 30 and np.all(np.diff(run) == 1)

@@ -149,8 +149,11 @@ def run_episode(
         if plan_file:
             plan = load_plan_file(plan_file)
             source = f"plan file {plan_file}"
-            if isinstance(plan, dict) and isinstance(plan.get("goal"), str) and plan["goal"].strip():
-                literals = parse_goal(plan["goal"], world)
+            if goal.strip():  # a goal given beside the plan: the run succeeds only if the plan reaches it
+                literals = parse_goal(goal, world)
+            elif isinstance(plan, dict) and isinstance(plan.get("goal"), str) and plan["goal"].strip():
+                goal = plan["goal"]
+                literals = parse_goal(goal, world)
         else:
             planner = build_planner(planner_cfg, skills)
             if hasattr(planner, "extend_library"):  # learned (composite) skills join the library

@@ -33,7 +33,16 @@ class RunDir:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        self._trace = (self.path / "trace.jsonl").open("a", buffering=1)
+        for n in range(2, 1000):
+            try:  # exclusive: a run started in the same second (the same timestamped folder) gets its own folder
+                self._trace = (self.path / "trace.jsonl").open("x", buffering=1)
+                break
+            except FileExistsError:
+                taken, self.path = self.path, Path(path).with_name(f"{Path(path).name}_{n}")
+                self.path.mkdir(parents=True, exist_ok=True)
+                log.warning("%s holds another run; this one writes to %s", taken, self.path)
+        else:
+            raise FileExistsError(f"{path} and 998 folders beside it hold runs; give hydra.run.dir=<a new folder>")
 
     def trace(self, event: dict[str, Any]) -> None:
         """Append one event as a JSON line (line-buffered, so a crash loses at most the line being written)."""

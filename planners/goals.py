@@ -24,8 +24,11 @@ ACCEPTED_FORMS = (
 
 _VERB = r"(?:put|place|move|set|stack)"
 _SPLIT = re.compile(
-    rf"\s*(?:,\s*and then|,\s*then|\band then|\bthen|,\s*and|\band|;|,)\s+(?={_VERB}\b|unstack\b|clear\b|empty\b)"
-)
+    r" ?(?:, ?and then|, ?then|\band then|\bthen|, ?and|\band|;|,|\.(?: then)?) "
+    rf"(?={_VERB}\b|unstack\b|clear\b|empty\b)",
+    re.IGNORECASE,
+)  # on text whose whitespace is single spaces: no backtracking over runs of spaces
+MAX_GOAL_CHARS = 2000
 
 
 class GoalError(ValueError):
@@ -103,6 +106,9 @@ def parse_goal(goal: str, world: World) -> list[Literal]:
     """Predicates or English -> ground literals, checked against the world's objects."""
     if not isinstance(goal, str) or not goal.strip():
         raise GoalError(f"goal must be a non-empty string; got {goal!r}. {_forms()}")
+    if len(goal) > MAX_GOAL_CHARS:
+        raise GoalError(f"goal has {len(goal)} characters, over {MAX_GOAL_CHARS}: {goal[:60]!r}...; state it shorter")
+    goal = " ".join(goal.split()).rstrip(".")
     objects = world.objects()
     if "(" in goal:
         try:

@@ -111,7 +111,13 @@ def test_plan_file_runs(tmp_path: Path) -> None:
     proc = _ember(tmp_path, "run", "plan=plan.json", "video=false", "progress=false", "seed=3")
     assert proc.returncode == 0, proc.stderr
     (run,) = _run_dirs(tmp_path)
-    assert json.loads((run / "metrics.json").read_text())["success"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["success"] and metrics["goal"] == "put green in the tray"  # the plan's goal, not the default
+    # A goal given beside the plan is the one judged: this plan does not reach it.
+    args = ("plan=plan.json", "video=false", "progress=false", "seed=3", "goal=put blue in the tray")
+    proc = _ember(tmp_path, "run", *args, "hydra.run.dir=other")
+    metrics = json.loads((tmp_path / "other" / "metrics.json").read_text())
+    assert proc.returncode == 1 and not metrics["success"] and metrics["goal_literals"] == ["on(blue_cube, tray)"]
 
 
 def test_usage_and_unknown_subcommand(tmp_path: Path) -> None:

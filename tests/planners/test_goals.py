@@ -22,6 +22,9 @@ from ember.planners.goals import GoalError, parse_goal
         ("on(red_cube, tray) & on(green_cube, red_cube)", ["on(red_cube, tray)", "on(green_cube, red_cube)"]),
         ("put red in the tray and blue in the tray", ["on(red_cube, tray)", "on(blue_cube, tray)"]),  # one verb
         ("place red in the tray, blue on green", ["on(red_cube, tray)", "on(blue_cube, green_cube)"]),
+        ("Put red in the tray AND Put green on red", ["on(red_cube, tray)", "on(green_cube, red_cube)"]),
+        ("Put red in the tray. Then put green on red.", ["on(red_cube, tray)", "on(green_cube, red_cube)"]),
+        ("put  red\tin the tray ,  and then  put blue on red", ["on(red_cube, tray)", "on(blue_cube, red_cube)"]),
     ],
 )
 def test_accepted_forms(world, goal: str, expected: list[str]) -> None:  # type: ignore[no-untyped-def]
@@ -67,3 +70,13 @@ def test_free_text_is_refused_with_the_accepted_forms(world, goal: str) -> None:
 def test_unknown_objects_and_bad_syntax_name_the_part(world, goal: str, needle: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(GoalError, match=needle):
         parse_goal(goal, world)
+
+
+def test_a_goal_of_long_whitespace_runs_is_answered_at_once(world) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    start = time.perf_counter()
+    for goal in ("put red" + " " * 1900 + "x", "put red" + " " * 20000 + "x"):
+        with pytest.raises(GoalError):
+            parse_goal(goal, world)
+    assert time.perf_counter() - start < 2.0  # 10 k spaces took 7 s (the split regex backtracked)

@@ -21,6 +21,9 @@ from ember.sims.overcooked.kitchen import AGENTS, OvercookedWorld
 from ember.skills.library import SkillLibrary
 
 FATAL = ("connection", "auth", "bad_request", "malformed")
+SKIP_DECISIONS = 50
+"""With a fallback, decisions it takes alone after the endpoint failed for good (a kind in ``FATAL``, or 3 decisions
+in a row): each failed request costs its retries (seconds), the fallback a millisecond."""
 """LLM error kinds that retrying the next decision cannot fix."""
 
 SYSTEM = (
@@ -71,6 +74,7 @@ class ProAgentPlanner:
         self._partner_held: dict[int, str] = {}
         self.log: list[dict[str, Any]] = []
         self.failed_in_a_row = 0  # decisions whose requests all failed, since the last that got an answer
+        self.skip = 0  # decisions left that go straight to the fallback (an endpoint that stopped answering)
         self.pending_note: str | None = None
         """Added to the next prompt once (a critic's request to revise, see ``planners/overcooked_critic.py``)."""
 
@@ -98,6 +102,10 @@ class ProAgentPlanner:
         if self.pending_note:
             note = f"{note}\n{self.pending_note}" if note else self.pending_note
             self.pending_note = None
+        if self.skip > 0 and self.fallback is not None:  # the endpoint is not asked again until the pause is over
+            self.skip -= 1
+            self.fallbacks += 1
+            return self.fallback.decide(world, chef, other)
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": self._prompt(world, chef, note)}]
         for _ in range(1 + self.repair_rounds):
             self.calls += 1
@@ -110,6 +118,9 @@ class ProAgentPlanner:
                 # a tick at a time: at once for what retrying cannot fix, after 3 decisions for the rest.
                 if self.fallback is None and (err.kind in FATAL or self.failed_in_a_row >= 3):
                     raise
+                if err.kind in FATAL or self.failed_in_a_row >= 3:  # with a fallback: pause the endpoint, ask later
+                    self.skip = SKIP_DECISIONS
+                    self.log.append({"chef": chef, "paused": f"the fallback decides the next {SKIP_DECISIONS}"})
                 break
             self.failed_in_a_row = 0
             choice, problem = self._check(world, reply.text)

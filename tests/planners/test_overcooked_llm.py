@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ember.planners.llm.client import ChatClient
-from ember.planners.llm.overcooked import CooperativeStandIn, ProAgentPlanner
+from ember.planners.llm.overcooked import SKIP_DECISIONS, CooperativeStandIn, ProAgentPlanner
 from ember.planners.llm.testing import OpenAIStubServer, Scripted, StubReply
 from ember.planners.overcooked import CooperativePlanner, run_episode
 from ember.sims.overcooked.kitchen import OvercookedWorld
@@ -130,3 +130,8 @@ def test_an_endpoint_that_cannot_answer_ends_the_run_unless_there_is_a_fallback(
             ChatClient(server.base_url, "stub", max_retries=0), SKILLS, fallback=CooperativePlanner(SKILLS)
         )
         assert helped.decide(world, 0, None)["root"]["skill"] != "wait" and helped.fallbacks == 1
+        # ... and is not asked again for a while: a dead endpoint cost every decision its retries (80 s for 50 ticks)
+        calls = helped.calls
+        for _ in range(10):
+            helped.decide(world, 0, None)
+        assert helped.calls == calls and helped.fallbacks == 11 and helped.skip == SKIP_DECISIONS - 10

@@ -3,17 +3,33 @@ stages a behavior tree, one ``hoi_stage`` (scripted controller) or ``hoi_stage_l
 goal-conditioned policy) leaf per stage, in a sequence. The same executor, trace and replanning as every other task
 then run it: a leaf succeeds when its stage reward passes 0.9 and fails with a reason at its timeout.
 
-A plan's arguments hold only short strings, so the stages themselves go into the world's ``stage_table`` and each
-leaf names its stage.
+Each leaf carries its stage as compact JSON, so the run's ``plan.json`` replays on its own (``ember run task=hoi
+plan=.../plan.json``); a plan's string arguments hold at most ``ARG_CHARS`` characters, so a stage longer than that
+(several links with long object ids) goes into the world's ``stage_table`` instead and its leaf names it — such a
+leaf runs only in the run that planned it. Every stage is in the table under its leaf's name either way.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ember.planners.hoi.template import TemplatePlanner
 
 CONTROLLER_SKILLS = {"scripted": "hoi_stage", "learned": "hoi_stage_learned"}
+ARG_CHARS = 200
+"""The longest string argument the plan schema takes (``planners/schema.py``'s ``_ARG_VALUE``)."""
+
+
+def stage_argument(stage: dict[str, Any], key: str) -> str:
+    """The leaf's ``stage`` argument: the stage as compact JSON without its empty targets (and without its name too,
+    when that makes it fit), or ``key`` when it does not fit in ``ARG_CHARS`` characters."""
+    lean = {k: v for k, v in stage.items() if v is not None}
+    for form in (lean, {k: v for k, v in lean.items() if k != "name"}):
+        text = json.dumps(form, separators=(",", ":"))
+        if len(text) <= ARG_CHARS:
+            return text
+    return key
 
 
 class HOIStagePlanner:
@@ -76,7 +92,7 @@ class HOIStagePlanner:
             key = f"stage{i + 1}_{data.get('name') or 'stage'}"[:100]
             world.stage_table[key] = data
             timeout = float(data.get("timeout_s") or self.timeout)
-            args: dict[str, Any] = {"stage": key, "timeout": timeout}
+            args: dict[str, Any] = {"stage": stage_argument(data, key), "timeout": timeout}
             if self.artifact:
                 args["artifact"] = self.artifact
             children.append({"type": "action", "name": key, "skill": self.skill, "args": args})

@@ -60,7 +60,8 @@ the object's frame (+x front, +y left); "none" when it does not matter.
 Rules:
 - Use only object ids and parts listed for each object in the data, and human parts from human_parts.
 - A stage that moves an object needs a contact link between a human part and that object in the same stage, and
-  the object must be movable. Keep every target inside the workspace. Use at most 16 stages, each with a purpose.
+  the object must be movable. Keep every target inside the workspace. Use at most 16 stages, each with a purpose,
+  and at most 4 links per stage.
 - A stage ends when its targets are reached and its links show their labels; then the next stage starts.
 Example, for "sit on the chair" with a chair at [1.5, 0, 0.45], yaw 0 (its front faces +x):
 {example}"""

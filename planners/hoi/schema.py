@@ -19,7 +19,8 @@ from ember.planners.hoi.scene import CHARACTER_PARTS, DIRECTIONS, LABELS, OBJECT
 LINK_FIELDS = ("object", "object_part", "human_part", "label", "direction")
 STAGES_VERSION = 1
 MAX_STAGES = 16
-MAX_LINKS = 16
+MAX_LINKS = 4
+"""Links per stage: what the simulator's goal vector holds (``sims/hoi/compiler.py``'s ``MAX_LINKS``)."""
 
 _LABEL_ALIASES: dict[Any, str] = {
     **{i: label for i, label in enumerate(LABELS)},

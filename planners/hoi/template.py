@@ -12,11 +12,15 @@ scene, and each task expands to fixed stages whose targets come from the objects
 - carry: approach, both hands contact the box's side faces, lift, move (object and root targets), place on the
   destination's top or the floor, release.
 
-Push directions (``forward``/``back``/``left``/``right``) are world +x/-x/+y/-y. Several tasks in one instruction,
-joined by "then", ";" or "and" before a verb ("open the drawer, then sit on the chair"), plan one after another, each
-on the scene as the previous left it (moved objects at their targets, the character where it last stood). A negation
-("don't", "never", ...), two tasks in one clause or a body part the templates do not know is refused, never read
-past. Every plan is validated against the scene before it is returned. Limits: doors have parts but no template;
+Push directions (``forward``/``back``/``left``/``right``) are world +x/-x/+y/-y; distances are positive (say
+"back", not "-1 m forward"). Several tasks in one instruction, joined by "then", ";" or "and" before a verb ("open the
+drawer, then sit on the chair"), plan one after another, each on the scene as the previous left it (moved objects at
+their targets, the character where it last stood). A negation ("don't", "never", ...), two tasks in one clause, a body
+part ("with the ...") or an object part ("the box's lid", "the top of the box") the templates do not know, or one the
+task cannot use ("open the drawer with the head": a drawer is pulled with one hand), is refused, naming it, never read
+past or swapped for another: reach uses the part named (default the right hand) on the object part named (default the
+type's first); open the left or right hand (default right) on the handle; push and carry both hands; sit the pelvis
+and back. Every plan is validated against the scene before it is returned. Limits: doors have parts but no template;
 the box is assumed not to turn while pushed or carried; stand-off distances are fixed, not fitted to the character.
 """
 
@@ -29,7 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from ember.planners.hoi.schema import ALL_OBJECT_PARTS
 from ember.planners.hoi.stages import (
+    CHARACTER_PARTS,
     OBJECT_PARTS,
     Link,
     ObjectTarget,
@@ -58,12 +64,28 @@ _WORLD_DIRECTIONS = {
     "forward": (1.0, 0.0), "forwards": (1.0, 0.0), "back": (-1.0, 0.0), "backward": (-1.0, 0.0),
     "backwards": (-1.0, 0.0), "left": (0.0, 1.0), "right": (0.0, -1.0),
 }  # fmt: skip
-_NUMBER = r"-?\d+(?:\.\d+)?"
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?"  # the text is lower-cased: 1e3, -0.5, .5
 _POINT = re.compile(rf"\bto\s*[\[(]?\s*({_NUMBER})\s*,\s*({_NUMBER})\s*[\])]?")
 _DISTANCE = re.compile(rf"({_NUMBER})\s*(m|cm|meters?|metres?)\b(?:\s+(\w+))?")
-_HUMAN = re.compile(
-    r"\bwith\s+(?:the\s+|your\s+|its\s+|his\s+|her\s+)?(?:(left|right)\s+(hand|foot)|(head|pelvis|back))\b"
+_WITH = re.compile(
+    r"\b(?:with|using)\s+(?:(?:the|your|its|his|her|their)\s+)?(?:(left|right|both|two)[\s_]+)?([a-z_]+)"
 )
+"""A body part an instruction names: ``with the left hand``, ``using both hands``, ``with the head``."""
+BOTH_HANDS = "both_hands"
+_BODY_WORDS = {p.replace("_", " "): p for p in CHARACTER_PARTS["humanoid"]} | {
+    "both hands": BOTH_HANDS, "two hands": BOTH_HANDS, "hands": BOTH_HANDS,
+}  # fmt: skip
+TASK_BODY_PARTS: dict[str, tuple[tuple[str, ...], str]] = {
+    "reach": (
+        ("right_hand", "left_hand", "left_foot", "right_foot", "head", "pelvis", "back"),
+        "touches with one part",
+    ),
+    "push": ((BOTH_HANDS,), "pushes with both hands"),
+    "open": (("right_hand", "left_hand"), "pulls the handle with one hand"),
+    "sit": (("pelvis", "back"), "rests the pelvis on the seat and the back on the backrest"),
+    "carry": ((BOTH_HANDS,), "holds the box with both hands"),
+}
+"""The body parts each task's template honours (the first is its default), and what the template does with them."""
 _VERBS = {"reach": "reach", "touch": "reach", "push": "push", "shove": "push", "open": "open", "pull": "open",
           "sit": "sit", "carry": "carry", "bring": "carry"}  # fmt: skip
 _VERB = r"\b(" + "|".join(_VERBS) + r")\b"
@@ -73,7 +95,6 @@ _CLAUSE_BREAK = re.compile(  # "; ", ". ", "then", "and then", "after that", "an
     + r")\b))\s*"
 )
 _NEGATION = re.compile(r"\b(?:not|don't|dont|do\s+not|never|no\s+longer|without|avoid)\b")
-_ANY_PART = re.compile(r"\bwith\s+(?:the\s+|your\s+|its\s+|his\s+|her\s+)?([a-z]+(?:\s+[a-z]+)?)")
 
 
 class UnsupportedInstruction(ValueError):
@@ -139,6 +160,68 @@ def _after(scene: SceneInfo, stages: list[Stage]) -> SceneInfo:
 
 def _offset(p: tuple[float, float], n: tuple[float, float], d: float) -> tuple[float, float]:
     return (_r(p[0] + n[0] * d), _r(p[1] + n[1] * d))
+
+
+def _say(part: str) -> str:
+    """A body part as an instruction says it, with its article: "the left hand", "both hands"."""
+    return "both hands" if part == BOTH_HANDS else f"the {part.replace('_', ' ')}"
+
+
+def body_part(instruction: str, text: str, task: str) -> str:
+    """The body part ``text`` (one clause of ``instruction``) names for ``task`` ("with the left hand"), else the
+    task's default; :class:`UnsupportedInstruction` naming it for a part the character does not have, an unsided
+    "hand" or "foot", two parts, or a part the task's template cannot use (never swapped for another)."""
+    allowed, does = TASK_BODY_PARTS[task]
+    named: list[str] = []
+    for m in _WITH.finditer(text):
+        said = f"{m.group(1)} {m.group(2)}" if m.group(1) else m.group(2).replace("_", " ")
+        if said in ("hand", "foot"):
+            which = f"say 'left {said}' or 'right {said}'"
+            raise UnsupportedInstruction(instruction, f"'with the {said}' does not say which; {which}")
+        if said not in _BODY_WORDS:
+            known = ", ".join([*_BODY_WORDS][:7]) + ", both hands"
+            raise UnsupportedInstruction(instruction, f"{said!r} is not a body part the templates use ({known})")
+        if _BODY_WORDS[said] not in named:
+            named.append(_BODY_WORDS[said])
+    if len(named) > 1:
+        raise UnsupportedInstruction(
+            instruction, f"{text.strip()!r} names {[_say(p) for p in named]}; the templates use one body part per task"
+        )
+    if named and named[0] not in allowed:
+        options = " or ".join(f"'with {_say(p)}'" for p in allowed[:2]) + (", ..." if len(allowed) > 2 else "")
+        raise UnsupportedInstruction(
+            instruction, f"{task} {does}; it cannot use {_say(named[0])} — say {options}, or leave 'with ...' out"
+        )
+    return named[0] if named else allowed[0]
+
+
+def object_part(instruction: str, text: str, scene: SceneInfo, oid: str) -> str | None:
+    """The part of object ``oid`` that ``text`` names ("the box's top", "the box top", "the top of the box"), or None;
+    :class:`UnsupportedInstruction` naming a part the object does not have and the parts it has."""
+    o = scene.objects[oid]
+    raw = instruction.lower()
+    for word in dict.fromkeys((oid, o.type)):
+        w = re.escape(word)
+        found = [
+            m.group(1)
+            for m in re.finditer(rf"\b{w}\s+([a-z_][a-z0-9_]*)", text)
+            if m.group(1) in ALL_OBJECT_PARTS or re.search(rf"\b{w}'s\s+{re.escape(m.group(1))}\b", raw)
+        ]
+        found += [m.group(1) for m in re.finditer(rf"\b([a-z_]+)\s+of\s+(?:the\s+)?{w}\b", text)]
+        for part in found:
+            if part not in OBJECT_PARTS[o.type]:
+                raise UnsupportedInstruction(
+                    instruction,
+                    f"the {o.type} {oid!r} has no part {part!r}; its parts are {list(OBJECT_PARTS[o.type])}",
+                )
+            return part
+    return None
+
+
+def _only_part(instruction: str, named: str | None, oid: str, usable: str, why: str) -> None:
+    """Refuse an object part the task's template does not use (``usable``), saying what it does use."""
+    if named is not None and named != usable:
+        raise UnsupportedInstruction(instruction, f"{why}; it cannot use {oid}'s {named!r} — leave the part out")
 
 
 class TemplatePlanner:
@@ -232,21 +315,11 @@ class TemplatePlanner:
     def _reach(self, instruction: str, text: str, scene: SceneInfo, refs: list[str]) -> list[Stage]:
         oid = refs[0]
         o = scene.objects[oid]
-        before = text.split(" with ")[0]
-        words = re.findall(r"[a-z_]+", before)
-        part = next((w for w in words if w in OBJECT_PARTS[o.type] and w != oid), OBJECT_PARTS[o.type][0])
-        human = _HUMAN.search(text)
-        named = _ANY_PART.search(text)
-        if human is None and named is not None:
-            raise UnsupportedInstruction(
-                instruction,
-                f"{named.group(1)!r} is not a body part the templates use (left/right hand or foot, head, "
-                "pelvis, back)",
-            )
-        if human is None:
-            who = "right_hand"
-        else:
-            who = f"{human.group(1)}_{human.group(2)}" if human.group(1) else human.group(3)
+        who = body_part(instruction, text, "reach")
+        part = object_part(instruction, text, scene, oid)
+        if part is None:
+            words = re.findall(r"[a-z_]+", re.split(r"\b(?:with|using)\b", text)[0])
+            part = next((w for w in words if w in OBJECT_PARTS[o.type] and w != oid), OBJECT_PARTS[o.type][0])
         face = part if part in FACES else "front" if o.type in ("chair", "drawer", "door") else None
         face = face or _face_toward(o, scene.character_position)
         root = self._stand(o, face)
@@ -259,17 +332,26 @@ class TemplatePlanner:
     def _push(self, instruction: str, text: str, scene: SceneInfo, refs: list[str]) -> list[Stage]:
         oid = refs[0]
         o = scene.objects[oid]
+        body_part(instruction, text, "push")
         point, distance = _POINT.search(text), _DISTANCE.search(text)
         if point is not None:
             goal = (float(point.group(1)), float(point.group(2)))
         elif distance is not None and distance.group(3) in _WORLD_DIRECTIONS:
             d = float(distance.group(1)) / (100.0 if distance.group(2) == "cm" else 1.0)
+            if not d > 0.0:
+                raise UnsupportedInstruction(
+                    instruction,
+                    f"{distance.group(0)!r}: push takes a positive distance and a direction "
+                    "(forward, back, left, right), e.g. '1 m back' rather than '-1 m forward'",
+                )
             u = _WORLD_DIRECTIONS[distance.group(3)]
             goal = (o.position[0] + u[0] * d, o.position[1] + u[1] * d)
         else:
             raise UnsupportedInstruction(instruction, "push needs a destination: 'to [x, y]' or '<d> m <direction>'")
         dx, dy = goal[0] - o.position[0], goal[1] - o.position[1]
         face = _face_toward(o, (o.position[0] - dx, o.position[1] - dy))  # the face the hands push on
+        why = f"pushing {oid!r} that way takes both hands on its {face!r} face"
+        _only_part(instruction, object_part(instruction, text, scene, oid), oid, face, why)
         n, gap = _normal(o, face), _half(o, face) + self.approach_gap
         start = self._stand(o, face)
         hands = ("left_hand", "right_hand")
@@ -296,8 +378,8 @@ class TemplatePlanner:
             raise UnsupportedInstruction(
                 instruction, f"{oid} opens by up to {travel:.2f} m; ask for a distance in (0, {travel:.2f}] m"
             )
-        human = _HUMAN.search(text)
-        hand = f"{human.group(1)}_hand" if human is not None and human.group(1) else "right_hand"
+        hand = body_part(instruction, text, "open")
+        _only_part(instruction, object_part(instruction, text, scene, oid), oid, "handle", "open pulls the handle")
         n = _normal(o, "front")
         stand = _offset(_xy(o), n, self.approach_gap + 0.1)
         grip = (Link(oid, "handle", hand, "contact", "front"),)
@@ -314,6 +396,10 @@ class TemplatePlanner:
         if oid is None:
             raise UnsupportedInstruction(instruction, "sit works on a chair; the instruction names none")
         o = scene.objects[oid]
+        body_part(instruction, text, "sit")
+        _only_part(
+            instruction, object_part(instruction, text, scene, oid), oid, "seat", "sit lowers the pelvis onto the seat"
+        )
         seat = _offset(_xy(o), _normal(o, "front"), 0.05)
         seated = Link(oid, "seat", "pelvis", "contact", "up")
         return [
@@ -325,10 +411,20 @@ class TemplatePlanner:
     def _carry(self, instruction: str, text: str, scene: SceneInfo, refs: list[str]) -> list[Stage]:
         oid = refs[0]
         o = scene.objects[oid]
+        body_part(instruction, text, "carry")
+        why = "carry holds the box by the two faces beside the hands, chosen from where the character stands"
+        _only_part(instruction, object_part(instruction, text, scene, oid), oid, "", why)
         point = _POINT.search(text)
         box_h = o.extents[2] / 2
         if len(refs) > 1:
             dest = scene.objects[refs[1]]
+            _only_part(
+                instruction,
+                object_part(instruction, text, scene, refs[1]),
+                refs[1],
+                "top",
+                "carry puts the box on a top",
+            )
             if "top" not in OBJECT_PARTS[dest.type]:
                 raise UnsupportedInstruction(instruction, f"carry puts things on a top; a {dest.type} has none")
             dface = _face_toward(dest, _xy(o))

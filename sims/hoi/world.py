@@ -103,22 +103,11 @@ class HOIWorld(World):
 
     def description(self) -> dict[str, Any]:
         """The scene as ``planners.hoi.scene.SceneInfo.from_dict`` reads it (poses as they are now)."""
-        objects: dict[str, dict[str, Any]] = {}
-        for oid, info in self.objects().items():
-            spec = self.specs[oid]
-            objects[oid] = {
-                "type": info.type,
-                "position": [round(v, 4) for v in info.position],
-                "yaw": round(info.attributes["yaw"], 4),
-                "size": list(info.attributes["size"]),
-                **{k: spec[k] for k in ("mass", "friction") if k in spec},
-            }
         root = self.human_part_pose("pelvis")
-        return {
-            "objects": objects,
-            "workspace": [list(WORKSPACE[0]), list(WORKSPACE[1])],
-            "character_position": [round(float(root[0]), 4), round(float(root[1]), 4)],
-        }
+        out = describe_objects(self.objects(), (float(root[0]), float(root[1])))
+        for oid, spec in self.specs.items():
+            out["objects"][oid].update({k: spec[k] for k in ("mass", "friction") if k in spec})
+        return out
 
     # ------------------------------------------------------------------ accessors
     def part_pose(self, obj: str, part: str) -> tuple[np.ndarray, np.ndarray]:
@@ -315,6 +304,27 @@ class HOIWorld(World):
             draw.ellipse([hx - 4, hy - 4, hx + 4, hy + 4], fill=(240, 200, 160), outline=(20, 40, 90))
         draw.text((5, 5), f"1 grid cell = 1 m, +x right, +y up, t = {self.time():.1f} s", fill=(0, 0, 0))
         return np.asarray(img, dtype=np.uint8)
+
+
+def describe_objects(
+    objects: Mapping[str, ObjectInfo], character_position: tuple[float, float] = (0.0, 0.0)
+) -> dict[str, Any]:
+    """A scene description (``planners.hoi.scene.SceneInfo.from_dict``'s form) from an ``HOIWorld``'s ``objects()``:
+    types, poses, sizes, whether each can move in this simulation (chairs and tables are fixed), the workspace."""
+    return {
+        "objects": {
+            oid: {
+                "type": info.type,
+                "position": [round(v, 4) for v in info.position],
+                "yaw": round(float(info.attributes.get("yaw", 0.0)), 4),
+                "size": list(info.attributes.get("size") or DEFAULT_SIZES[info.type]),
+                "movable": bool(info.movable),
+            }
+            for oid, info in objects.items()
+        },
+        "workspace": [list(WORKSPACE[0]), list(WORKSPACE[1])],
+        "character_position": [round(character_position[0], 4), round(character_position[1], 4)],
+    }
 
 
 def _corners(info: ObjectInfo) -> list[np.ndarray]:

@@ -36,6 +36,9 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from ember.planners.hoi.scene import OBJECT_PARTS
+from ember.planners.hoi.schema import normalize
+from ember.planners.hoi.validate import schema_problems, validate_stages
 from ember.sims.hoi.compiler import LABELS, stage_done
 from ember.sims.hoi.scene import (
     ACTION_DIM,
@@ -51,8 +54,8 @@ from ember.sims.hoi.scene import (
     joint_action,
 )
 from ember.sims.hoi.view import StageScene
-from ember.sims.hoi.world import HOIWorld
-from ember.sims.world import ObjectInfo
+from ember.sims.hoi.world import HOIWorld, describe_objects
+from ember.sims.world import ObjectInfo, WorldError
 from ember.skills.skill import RUNNING, ArgProblem, Outcome, Param, Skill, Status
 
 
@@ -315,6 +318,36 @@ def stage_end_figures(world: HOIWorld) -> dict[str, Any]:
     return {"error_m": error, "contacts_right": int(right), "contacts_judged": int(judged)}
 
 
+_STAGE_HINT = 'give the stage as a JSON object {"human_root": ..., "object_target": ..., "links": [...]}'
+
+
+def _stage_json(text: str) -> Any:
+    """A stage argument's JSON value; None for a stage name (text that is not JSON and does not start like an object or
+    a list); the decode error for broken JSON."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        return err if text.lstrip().startswith(("{", "[")) else None
+
+
+def stage_problems(stage: Any, objects: Mapping[str, ObjectInfo] | None) -> list[ArgProblem]:
+    """Every problem of one stage (the plain or strict data form) as ``stage...`` argument problems: the HOI planners'
+    own validation (``planners.hoi.validate.validate_stages``) against the scene of ``objects`` (an ``HOIWorld``'s:
+    ids, part vocabularies, finite targets inside the workspace, only movable objects moved, at most the links the
+    compiler's goal vector holds), or the structure alone without objects or for objects of another world."""
+    plan = {"stages": [stage]}
+    if objects is not None and all(o.type in OBJECT_PARTS for o in objects.values()):
+        problems = validate_stages(plan, describe_objects(objects))
+    else:
+        problems = schema_problems(normalize(plan))
+    out = []
+    for p in problems:
+        if p.severity == "error":
+            rest = p.path.removeprefix("$.stages[0]") if p.path.startswith("$.stages[0]") else ""
+            out.append(ArgProblem(f"stage{rest}", p.message, p.hint))
+    return out
+
+
 class StageSkill(Skill):
     """One RMD stage as a behavior-tree leaf: SUCCESS when the stage reward passes 0.9, FAILURE on timeout.
 
@@ -344,19 +377,32 @@ class StageSkill(Skill):
 
     @classmethod
     def check_args(cls, args: Mapping[str, Any], objects: Mapping[str, ObjectInfo] | None) -> list[ArgProblem]:
+        """The base checks, then a stage given as JSON (or as data: as good as its JSON text) is checked as the HOI
+        planners check theirs (:func:`stage_problems`: structure, labels, parts, objects, finite targets inside the
+        workspace, only movable objects moved); problems name their place in it (``stage.links[0][2]``). A stage
+        name is resolved against the world's stage table when the leaf starts."""
         stage = args.get("stage") if isinstance(args, Mapping) else None
         if isinstance(stage, Mapping):  # a stage given as data is as good as its JSON text
             args = {**args, "stage": json.dumps(stage)}
         problems = super().check_args(args, objects)
-        text = args.get("stage")
-        if not problems and isinstance(text, str) and not text.lstrip().startswith("{"):
+        timeout = args.get("timeout") if isinstance(args, Mapping) else None
+        if isinstance(timeout, int | float) and not isinstance(timeout, bool) and not 0.0 < timeout < math.inf:
+            problems.append(
+                ArgProblem("timeout", f"timeout must be a positive number of seconds; got {timeout}", "give e.g. 10.0")
+            )
+        text = args.get("stage") if isinstance(args, Mapping) else None
+        if problems or not isinstance(text, str):
+            return problems
+        data = _stage_json(text)
+        if data is None:
             return problems  # a stage name: resolved against the world's stage table when the leaf starts
-        if not problems and isinstance(text, str):
-            try:
-                json.loads(text)
-            except json.JSONDecodeError as err:
-                problems.append(ArgProblem("stage", f"stage is not JSON ({err.msg})", "give the stage dict"))
-        return problems
+        if isinstance(data, json.JSONDecodeError):
+            return [ArgProblem("stage", f"stage is not JSON ({data.msg} at column {data.colno})", _STAGE_HINT)]
+        if not isinstance(data, dict):
+            kind = {list: "a list", str: "a string", bool: "a boolean"}.get(type(data), "a number")
+            msg = f"stage={text.strip()[:60]!r} is {kind} in JSON, not a stage object"
+            return [ArgProblem("stage", msg, f"{_STAGE_HINT}, or the name of a stage the HOI planner stored")]
+        return stage_problems(data, objects)
 
     def _start(self) -> None:
         assert self.ctx is not None
@@ -365,14 +411,19 @@ class StageSkill(Skill):
             raise TypeError(f"{self.name} needs an HOIWorld; got {type(world).__name__}")
         stage = self.ctx.args["stage"]
         if isinstance(stage, str) and stage in world.stage_table:  # a plan leaf names a stage its planner stored
-            self.stage = dict(world.stage_table[stage])
-        elif isinstance(stage, str) and not stage.lstrip().startswith("{"):
-            raise ValueError(
-                f"stage={stage!r} names no stored stage (the world holds {sorted(world.stage_table)}) and is not JSON; "
-                "plan with the HOI planner, which stores its stages, or give the stage as JSON"
-            )
+            data: Any = dict(world.stage_table[stage])
+        elif isinstance(stage, Mapping):
+            data = dict(stage)
         else:
-            self.stage = json.loads(stage) if isinstance(stage, str) else dict(stage)
+            data = _stage_json(str(stage))
+            if not isinstance(data, dict):  # check_args has refused everything else but a name
+                stored = f"holds {sorted(world.stage_table)}" if world.stage_table else "has none"
+                raise WorldError(
+                    f"stage={stage!r} names no stored stage (this world {stored}) and is not a JSON stage; "
+                    "stage names resolve only in the run whose HOI planner stored them: give the stage itself as JSON "
+                    '({"human_root": ..., "object_target": ..., "links": [...]}) in a plan file'
+                )
+        self.stage = normalize({"stages": [data]})["stages"][0]  # labels and directions as validation read them
         self.timeout = float(self.stage.get("timeout_s") or self.ctx.args["timeout"] or 10.0)
         world.set_stage(self.stage)
         self.t0 = world.time()

@@ -226,12 +226,54 @@ def test_template_stage_structure_for_sit_reach_and_carry() -> None:
         ("push the box 0.5 m forward then dance", "'dance' has no supported verb"),
         ("open the drawer and sit", "'sit' names none of the scene's objects"),
         ("push the box 1 m left as you sit on the chair", r"asks for \['push', 'sit'\] at once; put them in order"),
+        # body parts and object parts: unknown ones named with the known ones, unusable ones refused, never swapped
+        ("pull the drawer's handle with the head", "open pulls the handle with one hand; it cannot use the head"),
+        ("open the drawer with the left foot", "it cannot use the left foot — say 'with the right hand' or"),
+        ("push the box 1 m forward with the tail", r"'tail' is not a body part the templates use \(pelvis, back"),
+        ("sit on the chair with the elbow", "'elbow' is not a body part"),
+        ("push the box 1 m forward with the left hand", "push pushes with both hands; it cannot use the left hand"),
+        ("reach the box with both hands", "reach touches with one part; it cannot use both hands"),
+        ("touch the box with the hand", "'with the hand' does not say which"),
+        ("reach the chair's wing with the left hand", r"the chair 'chair' has no part 'wing'; its parts are \['seat'"),
+        ("reach the box's lid", "the box 'box' has no part 'lid'"),
+        ("touch the edge of the box", "the box 'box' has no part 'edge'"),
+        ("sit on the chair's backrest", "sit lowers the pelvis onto the seat; it cannot use chair's 'backrest'"),
+        ("push the box's front 1 m forward", "takes both hands on its 'back' face; it cannot use box's 'front'"),
+        ("push the box -1 m forward", r"'-1 m forward': push takes a positive distance .* '1 m back'"),
+        ("push the box 0 cm left", "push takes a positive distance"),
     ],
 )
 def test_unsupported_instructions_list_the_supported_forms(instruction: str, needle: str) -> None:
     with pytest.raises(UnsupportedInstruction, match=needle) as info:
         TemplatePlanner().plan(instruction, SCENE)
     assert "push the <object> to [x, y]" in str(info.value) and "sit on the <chair>" in str(info.value)
+
+
+def _parts(instruction: str) -> set[tuple[str, str]]:
+    """The (object part, human part) pairs of a template plan's links."""
+    return {(link.object_part, link.human_part) for s in TemplatePlanner().plan(instruction, SCENE).stages
+            for link in s.links}  # fmt: skip
+
+
+def test_named_body_and_object_parts_are_honoured() -> None:
+    parts = _parts
+    assert parts("open the drawer with the left hand") == {("handle", "left_hand")}
+    assert parts("pull the drawer's handle with your right hand") == {("handle", "right_hand")}
+    assert parts("reach the top of the box with the head") == {("top", "head")}
+    assert parts("touch the box's front using the left foot") == {("front", "left_foot")}
+    assert parts("push the box's back 1 m forward with both hands") == {("back", "left_hand"), ("back", "right_hand")}
+    assert parts("sit on the chair's seat with the pelvis") == {("seat", "pelvis"), ("backrest", "back")}
+    assert ("top", "right_hand") in parts("reach the box")  # the defaults: the right hand on the type's first part
+
+
+def test_distances_and_points_read_signs_and_scientific_notation() -> None:
+    planner = TemplatePlanner()
+    back = planner.plan("push the box 1 m back", SCENE).stages[2].object_target
+    assert back is not None and back.position == pytest.approx((0.0, 1.5, 0.2))
+    carried = planner.plan("carry the box to [1.5e0, -2E-1]", SCENE).stages[-2].object_target
+    assert carried is not None and carried.position[:2] == pytest.approx((1.5, -0.2))
+    with pytest.raises(PlanError, match=r"object_target position x=1000\.0 is outside the workspace"):
+        planner.plan("carry the box to [1e3, 2]", SCENE)
 
 
 def test_tasks_in_order_plan_on_the_scene_the_previous_ones_leave() -> None:

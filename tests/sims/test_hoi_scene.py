@@ -68,9 +68,20 @@ def test_each_object_type_builds_with_the_planners_part_names(kind: str) -> None
 
 
 def test_vocabularies_match_the_planners() -> None:
+    from ember.planners.hoi import schema as plan_schema
+
     assert set(PART_SITES) == set(plan_scene.OBJECT_PARTS)
     assert HUMAN_PARTS == plan_scene.HUMAN_PARTS
     assert compiler.LABELS == plan_scene.LABELS
+    assert compiler.MAX_LINKS == plan_schema.MAX_LINKS  # a plan that validates compiles
+
+
+def test_the_world_tells_planners_which_objects_it_can_move() -> None:
+    objects = {k: {"type": k, "position": [2.0 * i, 2.0, floor_z(k)]} for i, k in enumerate(PART_SITES)}
+    scene = plan_scene.SceneInfo.from_dict(HOIWorld(objects).description())
+    assert {k: o.can_move for k, o in scene.objects.items()} == {
+        "box": True, "chair": False, "drawer": True, "table": False, "door": True,
+    }  # fmt: skip
 
 
 def test_grasp_weld_activates_only_within_reach_and_holds_the_box() -> None:

@@ -194,9 +194,10 @@ def test_unknown_instructions_and_stage_names_fail_clearly() -> None:
         HOIStagePlanner().plan("dance with the lamp", world)
     with pytest.raises(ValueError, match="controller"):
         HOIStagePlanner(controller="magic")
+    from ember.sims.world import WorldError
     from ember.skills.hoi.scripted import StageSkill
 
-    with pytest.raises(ValueError, match="names no stored stage"):
+    with pytest.raises(WorldError, match="names no stored stage"):  # a user error: ember run exits 2 on it
         StageSkill().start(world, "human", stage="stage9_nowhere", timeout=1.0)
 
 
@@ -212,4 +213,23 @@ def test_the_llm_stage_planner_takes_ember_runs_llm_config_and_falls_back() -> N
         }  # fmt: skip
         plan = HOIStagePlanner(stages="llm", controller="scripted", **config).plan("sit on the chair", world)
     assert [c["skill"] for c in plan["root"]["children"]] == ["hoi_stage"] * len(plan["root"]["children"])
-    assert all(key in world.stage_table for key in (c["args"]["stage"] for c in plan["root"]["children"]))
+    for leaf in plan["root"]["children"]:  # each stage is stored under its leaf's name and carried by the leaf
+        stored = world.stage_table[leaf["name"]]
+        assert json.loads(leaf["args"]["stage"]) == {k: v for k, v in stored.items() if v is not None}
+
+
+def test_a_stage_too_long_for_a_plan_argument_is_stored_and_named() -> None:
+    from ember.planners.hoi.bt import ARG_CHARS, stage_argument
+
+    short = {"name": "touch", "human_root": [0.5, 0.5], "object_target": None, "links": [["box", "top", "head", 0]]}
+    assert json.loads(stage_argument(short, "stage1_touch")) == {k: v for k, v in short.items() if v is not None}
+    links = [[f"box_with_a_long_id_{k}", "top", "left_hand", "contact", "up"] for k in range(4)]
+    assert stage_argument({"name": "x", "links": links}, "stage2_x") == "stage2_x"
+    fits = {"name": "n" * 150, "links": [["box", "top", "head", "contact"]]}  # only without its name
+    assert json.loads(stage_argument(fits, "k")) == {"links": fits["links"]}
+    from ember.planners.schema import plan_schema
+
+    action = next(
+        v["then"] for v in plan_schema()["$defs"]["node"]["allOf"] if v["if"]["properties"]["type"]["const"] == "action"
+    )
+    assert action["properties"]["args"]["additionalProperties"]["anyOf"][0]["maxLength"] == ARG_CHARS

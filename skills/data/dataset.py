@@ -156,9 +156,15 @@ class EpisodeWriter:
         group = zarr.open_group(str(staging), mode="w")
         for field, f in self.fields.items():
             arr = np.asarray(steps[field], dtype=f.dtype)
-            out = group.create_array(field, shape=arr.shape, chunks=(self.chunk_steps, *f.shape), dtype=f.dtype)
+            out = group.create_array(
+                field,
+                shape=arr.shape,
+                chunks=(self.chunk_steps, *f.shape),
+                dtype=f.dtype,
+                config={"write_empty_chunks": True},  # every chunk a file, so a lost one can be told from zeros
+            )
             out[...] = arr
-        group.attrs.update({"length": length, **attrs})
+        group.attrs.update({"length": length, **attrs, "_every_chunk": True})
         os.replace(staging, self.path / "episodes" / name)
         self._next += 1
         return index
@@ -208,10 +214,15 @@ class EpisodeDataset:
         where = self.path / "episodes" / f"episode_{index:06d}"
         try:
             group = zarr.open_group(str(where), mode="r")
+            # a chunk file that is gone reads as the fill value (zeros) without an error: count them first
+            every = bool(group.attrs.get("_every_chunk", False))  # episodes written before: all-zero chunks unwritten
+            lost = [n for n in self.field_specs if every and group[n].nchunks_initialized < group[n].nchunks]
             arrays = {name: np.asarray(group[name][...]) for name in self.field_specs}
         except Exception as err:
             raise DatasetError(f"{where} cannot be read ({type(err).__name__}: {err}); delete that episode") from err
-        return arrays, dict(group.attrs)
+        if lost:
+            raise DatasetError(f"{where}: chunk files of {lost} are missing (damaged); delete that episode")
+        return arrays, {k: v for k, v in group.attrs.items() if k != "_every_chunk"}
 
     def __iter__(self) -> Iterator[tuple[dict[str, np.ndarray], dict[str, Any]]]:
         for index in self.indices():

@@ -47,6 +47,20 @@ def test_round_trip_and_append(tmp_path: Path) -> None:
     assert info["counts"]["side"] == {"left": 3}
 
 
+def test_a_lost_chunk_file_is_damage_not_zeros(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    path = tmp_path / "d.zarr"
+    writer = EpisodeWriter(path, FIELDS, chunk_steps=4)
+    zeros = {name: np.zeros_like(a) for name, a in _episode(rng, 9).items()}
+    writer.add(zeros)  # all-zero chunks are files too: this episode is whole
+    writer.add(_episode(rng, 9))
+    data = EpisodeDataset(path)
+    np.testing.assert_array_equal(data.episode(0)[0]["obs"], zeros["obs"])
+    (path / "episodes" / "episode_000001" / "obs" / "c" / "0" / "0").unlink()
+    with pytest.raises(DatasetError, match=r"episode_000001: chunk files of \['obs'\] are missing"):
+        data.episode(1)
+
+
 def test_bad_episodes_are_refused_with_the_field_named(tmp_path: Path) -> None:
     writer = EpisodeWriter(tmp_path / "d.zarr", FIELDS)
     ep = _episode(np.random.default_rng(0), 4)

@@ -57,10 +57,29 @@ def _container(cfg: DictConfig, key: str) -> dict[str, Any]:
     return {str(k): v for k, v in value.items()}
 
 
+_TASK_SETTINGS = {
+    "overcooked": ("layout", "partner", "seat", "episodes"),
+    "retarget": ("input", "tracking_policy", "zero_shot"),
+    "minecraft": ("bots", "skill_store"),
+}
+"""Run settings only these tasks read; another task refuses them rather than ignore them."""
+
+
 def _unused_settings(cfg: DictConfig) -> str | None:
     """A setting the chosen task would silently ignore (a goal for Overcooked, which plays the kitchen's orders; a
     plan file for the retargeting replay; ...): refused, so a run never looks like it did what was asked."""
     name = str(cfg.task.name)
+    foreign = [
+        f"{key}={cfg[key]!r} (a setting of task={owner})"
+        for owner, keys in _TASK_SETTINGS.items()
+        if owner != name
+        for key in keys
+        if cfg[key] != getattr(RunConfig, key) and key not in _TASK_SETTINGS.get(name, ())
+    ]
+    if foreign:
+        return f"task={name} does not use {', '.join(foreign)} — leave it out"
+    if name == "hoi" and cfg.backend != "sim":
+        return f"task=hoi acts in its MuJoCo scene; it does not use backend={cfg.backend!r} — leave it out"
     if name not in ("overcooked", "retarget"):
         return None
     given = []
@@ -70,8 +89,6 @@ def _unused_settings(cfg: DictConfig) -> str | None:
         given.append(f"plan={cfg.plan!r}")
     if cfg.backend != "sim":
         given.append(f"backend={cfg.backend!r}")
-    if name == "retarget":
-        given += [f"{k}={cfg[k]!r}" for k in ("layout", "partner", "bots") if cfg[k] is not None]
     if name == "overcooked":
         if cfg.partner is None and cfg.seat != 0:
             given.append(f"seat={cfg.seat} (a seat is taken beside partner=...)")
@@ -97,6 +114,7 @@ def main(cfg: DictConfig) -> None:
         print_error(console, unused)
         sys.exit(2)
     run_dir = RunDir(run_path)
+    run_path = run_dir.path  # another folder if a run started in the same second holds this one
     run_dir.write_text("config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     if cfg.task.name == "retarget":
         from ember.launch.retarget import run as run_retarget
@@ -112,6 +130,16 @@ def main(cfg: DictConfig) -> None:
     planner_cfg = _container(cfg, "planner")
     if cfg.backend != "sim":
         task.update(backend=cfg.backend, robot=_container(cfg, "robot"), record=cfg.record)
+        if cfg.record is not None:  # before connecting to the robot: a run never ends on a bag it cannot write
+            from ember.robots.record import RecordError, check_record_path
+
+            try:
+                check_record_path(str(cfg.record))
+            except RecordError as err:
+                run_dir.trace({"event": "error", "type": type(err).__name__, "message": str(err)})
+                run_dir.close()
+                print_error(console, str(err))
+                sys.exit(2)
     if task["name"] == "minecraft":
         if cfg.bots is not None:
             task["bots"] = cfg.bots
@@ -131,7 +159,9 @@ def main(cfg: DictConfig) -> None:
     try:
         with progress:
             bar = progress.add_task(
-                f"{cfg.goal!r} seed {cfg.seed}", total=float(task.get("max_seconds", 150.0)), status="planning"
+                f"{cfg.goal if cfg.plan is None else cfg.plan!r} seed {cfg.seed}",
+                total=float(task.get("max_seconds", 150.0)),
+                status="planning",
             )
 
             def on_status(s: dict[str, Any]) -> None:
@@ -141,7 +171,7 @@ def main(cfg: DictConfig) -> None:
             metrics = run_episode(
                 task,
                 planner_cfg,
-                cfg.goal,
+                "" if cfg.plan is not None and cfg.goal == RunConfig.goal else cfg.goal,  # a plan file's own goal
                 seed=cfg.seed,
                 plan_file=cfg.plan,
                 run_dir=run_dir,
@@ -155,7 +185,7 @@ def main(cfg: DictConfig) -> None:
                 status="done" if metrics["success"] else f"failed: {metrics['status']}",
             )
     except USER_ERRORS as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
         run_dir.trace({"event": "error", "type": type(err).__name__, "message": message})
         run_dir.close()
         print_error(console, message)

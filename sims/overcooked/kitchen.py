@@ -128,7 +128,8 @@ class Kitchen:
         self.layout, self.horizon = layout, horizon
         self.mdp = build_mdp(layout)
         if self.mdp.num_players != 2:
-            raise WorldError(f"layout {layout!r} has {self.mdp.num_players} chefs; Ember's kitchens have 2")
+            n = self.mdp.num_players
+            raise WorldError(f"layout {layout!r} has {n} chef{'s' * (n != 1)}; Ember's kitchens have 2")
         if not np.isfinite(float(getattr(self.mdp, "order_bonus", 2))):
             raise WorldError(f"layout {layout!r} pays an infinite bonus (order_bonus); scores would not be numbers")
         self.auto_cook = bool(self.mdp.old_dynamics)

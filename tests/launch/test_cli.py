@@ -66,6 +66,8 @@ def test_multirun(tmp_path: Path) -> None:
         (["task.render_size=[10,10]"], ["[width, height]"]),  # brackets survive the console's markup
         (["task=overcooked", "goal=deliver 3 soups"], ["does not use goal='deliver 3 soups'"]),
         (["task=retarget", "plan=p.json"], ["does not use plan='p.json'"]),
+        (["task=overcooked", "bots=2"], ["does not use bots=2 (a setting of task=minecraft)"]),
+        (["episodes=3", "input=rec.jsonl"], ["episodes=3 (a setting of task=overcooked)", "input='rec.jsonl'"]),
     ],
 )
 def test_bad_input_names_the_field_and_exits_nonzero(tmp_path: Path, args: list[str], needles: list[str]) -> None:

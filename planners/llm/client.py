@@ -150,6 +150,9 @@ class ChatClient:
         if not response.choices:
             raise ValueError("it has no choices")
         choice = response.choices[0]
+        refusal = getattr(choice.message, "refusal", None)
+        if refusal and not _text(choice.message.content).strip():  # a model that declines says why here
+            return str(refusal), "refusal", _usage(response.usage)
         return _text(choice.message.content), str(choice.finish_reason or "stop"), _usage(response.usage)
 
     def _stream(self, request: dict[str, Any]) -> tuple[str, str, tuple[int, int]]:

@@ -74,6 +74,10 @@ def reply_object(
         return None, [Problem("$", "the reply was cut off at the token limit (finish_reason=length)", shorter)]
     if reply.finish_reason == "content_filter":
         return None, [Problem("$", "the reply was withheld by the endpoint's content filter", "answer with JSON only")]
+    if reply.finish_reason == "refusal":
+        return None, [Problem("$", f"the model refused: {reply.text[:300]}", "answer with the JSON asked for")]
+    if not reply.text.strip():
+        return None, [Problem("$", "the reply is empty (no content)", "answer with one JSON object")]
     if len(reply.text) > max_chars:
         msg = f"the reply has {len(reply.text)} characters, over the limit of {max_chars}"
         return None, [Problem("$", msg, shorter)]

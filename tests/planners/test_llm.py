@@ -173,6 +173,22 @@ def test_a_malformed_completion_is_an_llm_error_and_the_fallback_still_plans(wor
     assert plan["root"]["children"]
 
 
+@pytest.mark.parametrize(
+    ("message", "needle"),
+    [
+        ({"content": None, "refusal": "I cannot help with that."}, "the model refused: I cannot help with that."),
+        ({"content": ""}, "the reply is empty"),
+    ],
+    ids=["refusal", "empty"],
+)
+def test_a_refusal_or_an_empty_reply_is_named_as_such(world, skills, message: dict, needle: str) -> None:  # type: ignore[no-untyped-def]
+    script = Scripted([StubReply(raw_body=_completion(message)), StubReply(GOOD)])
+    with OpenAIStubServer(script) as server:
+        _planner(server, skills, []).plan(GOAL, world)
+    critique = script.requests[1]["messages"][-1]["content"]
+    assert needle in critique and "not JSON" not in critique
+
+
 def test_content_parts_and_odd_usage_are_read_leniently(world, skills) -> None:  # type: ignore[no-untyped-def]
     parts = [{"type": "text", "text": GOOD[:30]}, {"type": "text", "text": GOOD[30:]}]
     body = _completion({"content": parts}, usage={"prompt_tokens": "lots", "completion_tokens": -3})

@@ -94,7 +94,7 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
                     (partners[0], partners[1]),
                     on_event=functools.partial(_trace, run_dir, episode),
                     seed=seed,
-                    on_tick=record if episode == 0 else None,
+                    on_tick=record if episode == 0 and cfg.video else None,  # frames only for a video
                 )
             except LLMError as err:
                 message = f"{err}; check planner.base_url={cfg.planner.base_url!r}, or set planner.fallback=symbolic"

@@ -81,4 +81,10 @@ def load_policy(path: str) -> tuple[Any, dict[str, Any]]:
         raise ValueError(
             f"{path} is not a policy written by `ember train policy=beso|bc` ({type(err).__name__}: {err})"
         ) from err
+    broken = [name for name, t in policy.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    broken += [n for n, t in policy.named_buffers() if n.endswith("_std") and bool((t <= 0).any())]  # fit: >= 1e-3
+    if broken:  # a diverged run (or an edited file): every action it gives is NaN
+        raise ValueError(
+            f"{path}: {broken[:3]} hold NaN, inf or a std <= 0 (a diverged run?); evaluate an earlier checkpoint"
+        )
     return policy, data.get("meta", {})

@@ -133,3 +133,17 @@ def test_goal_conditioning_and_classifier_free_guidance(tmp_path: Path) -> None:
         assert 0.2 < (free > 0).float().mean() < 0.8
         strong = policy.predict(ask, steps=10, guidance=2.0, generator=gen).flatten()
         assert ((strong * sign) > 0).float().mean() > 0.95
+
+
+def test_a_diverged_checkpoint_is_refused_at_load(tmp_path: Path) -> None:
+    """NaN weights (or a zero std) evaluated quietly to "0/2 successful"."""
+    from ember.skills.diffusion.evaluate import load_policy
+
+    shipped = Path(__file__).resolve().parents[2] / "skills" / "tabletop" / "checkpoints" / "push_obstacle_bc"
+    data = torch.load(shipped / "policy.pt", map_location="cpu", weights_only=False)
+    load_policy(str(shipped / "policy.pt"))
+    weights = next(k for k, v in data["state"].items() if v.is_floating_point() and v.ndim == 2)
+    data["state"][weights] = torch.full_like(data["state"][weights], float("nan"))
+    torch.save(data, tmp_path / "nan.pt")
+    with pytest.raises(ValueError, match="hold NaN, inf or a std <= 0"):
+        load_policy(str(tmp_path / "nan.pt"))

@@ -81,6 +81,8 @@ def _clause(text: str, objects: Mapping[str, ObjectInfo], facts: frozenset[Atom]
         return [Literal(Atom("on", (c, "table"))) for c in _in_tray(facts, cubes)]
     m = re.fullmatch(rf"{_VERB} (.+?) (?:in|into) (?:the )?tray", t)
     if m:
+        if "tray" not in objects:
+            raise GoalError(f"goal {goal!r}: the scene has no tray (task.tray=false)")
         return [Literal(Atom("on", (_resolve(m.group(1), objects, goal), "tray")))]
     if t.startswith("stack "):
         pairs = re.split(r"\s*(?:,\s*and|\band|,)\s+", t.removeprefix("stack "))

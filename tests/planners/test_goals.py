@@ -46,7 +46,7 @@ def test_a_shared_verb_list_names_the_part_it_cannot_read(world) -> None:  # typ
 
 def test_tray_goals_in_a_scene_without_a_tray_say_so() -> None:
     with make_world(seed=4, tray=False) as w:
-        for goal in ("put every cube in the tray", "clear the tray"):
+        for goal in ("put every cube in the tray", "clear the tray", "put red in the tray"):
             with pytest.raises(GoalError, match="the scene has no tray"):
                 parse_goal(goal, w)
 

@@ -91,6 +91,10 @@ def _release(key: str) -> None:
             del _HELD[key]
 
 
+APPENDABLE = ("seed", "action_noise")
+"""Settings a recording appended to a dataset may change; the root meta lists every recording's."""
+
+
 class EpisodeWriter:
     """Append episodes to a dataset, creating it when absent (and refusing one whose fields differ).
 
@@ -126,11 +130,34 @@ class EpisodeWriter:
                     f"{self.path} already holds episodes with fields {existing.field_specs}, not {wanted}; "
                     "record into a new path or delete it"
                 )
+            if meta:
+                self._append_meta(existing.meta, dict(meta))
         else:
             root = zarr.open_group(str(self.path), mode="a")
             root.attrs.update({"format": FORMAT, "version": VERSION, "fields": wanted, "meta": dict(meta or {})})
             root.require_group("episodes")
         self._next = 1 + max(EpisodeDataset(self.path).indices(), default=-1)
+
+    def _append_meta(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        """Appending: what the dataset is must match (task, env, controller); each recording's own settings
+        (``APPENDABLE``: seed, action noise) are kept in the root meta's ``recordings``; a seed already recorded
+        with the same settings would repeat its episodes and is refused."""
+        differs = sorted(k for k in (set(old) | set(new)) - {"recordings"} if old.get(k) != new.get(k))
+        fixed = [k for k in differs if k not in APPENDABLE]
+        if fixed:
+            k = fixed[0]
+            raise DatasetError(
+                f"{self.path} was recorded with {k}={old.get(k)!r}, this recording has {k}={new.get(k)!r}; "
+                "record into a new path"
+            )
+        recordings = old.get("recordings") or [{k: old.get(k) for k in APPENDABLE}]
+        this = {k: new.get(k) for k in APPENDABLE}
+        if this in recordings:
+            raise DatasetError(
+                f"{self.path} already holds a recording with {this}: the same episodes again; pass another --seed"
+            )
+        root = _zarr().open_group(str(self.path), mode="a")
+        root.attrs["meta"] = {**old, "recordings": [*recordings, this]}
 
     def add(self, steps: Mapping[str, np.ndarray], **attrs: Any) -> int:
         """Write one episode (``steps[name]`` of shape ``(length, *field.shape)``); returns its index."""

@@ -79,7 +79,15 @@ def record(
                 ok = bool(success[i])
                 attrs = controller.episode_attrs(i) if hasattr(controller, "episode_attrs") else {}
                 steps = {k: np.stack(v) for k, v in buffers[i].items() if v}
-                writer.add(steps, success=ok, seed=seed, env_index=int(i), env_episode=started[i], **attrs)
+                writer.add(
+                    steps,
+                    success=ok,
+                    seed=seed,
+                    action_noise=action_noise,
+                    env_index=int(i),
+                    env_episode=started[i],
+                    **attrs,
+                )
                 written += 1
                 successes += ok
                 if on_episode is not None:

@@ -47,6 +47,23 @@ def test_round_trip_and_append(tmp_path: Path) -> None:
     assert info["counts"]["side"] == {"left": 3}
 
 
+def test_appending_keeps_each_recordings_settings(tmp_path: Path) -> None:
+    """A noisier recording appended to a dataset used to leave its root meta saying action_noise 0.0."""
+    path, rng = tmp_path / "d.zarr", np.random.default_rng(0)
+    base = {"task": "unit", "seed": 0, "action_noise": 0.0}
+    EpisodeWriter(path, FIELDS, base).add(_episode(rng, 3))
+    EpisodeWriter(path, FIELDS, {**base, "action_noise": 0.5}).add(_episode(rng, 3))
+    assert EpisodeDataset(path).meta["recordings"] == [
+        {"seed": 0, "action_noise": 0.0},
+        {"seed": 0, "action_noise": 0.5},
+    ]
+    with pytest.raises(DatasetError, match="already holds a recording with .* pass another --seed"):
+        EpisodeWriter(path, FIELDS, {**base, "action_noise": 0.5})
+    with pytest.raises(DatasetError, match="was recorded with task='unit', this recording has task='other'"):
+        EpisodeWriter(path, FIELDS, {**base, "task": "other", "seed": 7})
+    assert len(EpisodeDataset(path)) == 2
+
+
 def test_a_lost_chunk_file_is_damage_not_zeros(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     path = tmp_path / "d.zarr"

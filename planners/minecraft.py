@@ -40,6 +40,21 @@ class PlanningError(ValueError):
 class GoalItem:
     item: str
     count: int
+    agent: str | None = None
+    """The bot a predicate names as the holder (``has(bot1, stick, 4)``); None for goals in words."""
+
+
+def unobtainable(item: str, data: MinecraftData) -> str | None:
+    """Why no bot can get ``item`` by mining and crafting (no recipe makes it, no block drops it), or None."""
+    if data.recipes.get(item) or data.sources(item):
+        return None
+    if item == "air":
+        return "air is the empty space between blocks, nothing a bot can hold"
+    dug = f"; mining {item} gives {', '.join(data.drops(item))}" if item in data.blocks and data.drops(item) else ""
+    return (
+        f"{item} cannot be obtained here: no crafting recipe makes it and no block drops it{dug} (Ember plans mining "
+        "and crafting; smelting, trading and mob drops are not planned)"
+    )
 
 
 def _singular(word: str) -> list[str]:
@@ -91,7 +106,14 @@ def parse_goal(text: str, data: MinecraftData, agents: Sequence[str] | None = No
                 raise PlanningError(f"goal {part!r}: {agent!r} is not one of this run's bots {list(agents)}")
             if not data.is_item(item):
                 raise PlanningError(f"goal {part!r}: {item!r} is not a Minecraft item")
-            read.append(GoalItem(item, _count(text, part, int(lit.atom.args[2]))))
+            _obtainable(part, item, data)
+            read.append(GoalItem(item, _count(text, part, int(lit.atom.args[2])), agent))
+        holders = sorted({str(g.agent) for g in read})
+        if len(holders) > 1:
+            raise PlanningError(
+                f"goal {text!r} asks {' and '.join(holders)} to hold items; a team gathers a goal's items at one bot: "
+                f"name the same bot in every has(...), e.g. has({holders[0]}, ...), and run a goal per bot"
+            )
         return read
     negative = re.search(r"(?<![a-z0-9_])-\s*\d+", text.lower())
     if negative:
@@ -135,12 +157,24 @@ def parse_goal(text: str, data: MinecraftData, agents: Sequence[str] | None = No
                 f"goal {text!r}: {word!r} is not a Minecraft item (write item names as in the game, e.g. 'oak logs', "
                 "'wooden pickaxe', 'dirt', or a predicate has(bot0, oak_log, 3))"
             )
+        _obtainable(text, match[0], data)
         out.append(GoalItem(match[0], count if count is not None else 1))
         count = None
         i += match[1]
     if not out:
         raise PlanningError(f"goal {text!r} names no item; e.g. 'collect 3 oak logs'")
     return out
+
+
+def goal_holder(goal: Sequence[GoalItem]) -> str | None:
+    """The bot a predicate goal names as the holder of its items (:func:`parse_goal` allows one), or None."""
+    return next((g.agent for g in goal if g.agent is not None), None)
+
+
+def _obtainable(goal: str, item: str, data: MinecraftData) -> None:
+    why = unobtainable(item, data)
+    if why is not None:
+        raise PlanningError(f"goal {goal!r}: {why}; ask for something to mine or craft, e.g. 'collect 3 oak logs'")
 
 
 @dataclass

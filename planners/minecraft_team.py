@@ -15,10 +15,12 @@ from ember.planners.minecraft import (
     RecipePlanner,
     Step,
     action_node,
+    goal_holder,
     inventory_of,
     near_of,
     parse_goal,
 )
+from ember.planners.minecraft_learned import SOLO, TEAM, actions, compatible, learn, replay
 from ember.sims.minecraft.data import MinecraftData
 from ember.sims.predicates import Atom, Literal
 
@@ -49,7 +51,8 @@ class TeamPlanner:
         self.leader = leader
 
     def goal_literals(self, goal: list[GoalItem], bots: list[str]) -> list[Literal]:
-        return self.recipes.goal_literals(goal, self.leader or bots[0])
+        """``has(holder, item, n)``: the holder a predicate goal names, else the leader."""
+        return self.recipes.goal_literals(goal, goal_holder(goal) or self.leader or bots[0])
 
     def plan(
         self,
@@ -60,8 +63,12 @@ class TeamPlanner:
     ) -> dict[str, Any]:
         """The team's tree. ``requests``: what bots asked for (``need: 3 oak_log`` in chat, as the others'
         beliefs hold it, :meth:`Beliefs.requests`); a bot left without a share that holds what one asked for hands
-        it over first."""
+        it over first. A predicate goal naming another bot than the leader (``has(bot1, stick, 4)``) is gathered
+        at that bot."""
         leader = self.leader or bots[0]
+        named = goal_holder(goal)
+        if named is not None and named != leader:
+            return TeamPlanner(self.data, leader=named).plan(goal, facts, bots, requests)
         if leader not in bots:
             raise PlanningError(f"leader {leader!r} is not one of the bots {bots}")
         shares = self.divide(goal, facts, bots)
@@ -299,9 +306,13 @@ class MinecraftPlanner:
     the goal read by :func:`parse_goal`, divided among the world's bots by :class:`TeamPlanner`, planned again from
     the facts of the moment after a failure.
 
+    A predicate goal naming a bot (``has(bot1, stick, 4)``) is gathered at that bot; words go to the leader.
+
     With a skill store (Voyager-style lifelong learning), a goal that a stored skill achieved before (the same items
-    and counts) is run as that one composite skill; a tree that achieves a goal is stored as a new skill
-    (:meth:`on_success`); a composite that fails is recorded and not offered again in this run.
+    and counts) with a team it fits (``planners/minecraft_learned.py``: a solo skill for any team, a team skill for
+    the same team) is replayed; a tree that achieves a goal from the start is stored as a new skill
+    (:meth:`on_success`); a replay that fails is recorded as failed and not offered again in this run. The first plan
+    on the local server is checked against what its scenario holds (:meth:`_check_world`).
 
     Args:
         skills: the Minecraft skill library (kept for the common planner signature).
@@ -328,14 +339,23 @@ class MinecraftPlanner:
         self.store = SkillStore(store) if store else None
         self.calls = 0
         self.reused: str | None = None
+        self.replanned = False
+        """A tree failed in this run and was planned again (a planner serves one run)."""
         self._failed: set[str] = set()
         self.beliefs: dict[str, Beliefs] = {}
         self.on_event: Any = None
 
-    def _team(self, world: Any) -> TeamPlanner:
+    def _data(self, world: Any) -> MinecraftData:
         from ember.sims.minecraft.data import game_data
 
-        return TeamPlanner(game_data(world.version), leader=self.leader)
+        return game_data(world.version)
+
+    def _team(self, world: Any) -> TeamPlanner:
+        return TeamPlanner(self._data(world), leader=self.leader)
+
+    def holder(self, goal: str, world: Any) -> str:
+        """The bot that must end up holding the goal's items: the one a predicate goal names, else the leader."""
+        return goal_holder(parse_goal(goal, self._data(world), world.agents())) or self.leader or world.agents()[0]
 
     def goal_literals(self, goal: str, world: Any) -> list[Literal]:
         team = self._team(world)
@@ -343,33 +363,67 @@ class MinecraftPlanner:
 
     def extend_library(self, library: Any) -> Any:
         """The run's skill library with the store's learned skills added."""
-        return self.store.library(library, "minecraft") if self.store is not None else library
+        return self.store.library(library, SOLO) if self.store is not None else library
 
     def plan(self, goal: str, world: Any, feedback: str | None = None) -> dict[str, Any]:
         self.calls += 1
-        team = self._team(world)
-        items = parse_goal(goal, team.data, world.agents())
-        self._update_beliefs(world, team.data)
-        if self.reused is not None and feedback is not None and self.store is not None:
-            self.store.record_use(self.reused, False)
-            self._failed.add(self.reused)
-            self.reused = None
-        known = self._known(goal, items, team.data)
+        data, bots = self._data(world), world.agents()
+        items = parse_goal(goal, data, bots)
+        named = goal_holder(items)
+        holder = named or self.leader or bots[0]
+        team = TeamPlanner(data, leader=named or self.leader)
+        plain = [GoalItem(g.item, g.count) for g in items]  # the holder is the team's leader now
+        self._update_beliefs(world, data)
+        if feedback is not None:
+            self.replanned = True
+            if self.reused is not None and self.store is not None:
+                self.store.record_use(self.reused, False)
+                self._failed.add(self.reused)
+                self.reused = None
+        known = self._known(goal, items, data, bots, holder)
+        first = self.calls == 1 and not self.replanned  # the world as laid out: nothing mined yet
+        fresh: dict[str, Any] | None = None
+        if known is None or first:
+            try:
+                if self.planning == "per_bot" and len(bots) > 1:
+                    fresh = self._plan_per_bot(team, plain, world, holder)
+                else:
+                    fresh = team.plan(plain, world.facts(), bots, self.requests())
+            except PlanningError:
+                if known is None:
+                    raise
+        if first and fresh is not None:  # a replay digs what the fresh tree digs
+            self._check_world(goal, fresh, world)
         if known is not None:
-            self.reused = known
-            leader = self.leader or world.agents()[0]
-            return {"version": 1, "root": {"type": "action", "skill": known, "args": {}, "agent": leader}}
-        if self.planning == "per_bot" and len(world.agents()) > 1:
-            return self._plan_per_bot(team, items, world)
-        return team.plan(items, world.facts(), world.agents(), self.requests())
+            self.reused = known.name
+            return replay(known, holder)
+        assert fresh is not None
+        return fresh
 
-    def _plan_per_bot(self, team: TeamPlanner, items: list[GoalItem], world: Any) -> dict[str, Any]:
+    def _check_world(self, goal: str, plan: dict[str, Any], world: Any) -> None:
+        """Refuse, before any bot moves, a plan that digs more of a block than the local scenario holds (a furnace's
+        8 cobblestone where the walls hold 6; coal ore, which no scenario places): it could only fail after minutes
+        of exploring. Worlds of unknown contents (an external server) are not checked."""
+        scenario = getattr(world, "scenario", None)
+        if scenario is None:
+            return
+        needed: dict[str, int] = {}
+        for node in actions(plan["root"]):
+            block = str((node.get("args") or {}).get("block"))
+            if node.get("skill") == "mine":
+                needed[block] = needed.get(block, 0) + int(node["args"].get("count", 1))
+            elif node.get("skill") == "explore":
+                needed[block] = max(needed.get(block, 0), 1)
+        why = scenario.lacks(needed)
+        if why is not None:
+            raise PlanningError(f"goal {goal!r} cannot be met in this world: {why}")
+
+    def _plan_per_bot(self, team: TeamPlanner, items: list[GoalItem], world: Any, leader: str) -> dict[str, Any]:
         """Each bot plans the team's division from what it knows — its own facts; the teammates online, assumed near
         the same blocks it sees; what they said they hold; what they asked for — and keeps its
         own branches. Bots that know the same divide alike; where they do not, both may make something, and the
         goal check and replanning sort it out."""
         facts, bots = world.facts(), world.agents()
-        leader = self.leader or bots[0]
         branches: list[dict[str, Any]] = []
         for bot in bots:
             if Atom("online", (bot,)) not in facts:
@@ -418,28 +472,37 @@ class MinecraftPlanner:
                 self.on_event({"event": "beliefs", "agent": bot, "facts": sorted(str(f) for f in beliefs.facts()),
                                "last_words": {n: b.said for n, b in beliefs.about.items()}})  # fmt: skip
 
-    def _known(self, goal: str, items: list[GoalItem], data: MinecraftData) -> str | None:
+    def _known(self, goal: str, items: list[GoalItem], data: MinecraftData, bots: list[str], holder: str) -> Any:
+        """A stored skill for the same items and counts that this team can replay (a team skill of the same team
+        first, then a solo skill), not failed in this run; None if there is none."""
         if self.store is None:
             return None
         want = sorted((g.item, g.count) for g in items)
-        for entry, _ in self.store.search(goal, domain="minecraft", k=5):
-            if entry.name in self._failed:
-                continue
-            try:
-                if sorted((g.item, g.count) for g in parse_goal(entry.goal, data)) == want:
-                    return entry.name
-            except PlanningError:
-                continue
+        for domain in [TEAM, SOLO] if len(bots) > 1 else [SOLO]:
+            for entry, _ in self.store.search(goal, domain=domain, k=5):
+                if entry.name in self._failed or not compatible(entry, bots, holder, data):
+                    continue
+                try:
+                    if sorted((g.item, g.count) for g in parse_goal(entry.goal, data)) == want:
+                        return entry
+                except PlanningError:
+                    continue
         return None
 
     def on_success(self, goal: str, plan: dict[str, Any], world: Any) -> None:
-        """Store the tree that achieved ``goal`` as a skill (or count the reused one's success)."""
+        """Count the reused skill's success, or store the tree that achieved ``goal`` as a skill — only a tree that
+        did so from the start: after a failure the last tree is a repair from that moment's state (a bot holding
+        half the logs), no program for the goal, and a failed replay is counted as failed, not as a success."""
         if self.store is None:
             return
         if self.reused is not None:
             self.store.record_use(self.reused, True)
             return
-        self.store.add(goal, plan, "minecraft", agent=self.leader or world.agents()[0])
+        if self.replanned:
+            return
+        items = parse_goal(goal, self._data(world), world.agents())
+        bots = world.agents()
+        learn(self.store, goal, items, plan, goal_holder(items) or self.leader or bots[0], bots)
 
 
 _SAID = re.compile(r"^\s*(doing|done|need|have)\s*:\s*(.*)$", re.IGNORECASE)

@@ -29,6 +29,11 @@ class MinecraftLLMPlanner(LLMPlanner):
         self.skills = self.symbolic.extend_library(library)
         return self.skills
 
+    def plan(self, goal: str | Sequence[Literal], world: World, feedback: str | None = None) -> dict[str, Any]:
+        if feedback is not None:  # the tree that succeeds is then a repair, not stored as a skill
+            self.symbolic.replanned = True
+        return super().plan(goal, world, feedback)
+
     def on_success(self, goal: str, plan: dict[str, Any], world: World) -> None:
         self.symbolic.reused = None  # a model's tree is stored as learned, never counted as a reuse
         self.symbolic.on_success(goal, plan, world)
@@ -48,7 +53,10 @@ class MinecraftLLMPlanner(LLMPlanner):
 
     def _context(self, goal: str, world: World) -> dict[str, Any]:
         context = super()._context(goal, world)
-        context["leader"] = self.symbolic.leader or world.agents()[0]
+        try:  # the bot a predicate goal names holds the items
+            context["leader"] = self.symbolic.holder(goal, world)
+        except PlanningError:
+            context["leader"] = self.symbolic.leader or world.agents()[0]
         store = self.symbolic.store
         if store is not None:
             context["learned_skills"] = [

@@ -23,21 +23,51 @@ class Recipe:
     needs_table: bool
 
 
+OLDEST = (1, 19)
+"""The oldest version whose minecraft-data this loader reads right. Before it the block drops are missing (1.18),
+name blocks by id (1.13, 1.16.2-1.17), list the silk-touch drop beside the usual one (1.14-1.16.1: stone drops stone
+and cobblestone) or use the pre-1.13 format (1.12 and older: ``drops`` of ``{"drop": id}``, no ``oak_log``)."""
+NEWEST = (1, 21, 4)
+"""The newest version mineflayer (the bots) and flying-squid (the local server) are tested with."""
+
+
+def _release(version: str) -> tuple[int, ...] | None:
+    return tuple(int(p) for p in version.split(".")) if re.fullmatch(r"\d+\.\d+(?:\.\d+)?", version) else None
+
+
+def _releases() -> list[str]:
+    """The releases minecraft-data knows (no snapshots), oldest first."""
+    paths = json.loads((data_dir() / "dataPaths.json").read_text())["pc"]
+    return sorted((v for v in paths if _release(v) is not None), key=lambda v: _release(v) or ())
+
+
+def supported_versions() -> list[str]:
+    """Releases Ember plays: minecraft-data has them in a form the loader reads, and the bots and server speak them."""
+    return [v for v in _releases() if OLDEST <= (_release(v) or ()) <= NEWEST]
+
+
+def check_version(version: str, field: str = "version") -> None:
+    """Raise ValueError naming ``field``, the version and the supported ones unless Ember supports ``version``."""
+    supported = supported_versions()
+    if version in supported:
+        return
+    if version not in _releases():
+        why = "is not a Minecraft release minecraft-data knows"
+    else:
+        why = "is not supported"
+    hint = ""
+    if f"{version}0" in supported:  # Hydra reads task.version=1.20 as the number 1.2
+        hint = f"; for {version}0 quote it: {field}='{version}0'"
+    raise ValueError(f"{field}={version} {why} (supported: {', '.join(supported)}){hint}")
+
+
 class MinecraftData:
-    """Args: version: a Minecraft version minecraft-data knows (``1.20.4``)."""
+    """Args: version: a Minecraft version Ember supports (:func:`supported_versions`, e.g. ``1.20.4``)."""
 
     def __init__(self, version: str) -> None:
-        root = node_modules() / "minecraft-data" / "minecraft-data" / "data"
+        check_version(version)
+        root = data_dir()
         paths = json.loads((root / "dataPaths.json").read_text())["pc"]
-        if version not in paths:
-            releases = sorted(
-                (v for v in paths if re.fullmatch(r"\d+\.\d+(?:\.\d+)?", v)),
-                key=lambda v: tuple(int(p) for p in v.split(".")),
-            )
-            raise ValueError(
-                f"version={version!r} is unknown to minecraft-data; e.g. 1.20.4 (releases it knows: {releases[0]} to "
-                f"{releases[-1]})"
-            )
         self.version = version
         files = paths[version]
 
@@ -86,9 +116,11 @@ class MinecraftData:
         return Recipe(name, count, tuple(sorted(counts.items())), needs_table)
 
     def drops(self, block: str) -> list[str]:
-        """Item names the block drops when mined."""
+        """Item names the block drops when mined (``air``, which minecraft-data lists for stems that drop nothing, is
+        no drop)."""
         ids = self.blocks[block].get("drops") or []
-        return [self.item_names[d if isinstance(d, int) else d["drop"]["id"]] for d in ids if d is not None]
+        names = [self.item_names[d if isinstance(d, int) else d["drop"]["id"]] for d in ids if d is not None]
+        return [n for n in names if n != "air"]
 
     def harvest_tools(self, block: str) -> list[str]:
         """Tools (item names) that harvest the block; empty when the hand does."""

@@ -12,12 +12,20 @@ from typing import Any
 
 import numpy as np
 
+from ember.sims.world import WorldError
+
 log = logging.getLogger(__name__)
 
 GROUND_Y = 4
 """Superflat: grass at y = 4, players stand at y = 5."""
 LAYOUT_BOTS = 4
 """Spawn points drawn per layout: teams of up to this many bots share the trees and obstacles of a seed."""
+GROUND_BLOCKS = ("grass_block", "dirt")
+"""Superflat ground: more of it than any goal digs."""
+SEEDS_TRIED = 500
+TREE_DRAWS = 50_000
+"""Tree spots drawn at most (some 20 trees fit around the bots; asking for more used to draw forever)."""
+"""Seeds searched for one whose scenario holds what a goal needs (the suggestion of :meth:`Scenario.lacks`)."""
 
 
 @dataclass
@@ -29,6 +37,73 @@ class Scenario:
     """(x, y, z, height) of each tree."""
     obstacles: list[tuple[int, int, int, int, int, int]] = field(default_factory=list)
     """Boxes (x, y, z, x2, y2, z2) of cobblestone."""
+
+    def blocks(self) -> dict[str, int]:
+        """How many of each block the scenario places (as the server's ``tree`` and ``fill`` lay them: leaves, then
+        the trunk, then the obstacles over whatever they cross); the ground (:data:`GROUND_BLOCKS`) is not counted."""
+        cells: dict[tuple[int, int, int], str] = {}
+        for x, y, z, height in self.trees:
+            for dy in range(height - 2, height + 2):
+                r = 1 if dy >= height else 2
+                for dx in range(-r, r + 1):
+                    for dz in range(-r, r + 1):
+                        if not (r == 2 and abs(dx) == 2 and abs(dz) == 2):
+                            cells[(x + dx, y + dy, z + dz)] = "oak_leaves"
+            for dy in range(height):
+                cells[(x, y + dy, z)] = "oak_log"
+        for x, y, z, x2, y2, z2 in self.obstacles:
+            for cx in range(x, x2 + 1):
+                for cy in range(y, y2 + 1):
+                    for cz in range(z, z2 + 1):
+                        cells[(cx, cy, cz)] = "cobblestone"
+        counts: dict[str, int] = {}
+        for block in cells.values():
+            counts[block] = counts.get(block, 0) + 1
+        return counts
+
+    def shortfall(self, needed: dict[str, int]) -> dict[str, int]:
+        """The blocks of ``needed`` (block -> count to dig) the scenario has fewer of, with the count needed."""
+        have = self.blocks()
+        return {b: n for b, n in needed.items() if b not in GROUND_BLOCKS and have.get(b, 0) < n}
+
+    def lacks(self, needed: dict[str, int]) -> str | None:
+        """What the scenario lacks for digging ``needed`` (block -> count), with a seed or a setting that has it;
+        None when it has enough."""
+        have = self.blocks()
+        short = self.shortfall(needed)
+        if not short:
+            return None
+        absent = sorted(b for b in short if b not in ("oak_log", "oak_leaves", "cobblestone"))
+        if absent:
+            return (
+                f"the local scenario has no {', '.join(absent)}: it places only oak trees and cobblestone walls and "
+                "pillars on flat grass; run such goals on a world that has them (task.host=... joins a server)"
+            )
+        trees, obstacles = len(self.trees), len(self.obstacles)
+        what = {"oak_log": f"in {trees} trees (task.trees={trees})", "oak_leaves": f"on {trees} trees",
+                "cobblestone": f"in {obstacles} walls and pillars (task.obstacles={obstacles})"}  # fmt: skip
+        told = "; ".join(f"{n} {b} to dig, the scenario of seed {self.seed} has {have.get(b, 0)} {what[b]}"
+                         for b, n in sorted(short.items()))  # fmt: skip
+        bots = list(self.spawns)
+        fixes = []
+        seeds = (s for s in range(SEEDS_TRIED) if s != self.seed and _enough(s, bots, trees, obstacles, needed))
+        seed = next(seeds, None)
+        if seed is not None:
+            fixes.append(f"seed={seed}")
+        if "cobblestone" in short:
+            k = next((k for k in range(obstacles + 1, obstacles + 9) if _enough(self.seed, bots, trees, k, needed)), 0)
+            fixes += [f"task.obstacles={k}"] if k else []
+        if "oak_log" in short or "oak_leaves" in short:
+            k = next((k for k in range(trees + 1, trees + 9) if _enough(self.seed, bots, k, obstacles, needed)), 0)
+            fixes += [f"task.trees={k}"] if k else []
+        return f"{told}; try {' or '.join(fixes)}" if fixes else told
+
+
+def _enough(seed: int, bots: list[str], trees: int, obstacles: int, needed: dict[str, int]) -> bool:
+    try:
+        return not make_scenario(seed, bots, trees, obstacles).shortfall(needed)
+    except WorldError:  # that many trees do not fit
+        return False
 
 
 def seed_origin(seed: int) -> tuple[int, int]:
@@ -49,13 +124,20 @@ def make_scenario(
     spawns = {name: points[i] for i, name in enumerate(bots)}
     taken = {(x, z) for x, _, z in points}
     placed: list[tuple[int, int, int, int]] = []
-    while len(placed) < trees:
+    for _ in range(TREE_DRAWS):
+        if len(placed) >= trees:
+            break
         angle, dist = rng.uniform(0, 2 * np.pi), rng.uniform(6, 14)
         x, z = ox + round(dist * np.cos(angle)), oz + round(dist * np.sin(angle))
         if any(abs(x - a) <= 4 and abs(z - b) <= 4 for a, b in taken):
             continue
         placed.append((x, y, z, int(rng.integers(4, 6))))
         taken.add((x, z))
+    if len(placed) < trees:
+        raise WorldError(
+            f"task.trees={trees}: only {len(placed)} trees fit 6-14 blocks from the bots (5 apart) on the layout of "
+            f"seed {seed}; use task.trees={len(placed)} or fewer"
+        )
     walls: list[tuple[int, int, int, int, int, int]] = []
     for _ in range(obstacles):
         tx, _, tz, _ = placed[int(rng.integers(0, len(placed)))] if placed else (ox + 8, y, oz, 0)

@@ -20,8 +20,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -64,14 +68,48 @@ _bridge: Any = None
 
 def bridge() -> Any:
     """The ``agent.js`` module through JSPyBridge (node starts on first use, resolving modules from the project's
-    ``node_modules`` only; nothing is installed at run time)."""
+    ``node_modules`` only; nothing is installed at run time). The bridge's node process is stopped by an ``atexit``
+    hook, which SIGTERM's default action skips: from here on SIGTERM exits through ``SystemExit`` (code 143), so the
+    hooks run and no node process outlives Python."""
     global _bridge
     if _bridge is None:
         os.environ["NODE_PATH"] = str(node_modules())
         from javascript import require  # starts node; NODE_PATH must be set before
 
         _bridge = require(str(JS_DIR / "agent.js"))
+        exit_on_sigterm()
     return _bridge
+
+
+def bridge_alive() -> bool:
+    """Whether the bridge's node process runs (Ctrl-C in a terminal stops it along with Python)."""
+    if _bridge is None:
+        return False
+    from javascript import connection
+
+    proc = connection.proc
+    return proc is not None and proc.poll() is None
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM exit through ``SystemExit`` (code 143) where it would kill Python outright, so the ``atexit`` hooks
+    that stop Ember's node processes (the local server's, the bridge's) run."""
+    if _main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+class Interrupted(SystemExit):
+    """A run stopped by SIGINT (Ctrl-C) or SIGTERM while a local Minecraft world was open: raised where the main
+    thread is, so the cleanup around it runs (the bots quit, the local server stops; at exit the bridge's node process
+    too). Exits with 128 + the signal's number, after one line on stderr instead of a traceback."""
 
 
 class MinecraftWorld(World):
@@ -288,11 +326,12 @@ class MinecraftWorld(World):
         return [m for m in lines if isinstance(m, dict) and isinstance(m.get("text"), str)]
 
     def close(self) -> None:
-        for handle in self._agents.values():
-            try:
-                bridge().quit(handle)
-            except Exception:
-                pass
+        if bridge_alive():  # a dead bridge (Ctrl-C reaches its node process too) would time out on every quit
+            for handle in self._agents.values():
+                try:
+                    bridge().quit(handle)
+                except Exception:
+                    pass
         self._agents = {}
 
     def _check(self, agent: str) -> None:
@@ -333,37 +372,84 @@ class LocalMinecraftWorld(MinecraftWorld):
         log_path: str | None = None,
         connect_timeout: float = 30.0,
     ) -> None:
-        from ember.sims.minecraft.data import game_data
-        from ember.sims.minecraft.scenarios import lay_out, make_scenario
+        from ember.sims.minecraft.data import check_version, game_data
+        from ember.sims.minecraft.scenarios import Scenario, lay_out, make_scenario
         from ember.sims.minecraft.server import MinecraftServer
 
         self.owned: MinecraftServer | None = None
-        try:
-            known = game_data(version)
+        self.scenario: Scenario | None = None
+        """The seeded layout on the local server (None on an external one): what blocks the world holds."""
+        try:  # before any server starts: the planner reads this version's recipes and drops
+            check_version(str(version), "task.version")
         except ValueError as err:
-            raise WorldError(f"task.version: {err}") from err
-        if host is None and not known.is_item("oak_log"):  # the seeded scenario plants oak trees
-            raise WorldError(
-                f"task.version={version!r}: the local scenario's blocks (oak_log) do not exist in that version; use "
-                "1.13 or later (1.20.4 is tested), or an external server with task.host"
-            )
+            raise WorldError(str(err)) from err
+        game_data(version)
         if host is None:
-            self.owned = MinecraftServer(version=version, log_path=log_path).start()
-            host, port = "127.0.0.1", int(self.owned.port or 0)
+            names = [f"bot{i}" for i in range(bots)] if isinstance(bots, int) else list(bots)
+            self.scenario = make_scenario(seed, names, trees=trees, obstacles=obstacles)
+        self._previous: dict[int, Any] = {}
+        self._closing = False
+        self._pending: int | None = None
+        self._signalled: int | None = None
+        self._catch_signals()
         try:
+            if host is None:
+                self.owned = MinecraftServer(version=version, log_path=log_path).start()
+                host, port = "127.0.0.1", int(self.owned.port or 0)
             super().__init__(host, port, version, bots, connect_timeout=connect_timeout, seed=seed, server=self.owned)
-            if self.owned is not None:
-                self.scenario = make_scenario(seed, self.names, trees=trees, obstacles=obstacles)
+            if self.owned is not None and self.scenario is not None:
                 if not lay_out(self.owned, self, self.scenario):  # chunks, the block scan, emptied inventories
                     log.warning("the bots do not see the scenario of seed %d after 3 layouts; going on", seed)
         except BaseException:
+            self._closing = True
             if self.owned is not None:
                 self.owned.stop()
+                self.owned = None
+            self._release_signals()
             raise
         self._t0 = time.monotonic()
 
     def close(self) -> None:
-        super().close()
-        if self.owned is not None:
-            self.owned.stop()
-            self.owned = None
+        self._closing = True  # a signal now waits until the server is down
+        try:
+            if self._signalled is None:
+                super().close()
+            else:  # the bots drop with the server and the bridge; a quit would wait 10 s on a bridge Ctrl-C stopped
+                self._agents = {}
+            if self.owned is not None:
+                self.owned.stop()
+                self.owned = None
+        finally:
+            self._release_signals()
+        if self._pending is not None and self._signalled is None:  # a signal came while an ordinary close ran
+            self._interrupted(self._pending)
+
+    # ------------------------------------------------------------------ signals
+    def _catch_signals(self) -> None:
+        """SIGINT and SIGTERM raise :class:`Interrupted` while the world is open (main thread only: Python runs
+        handlers there), so the server and the bots stop as after any error — SIGTERM's default action would leave
+        both node processes running, orphaned."""
+        if not _main_thread():
+            return
+        exit_on_sigterm()  # what stays after close: the bridge's node process lives as long as Python
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.getsignal(sig)
+            signal.signal(sig, self._on_signal)
+
+    def _release_signals(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        self._previous = {}
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._closing:
+            self._pending = self._pending or signum  # the cleanup under way finishes first
+            return
+        self._closing = True
+        self._signalled = signum
+        self._interrupted(signum)
+
+    def _interrupted(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        print(f"interrupted ({name}): stopping the Minecraft bots and the local server", file=sys.stderr, flush=True)
+        raise Interrupted(128 + signum)

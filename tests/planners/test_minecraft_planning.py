@@ -221,3 +221,158 @@ class _SeenWorld:
 
     def state(self, bot: str) -> dict[str, Any]:
         return {"players": {b: [0, 0, 0] for b in self.sees[bot]}, "online": self.sees[bot]}
+
+
+def test_only_versions_whose_game_data_reads_right_are_accepted() -> None:
+    """Before 1.19 minecraft-data's drops are missing, block ids or silk-touch drops (1.8 crashed the loader, 1.13
+    raised KeyError: 0, 1.18.2 claimed sticks cannot be made): such versions are refused up front, naming the
+    supported ones; every supported one loads and plans the stone tier with the usual drops."""
+    from ember.sims.minecraft.data import MinecraftData, supported_versions
+    from ember.sims.minecraft.world import LocalMinecraftWorld
+    from ember.sims.world import WorldError
+
+    supported = supported_versions()
+    assert supported[0] == "1.19" and supported[-1] == "1.21.4" and "1.20.4" in supported
+    near = frozenset({Atom("near", ("b", k)) for k in ("oak_log", "grass_block", "cobblestone")})
+    for version in supported:
+        data = game_data(version)
+        assert data.drops("stone") == ["cobblestone"] and data.drops("grass_block") == ["dirt"], version
+        steps = RecipePlanner(data).steps(parse_goal("craft a stone pickaxe", data), near, "b")
+        assert steps[-1].args == {"item": "stone_pickaxe", "count": 1}, version
+    for version in ("1.8", "1.12.2", "1.13", "1.16.5", "1.17.1", "1.18.2", "1.21.5"):
+        with pytest.raises(ValueError, match=rf"version={version} is not supported \(supported: 1\.19, "):
+            MinecraftData(version)
+    # The world refuses before a server starts (this test starts none); Hydra reads task.version=1.20 as 1.2.
+    with pytest.raises(WorldError, match=r"^task\.version=1\.8 is not supported \(supported: 1\.19, .*1\.21\.4\)$"):
+        LocalMinecraftWorld(version="1.8")
+    with pytest.raises(WorldError, match=r"task\.version=1\.2 is not a Minecraft release .* quote it: task\.version="):
+        LocalMinecraftWorld(version="1.2")
+
+
+def test_items_no_mining_or_crafting_gives_are_refused_when_the_goal_is_read(data: Any) -> None:
+    """``air`` was accepted (minecraft-data lists it as the drop of stems) and explored for 75 s."""
+    assert data.sources("air") == [] and "air" not in data.drops("melon_stem")
+    for goal in ("air", "craft air", "has(bot0, air, 1)"):
+        with pytest.raises(PlanningError, match="air is the empty space between blocks"):
+            parse_goal(goal, data)
+    with pytest.raises(PlanningError, match=r"stone cannot be obtained here.*mining stone gives cobblestone"):
+        parse_goal("collect 3 stone", data)
+    with pytest.raises(PlanningError, match=r"glass cannot be obtained here.*smelting"):
+        parse_goal("collect 2 glass", data)
+
+
+def test_a_goal_naming_a_bot_is_gathered_at_that_bot(data: Any) -> None:
+    """``has(bot1, stick, 4)`` with two bots: the goal stays bot1's (it was rewritten to bot0, which crafted the
+    sticks, and the run reported success with bot1 holding none)."""
+    from ember.planners.minecraft_team import MinecraftPlanner
+
+    bots = ["bot0", "bot1"]
+    facts = frozenset(
+        {Atom("online", (b,)) for b in bots} | {Atom("near", (b, k)) for b in bots for k in ("oak_log", "grass_block")}
+    )
+    world = _SeenWorld(facts, {"bot0": ["bot1"], "bot1": ["bot0"]})
+    for planning in ("central", "per_bot"):
+        planner = MinecraftPlanner(store=None, planning=planning)
+        assert [str(g) for g in planner.goal_literals("has(bot1, stick, 4)", world)] == ["has(bot1, stick, 4)"]
+        steps = _steps(planner.plan("has(bot1, stick, 4)", world)["root"])
+        crafted = {s["agent"] for s in steps if s["skill"] == "craft" and s["args"]["item"] == "stick"}
+        given = {s["args"]["player"] for s in steps if s["skill"] == "give" and s["args"]["item"] == "stick"}
+        assert crafted == {"bot1"} or given == {"bot1"}, steps
+    assert MinecraftPlanner(store=None).holder("get 4 sticks", world) == "bot0"  # words go to the leader
+    with pytest.raises(PlanningError, match=r"asks bot0 and bot1 to hold items.*name the same bot"):
+        parse_goal("has(bot0, stick, 4), has(bot1, dirt, 2)", data, bots)
+
+
+def test_a_plan_the_scenario_cannot_supply_is_refused_before_acting(data: Any) -> None:
+    """Seed 0 has 6 cobblestone; a furnace needs 8 (the run explored for 102 s, then failed with 'no cobblestone
+    found'). The refusal counts both and names a seed and a setting that have enough."""
+    from ember.planners.minecraft_team import MinecraftPlanner
+    from ember.sims.minecraft.scenarios import make_scenario
+    from ember.sims.world import WorldError
+
+    kinds = ("oak_log", "grass_block", "cobblestone")
+    facts = frozenset({Atom("online", ("bot0",))} | {Atom("near", ("bot0", k)) for k in kinds})
+    world = _SeenWorld(facts, {"bot0": []})
+    world.scenario = make_scenario(0, ["bot0"])
+    assert world.scenario.blocks()["cobblestone"] == 6
+    refused = r"8 cobblestone to dig, the scenario of seed 0 has 6 .*try seed=1 or task\.obstacles=3"
+    with pytest.raises(PlanningError, match=refused):
+        MinecraftPlanner(store=None).plan("craft a furnace", world)
+    with pytest.raises(PlanningError, match="the local scenario has no coal_ore"):
+        MinecraftPlanner(store=None).plan("craft 4 torches", world)
+    assert _steps(MinecraftPlanner(store=None).plan("craft a stone pickaxe", world)["root"])[-1]["skill"] == "craft"
+    world.scenario = make_scenario(1, ["bot0"])  # the suggested seed plans
+    assert _steps(MinecraftPlanner(store=None).plan("craft a furnace", world)["root"])[-1]["args"]["item"] == "furnace"
+    with pytest.raises(WorldError, match=r"task\.trees=40: only \d+ trees fit"):  # it drew spots forever
+        make_scenario(0, ["bot0"], trees=40)
+
+
+def test_stored_skills_fit_the_team_that_learned_them(data: Any, tmp_path: Any) -> None:
+    """A two-bot tree stored and then replayed by one bot waited 90 s at its wait_near step, and the repair plan
+    that followed was counted as a success and overwrote the stored steps ('uses 2, successes 3')."""
+    import json
+
+    from ember.planners.minecraft_team import MinecraftPlanner
+    from ember.skills.composite import SkillStore
+
+    path = tmp_path / "store.json"
+    goal = "craft two wooden pickaxes"
+    near = {"oak_log", "grass_block"}
+    both = ("bot0", "bot1")
+    pair_facts = {Atom("online", (b,)) for b in both} | {Atom("near", (b, k)) for b in both for k in near}
+    pair = _SeenWorld(frozenset(pair_facts), {"bot0": ["bot1"], "bot1": ["bot0"]})
+    lone = _SeenWorld(frozenset({Atom("online", ("bot0",))} | {Atom("near", ("bot0", k)) for k in near}), {"bot0": []})
+
+    learner = MinecraftPlanner(store=str(path))
+    team_tree = learner.plan(goal, pair)
+    assert "wait_near" in {s["skill"] for s in _steps(team_tree["root"])}  # the station help: bots depend on each other
+    learner.on_success(goal, team_tree, pair)
+    (entry,) = json.loads(path.read_text())["skills"]
+    assert entry["name"] == "craft_two_wooden_pickaxes_2_bots" and entry["domain"] == "minecraft_team"
+    assert {s["agent"] for s in entry["steps"]} == {"bot0", "bot1"}
+
+    # The pair replays its own skill as the same per-bot branches.
+    again = MinecraftPlanner(store=str(path))
+    replay = again.plan(goal, pair)
+    assert again.reused == "craft_two_wooden_pickaxes_2_bots"
+    assert [s for s in _steps(replay["root"])] == [s for s in _steps(team_tree["root"]) if s["skill"] != "chat"]
+    again.on_success(goal, replay, pair)
+    assert _entry(path, "craft_two_wooden_pickaxes_2_bots")[1:] == (1, 2)
+
+    # A replay that fails counts as a failure; the repair that then succeeds is neither a success nor stored.
+    failing = MinecraftPlanner(store=str(path))
+    failing.plan(goal, pair)
+    repair = failing.plan(goal, pair, feedback="wait_near(crafting_table): timeout after 90 s")
+    assert failing.reused is None
+    repair["root"] = {"type": "sequence", "children": _steps(repair["root"])[-1:]}  # the repair's last craft only
+    failing.on_success(goal, repair, pair)
+    steps, uses, successes = _entry(path, "craft_two_wooden_pickaxes_2_bots")
+    assert (uses, successes) == (2, 2) and len(steps) == len(entry["steps"])
+
+    # One bot does not replay the team's skill: it plans afresh, and its success is stored as a solo skill.
+    alone = MinecraftPlanner(store=str(path))
+    tree = alone.plan(goal, lone)
+    assert alone.reused is None and tree["root"]["type"] == "sequence"
+    alone.on_success(goal, tree, lone)
+    assert {s.name for s in SkillStore(path)} == {"craft_two_wooden_pickaxes_2_bots", "craft_two_wooden_pickaxes"}
+    assert SkillStore(path).entries["craft_two_wooden_pickaxes"].domain == "minecraft"
+
+    # A team skill stored the old way (one agent's domain, the teammate's steps appended) is never replayed alone.
+    old = tmp_path / "old.json"
+    SkillStore(old).add(goal, team_tree, "minecraft", agent="bot0")
+    legacy = MinecraftPlanner(store=str(old))
+    assert legacy.plan(goal, lone)["root"]["type"] == "sequence" and legacy.reused is None
+
+
+def _entry(path: Any, name: str) -> tuple[list[Any], int, int]:
+    from ember.skills.composite import SkillStore
+
+    entry = SkillStore(path).entries[name]
+    return entry.steps, entry.uses, entry.successes
+
+
+def _steps(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """The action nodes of a tree, in order (``{skill, args, agent}``)."""
+    if node["type"] == "action":
+        return [{"skill": node["skill"], "args": node["args"], "agent": node["agent"]}]
+    return [a for c in node["children"] for a in _steps(c)]

@@ -57,7 +57,7 @@ def test_appending_keeps_each_recordings_settings(tmp_path: Path) -> None:
         {"seed": 0, "action_noise": 0.0},
         {"seed": 0, "action_noise": 0.5},
     ]
-    with pytest.raises(DatasetError, match="already holds a recording with .* pass another --seed"):
+    with pytest.raises(DatasetError, match=r"already holds a recording with .* pass another --seed"):
         EpisodeWriter(path, FIELDS, {**base, "action_noise": 0.5})
     with pytest.raises(DatasetError, match="was recorded with task='unit', this recording has task='other'"):
         EpisodeWriter(path, FIELDS, {**base, "task": "other", "seed": 7})

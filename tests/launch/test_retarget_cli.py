@@ -124,8 +124,8 @@ def test_ctrl_c_prints_one_line_and_writes_the_metrics_of_what_was_replayed(arti
 
     still = {"pos": [0.0, 0.0, 1.5], "quat": [1.0, 0.0, 0.0, 0.0]}
     hand = {"pos": [0.2, 0.3, 1.0], "quat": [1.0, 0.0, 0.0, 0.0]}
-    records = [{"t": i / 30, "head": still, "left_hand": hand, "right_hand": hand} for i in range(1800)]
-    (tmp_path / "long.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))  # a minute
+    records = [{"t": i / 30, "head": still, "left_hand": hand, "right_hand": hand} for i in range(36000)]
+    (tmp_path / "long.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))  # 20 min: a minute took 1 s
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "ember.launch.cli", "run", "task=retarget", "progress=false", "video=false"]
     cmd += [f"input={tmp_path / 'long.jsonl'}", f"tracking_policy={artifact}", f"hydra.run.dir={out}"]

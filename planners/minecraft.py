@@ -163,6 +163,8 @@ def parse_goal(text: str, data: MinecraftData, agents: Sequence[str] | None = No
         i += match[1]
     if not out:
         raise PlanningError(f"goal {text!r} names no item; e.g. 'collect 3 oak logs'")
+    if count is not None:  # "craft a wooden pickaxe and 3": the count was read but counts nothing
+        raise PlanningError(f"goal {text!r}: the count {count} at the end names no item; put it before one: '3 sticks'")
     return out
 
 

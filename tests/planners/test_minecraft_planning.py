@@ -42,6 +42,8 @@ def test_goal_parser_reads_words_and_predicates(data: Any) -> None:
         ("craft -3 sticks", "'-3' is negative"),
         ("craft 99999999999999999999 sticks", "a count must be 1 to 2304"),
         ("craft 3 3 sticks", "two counts in a row"),
+        ("craft a wooden pickaxe and 3", "the count 3 at the end names no item"),
+        ("craft 3 sticks 4", "the count 4 at the end names no item"),
     ]
     for bad, needle in bad_goals:
         with pytest.raises(PlanningError, match=needle):

@@ -74,7 +74,7 @@ def _unused_settings(cfg: DictConfig) -> str | None:
         for owner, keys in _TASK_SETTINGS.items()
         if owner != name
         for key in keys
-        if cfg[key] != getattr(RunConfig, key) and key not in _TASK_SETTINGS.get(name, ())
+        if cfg[key] != getattr(RunConfig, key)
     ]
     if foreign:
         return f"task={name} does not use {', '.join(foreign)} — leave it out"

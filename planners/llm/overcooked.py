@@ -21,10 +21,10 @@ from ember.sims.overcooked.kitchen import AGENTS, OvercookedWorld
 from ember.skills.library import SkillLibrary
 
 FATAL = ("connection", "auth", "bad_request", "malformed")
+"""LLM error kinds that retrying the next decision cannot fix."""
 SKIP_DECISIONS = 50
 """With a fallback, decisions it takes alone after the endpoint failed for good (a kind in ``FATAL``, or 3 decisions
 in a row): each failed request costs its retries (seconds), the fallback a millisecond."""
-"""LLM error kinds that retrying the next decision cannot fix."""
 
 SYSTEM = (
     "You control one chef in an Overcooked kitchen. Two chefs must cook and deliver the soups the kitchen orders "

@@ -133,22 +133,23 @@ class GreedyPartner(Partner):
         mdp, state = kitchen.mdp, kitchen.state
         held = state.players[me].held_object
         held_name = None if held is None else held.name
-        region = reachable_cells(kitchen, me)
-
-        def near(cells: Iterable[Any]) -> list[tuple[int, int]]:
-            return [(int(x), int(y)) for x, y in cells if any((x + dx, y + dy) in region for dx, dy in _STEPS)]
-
         pots = {pos: kitchen.pot_state(pos)[0] for pos in kitchen.pots}
-        dispensers = {
-            "onion": [tuple(c) for c in mdp.get_onion_dispenser_locations()],
-            "tomato": [tuple(c) for c in mdp.get_tomato_dispenser_locations()],
-        }
-        best, missing = kitchen.recipe_plan({x for x, cells in dispensers.items() if cells})
         if held_name == "soup":
             return list(mdp.get_serving_locations())
         if held_name == "dish":
             ready = [p for p, s in pots.items() if s == "ready"]
             return ready or [p for p, s in pots.items() if s == "cooking"] or list(pots)
+        # Ingredients and empty hands: the recipes and what this chef reaches (a flood fill a tick, so only here).
+        region = reachable_cells(kitchen, me)
+
+        def near(cells: Iterable[Any]) -> list[tuple[int, int]]:
+            return [(int(x), int(y)) for x, y in cells if any((x + dx, y + dy) in region for dx, dy in _STEPS)]
+
+        dispensers = {
+            "onion": [tuple(c) for c in mdp.get_onion_dispenser_locations()],
+            "tomato": [tuple(c) for c in mdp.get_tomato_dispenser_locations()],
+        }
+        best, missing = kitchen.recipe_plan({x for x, cells in dispensers.items() if cells})
         if held_name in dispensers:
             needy = [p for p, lack in missing.items() if lack.get(held_name, 0) > 0]
             busy = [p for p, s in pots.items() if s in ("cooking", "ready")]

@@ -148,6 +148,10 @@ def run_episode(
         planner: Any = None
         if plan_file:
             plan = load_plan_file(plan_file)
+            if task.get("name") == "hoi":  # stages may be given as JSON objects
+                from ember.planners.hoi.bt import stages_as_text
+
+                plan = stages_as_text(plan)
             source = f"plan file {plan_file}"
             if goal.strip():  # a goal given beside the plan: the run succeeds only if the plan reaches it
                 literals = parse_goal(goal, world)

@@ -39,9 +39,12 @@ MAX_DEPTH = 32
 """Deepest nesting accepted [levels]."""
 
 _NAME = {"type": "string", "maxLength": 200, "description": "label shown in traces"}
+ARG_CHARS = 4000
+"""The longest string argument a plan takes [characters]: room for an HOI stage as compact JSON
+(``planners/hoi/bt.py``), whose four links may name objects of 100 characters."""
 _ARG_VALUE = {
     "anyOf": [
-        {"type": "string", "maxLength": 200},
+        {"type": "string", "maxLength": ARG_CHARS},
         {"type": "number"},
         {"type": "boolean"},
         {"type": "array", "items": {"type": "number"}, "maxItems": 16},

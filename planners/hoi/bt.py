@@ -4,9 +4,10 @@ goal-conditioned policy) leaf per stage, in a sequence. The same executor, trace
 then run it: a leaf succeeds when its stage reward passes 0.9 and fails with a reason at its timeout.
 
 Each leaf carries its stage as compact JSON, so the run's ``plan.json`` replays on its own (``ember run task=hoi
-plan=.../plan.json``); a plan's string arguments hold at most ``ARG_CHARS`` characters, so a stage longer than that
-(several links with long object ids) goes into the world's ``stage_table`` instead and its leaf names it — such a
-leaf runs only in the run that planned it. Every stage is in the table under its leaf's name either way.
+plan=.../plan.json``; a plan file may also give the stage as a JSON object). A plan's string arguments hold at most
+``ARG_CHARS`` characters, room for any stage the stage schema accepts; a stage longer than that still goes into the
+world's ``stage_table`` and its leaf names it — such a leaf runs only in the run that planned it.
+Every stage is in the table under its leaf's name either way.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ import json
 from typing import Any
 
 from ember.planners.hoi.template import TemplatePlanner
+from ember.planners.schema import ARG_CHARS
 
 CONTROLLER_SKILLS = {"scripted": "hoi_stage", "learned": "hoi_stage_learned"}
-ARG_CHARS = 200
-"""The longest string argument the plan schema takes (``planners/schema.py``'s ``_ARG_VALUE``)."""
 
 
 def stage_argument(stage: dict[str, Any], key: str) -> str:
@@ -30,6 +30,25 @@ def stage_argument(stage: dict[str, Any], key: str) -> str:
         if len(text) <= ARG_CHARS:
             return text
     return key
+
+
+def stages_as_text(plan: Any) -> Any:
+    """Turns every leaf's ``stage`` argument given as a JSON object into compact JSON text, the form the plan schema
+    takes (a plan file written by hand may give the object itself), in place; returns ``plan``."""
+    if not isinstance(plan, dict):
+        return plan
+    todo = [plan.get("root")]
+    while todo:  # iterative: a plan nested too deeply is the validator's to refuse, not a RecursionError here
+        node = todo.pop()
+        if not isinstance(node, dict):
+            continue
+        args = node.get("args")
+        if isinstance(args, dict) and isinstance(args.get("stage"), dict):
+            args["stage"] = json.dumps(args["stage"], separators=(",", ":"))
+        children = node.get("children")
+        todo += children if isinstance(children, list) else []
+        todo.append(node.get("child"))
+    return plan
 
 
 class HOIStagePlanner:

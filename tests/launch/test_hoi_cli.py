@@ -158,6 +158,8 @@ def test_a_runs_own_plan_json_replays(tmp_path: Path) -> None:
     plan = json.loads((tmp_path / "a" / "plan.json").read_text())
     assert all(json.loads(c["args"]["stage"])["links"] for c in plan["root"]["children"])  # the stages themselves
     plan.pop("goal")  # a free-text goal in a plan file is read as a tabletop goal (launch/episode.py)
+    leaf = plan["root"]["children"][0]["args"]
+    leaf["stage"] = json.loads(leaf["stage"])  # a stage may also be written as a JSON object
     (tmp_path / "replay.json").write_text(json.dumps(plan))
     again = _run(f"plan={tmp_path / 'replay.json'}", "task.controller=scripted", f"hydra.run.dir={tmp_path / 'b'}",
                  cwd=tmp_path)  # fmt: skip

@@ -223,9 +223,11 @@ def test_a_stage_too_long_for_a_plan_argument_is_stored_and_named() -> None:
 
     short = {"name": "touch", "human_root": [0.5, 0.5], "object_target": None, "links": [["box", "top", "head", 0]]}
     assert json.loads(stage_argument(short, "stage1_touch")) == {k: v for k, v in short.items() if v is not None}
-    links = [[f"box_with_a_long_id_{k}", "top", "left_hand", "contact", "up"] for k in range(4)]
+    long_ids = [["b" * 100, "top", "left_hand", "contact", "up"]] * 4  # the schema's longest ids
+    assert json.loads(stage_argument({"name": "n" * 200, "links": long_ids}, "k"))["links"] == long_ids
+    links = [[f"box_{'x' * (ARG_CHARS // 4)}_{k}", "top", "left_hand", "contact", "up"] for k in range(4)]
     assert stage_argument({"name": "x", "links": links}, "stage2_x") == "stage2_x"
-    fits = {"name": "n" * 150, "links": [["box", "top", "head", "contact"]]}  # only without its name
+    fits = {"name": "n" * (ARG_CHARS - 40), "links": [["box", "top", "head", "contact"]]}  # only without its name
     assert json.loads(stage_argument(fits, "k")) == {"links": fits["links"]}
     from ember.planners.schema import plan_schema
 
@@ -233,3 +235,14 @@ def test_a_stage_too_long_for_a_plan_argument_is_stored_and_named() -> None:
         v["then"] for v in plan_schema()["$defs"]["node"]["allOf"] if v["if"]["properties"]["type"]["const"] == "action"
     )
     assert action["properties"]["args"]["additionalProperties"]["anyOf"][0]["maxLength"] == ARG_CHARS
+
+
+def test_stage_objects_in_a_plan_become_the_text_the_schema_takes() -> None:
+    from ember.planners.hoi.bt import stages_as_text
+
+    stage = {"human_root": [0.5, 0.5], "links": [["box", "top", "head", "contact"]]}
+    leaf = {"type": "action", "skill": "hoi_stage", "args": {"stage": stage}}
+    plan = {"version": 1, "root": {"type": "sequence", "children": [{"type": "retry", "attempts": 2, "child": leaf}]}}
+    out = stages_as_text(plan)
+    assert json.loads(out["root"]["children"][0]["child"]["args"]["stage"]) == stage
+    assert stages_as_text([1]) == [1] and stages_as_text({"root": "x"}) == {"root": "x"}  # left for the validator

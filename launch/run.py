@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -27,7 +27,7 @@ from ember.launch.rundir import RunDir
 from ember.launch.status import print_error, status_progress
 from ember.planners.goals import GoalError
 from ember.planners.hoi.template import UnsupportedInstruction
-from ember.planners.minecraft import PlanningError
+from ember.planners.minecraft import PlanningError, parse_goal
 from ember.planners.validate import PlanError
 from ember.robots.config import RobotConfigError
 from ember.sims.pybullet.scene import SceneConfigError
@@ -136,14 +136,21 @@ def main(cfg: DictConfig) -> None:
             try:
                 check_record_path(str(cfg.record))
             except RecordError as err:
-                run_dir.trace({"event": "error", "type": type(err).__name__, "message": str(err)})
-                run_dir.close()
-                print_error(console, str(err))
-                sys.exit(2)
+                _refuse(run_dir, console, err)
     if task["name"] == "minecraft":
         if cfg.bots is not None:
             task["bots"] = cfg.bots
         task.setdefault("log_path", str(run_path / "server.log"))
+        if cfg.plan is None and planner_cfg["name"] == "symbolic":
+            try:  # a goal the planner would refuse is refused before the server and the bots start
+                if cfg.goal == RunConfig.goal:
+                    raise PlanningError(
+                        f"task=minecraft needs a goal of its own (the default, {RunConfig.goal!r}, is the tabletop's); "
+                        "give e.g. goal='craft a wooden pickaxe' or goal='has(bot0, oak_log, 3)'"
+                    )
+                _check_minecraft_goal(str(cfg.goal), task)
+            except (PlanningError, ValueError) as err:
+                _refuse(run_dir, console, err)
         planning = task.pop("planning", "central")
         if planner_cfg["name"] == "symbolic":  # Minecraft's symbolic planner: recipes and the team division
             planner_cfg = {"name": "minecraft", "store": cfg.skill_store, "planning": planning}
@@ -185,11 +192,7 @@ def main(cfg: DictConfig) -> None:
                 status="done" if metrics["success"] else f"failed: {metrics['status']}",
             )
     except USER_ERRORS as err:
-        message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-        run_dir.trace({"event": "error", "type": type(err).__name__, "message": message})
-        run_dir.close()
-        print_error(console, message)
-        sys.exit(2)
+        _refuse(run_dir, console, err)
     run_dir.close()
     reason = escape(str(metrics["reason"]))
     verdict = "[green]success[/]" if metrics["success"] else f"[red]{metrics['status']}[/]: {reason}"
@@ -204,3 +207,22 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _refuse(run_dir: RunDir, console: Console, err: Exception) -> NoReturn:
+    """A run refused for its input: the error in the trace and on stderr, exit status 2."""
+    message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    run_dir.trace({"event": "error", "type": type(err).__name__, "message": message})
+    run_dir.close()
+    print_error(console, message)
+    sys.exit(2)
+
+
+def _check_minecraft_goal(goal: str, task: dict[str, Any]) -> None:
+    """Raise what the Minecraft planner would about ``goal`` (its words, counts and items, from minecraft-data alone);
+    whether the world can supply it is known only once the server is up."""
+    from ember.sims.minecraft.data import check_version, game_data
+
+    check_version(str(task["version"]), "task.version")
+    bots = int(task.get("bots") or 1)
+    parse_goal(goal, game_data(str(task["version"])), [f"bot{i}" for i in range(bots)])

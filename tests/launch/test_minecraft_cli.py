@@ -32,6 +32,24 @@ def test_unsupported_versions_are_refused_before_a_server_starts(tmp_path: Path,
     assert not list(tmp_path.rglob("server.log"))  # no server was started
 
 
+@pytest.mark.parametrize(
+    ("goal", "says"),
+    [
+        ("craft a wooden pickaxe and 3", "the count 3 at the end names no item"),
+        ("has(bot2, oak_log, 2)", "'bot2' is not one of this run's bots"),
+        ("craft a flux capacitor", "'flux' is not a Minecraft item"),
+        ("stack green on red", "task=minecraft needs a goal of its own"),
+    ],
+)
+def test_goals_the_planner_refuses_are_refused_before_a_server_starts(tmp_path: Path, goal: str, says: str) -> None:
+    """They were refused as well, but only once the server and the bots were up (7 s in, 16 s on a busy machine)."""
+    given = [] if goal == "stack green on red" else [f'goal="{goal}"']  # the default goal: none given
+    proc = _ember(tmp_path, *given, "skill_store=null", "bots=2")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert says in " ".join(proc.stderr.split()) and "Traceback" not in proc.stderr
+    assert not list(tmp_path.rglob("server.log"))
+
+
 def test_a_key_error_that_is_not_text_is_printed(tmp_path: Path) -> None:
     """``KeyError(0)`` is a user error; its message, the int 0, crashed rich's print a second time."""
     script = (
@@ -40,7 +58,7 @@ def test_a_key_error_that_is_not_text_is_printed(tmp_path: Path) -> None:
         "def boom(*args, **kwargs):\n"
         "    raise KeyError(0)\n"
         "run.run_episode = boom\n"
-        "sys.argv = ['ember-run', 'task=minecraft', 'progress=false', 'hydra.run.dir=out']\n"
+        "sys.argv = ['ember-run', 'task=minecraft', 'goal=craft sticks', 'progress=false', 'hydra.run.dir=out']\n"
         "run.main()\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)

@@ -345,7 +345,7 @@ def test_ember_run_learns_a_skill_and_reuses_it(tmp_path: Any) -> None:
     ("args", "needle"),
     [
         (['goal="craft a flux capacitor"'], "'flux' is not a Minecraft item"),
-        (["task.host=127.0.0.1", "task.port=1"], "could not join 127.0.0.1:1"),
+        (['goal="craft sticks"', "task.host=127.0.0.1", "task.port=1"], "could not join 127.0.0.1:1"),
     ],
 )
 def test_ember_run_refuses_bad_input(tmp_path: Any, args: list[str], needle: str) -> None:

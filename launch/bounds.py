@@ -38,7 +38,7 @@ _POS, _NONNEG, _GT0, _UNIT = ">=1", ">=0", ">0", "[0,1]"
 _ENVS = {"num_envs": _POS, "eval_envs": _POS, "max_episode_length": _POS}
 BOUNDS: dict[type, dict[str, str]] = {
     TabletopTaskConfig: {"physics_hz": _POS, "decimation": _POS, "max_seconds": _GT0},
-    OvercookedTaskConfig: {"horizon": _POS},
+    OvercookedTaskConfig: {"horizon": "[1,100000]"},  # the layouts' own episodes are 400 ticks
     MinecraftTaskConfig: {
         "port": "[1,65535]",
         "bots": _POS,

@@ -1,6 +1,7 @@
 """``ember run task=overcooked``: play episodes with Ember's cooperative planner driving both chefs, or one chef
 beside a partner; the run directory gets per-episode soups (``metrics.json``), the trace of every skill decision and
-outcome, and ``episode.gif`` of the first episode.
+outcome, and ``episode.gif`` of the first episode (its first ``GIF_FRAMES`` ticks). Ctrl-C keeps the finished
+episodes' metrics (``interrupted: true``, exit status 130).
 
 ember run task=overcooked layout=coordination_ring planner=symbolic partner=greedy episodes=10
 ember run task=overcooked planner=llm planner.base_url=http://127.0.0.1:8000/v1 planner.model=M \
@@ -19,6 +20,9 @@ from rich.console import Console
 
 from ember.launch.rundir import RunDir
 from ember.launch.status import print_error, status_progress
+
+GIF_FRAMES = 2000
+"""Ticks of the first episode the GIF shows (at most; frames are held in memory until the episode ends)."""
 
 
 def _trace(run_dir: RunDir, episode: int, event: dict[str, Any]) -> None:
@@ -75,38 +79,51 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
     scores: list[float] = []  # points: recipes differ in value on some layouts
     frames: list[np.ndarray] = []
 
-    def record() -> None:
-        frames.append(world.kitchen.frame(cell=20))
+    horizon = int(cfg.task.horizon)
+    episode = 0
 
+    def on_tick() -> None:
+        if episode == 0 and cfg.video and len(frames) < GIF_FRAMES:
+            frames.append(world.kitchen.frame(cell=20))
+        if world.kitchen.tick % 25 == 0:
+            progress.update(bar, completed=episode * horizon + world.kitchen.tick)
+
+    interrupted = False
     with status_progress(console, bool(cfg.progress)) as progress:
-        bar = progress.add_task(f"overcooked {layout}", total=cfg.episodes, status="")
-        for episode in range(cfg.episodes):
-            seed = int(cfg.seed) + episode
-            partners: list[Any] = [None, None]
-            if cfg.partner is not None:
-                partners[1 - cfg.seat] = make_partner(str(cfg.partner), seed + 1000, layout)
-            run_dir.trace({"event": "episode_start", "episode": episode, "seed": seed, "layout": layout})
-            try:
-                n = run_episode(
-                    world,
-                    planner,
-                    controlled,
-                    (partners[0], partners[1]),
-                    on_event=functools.partial(_trace, run_dir, episode),
-                    seed=seed,
-                    on_tick=record if episode == 0 and cfg.video else None,  # frames only for a video
-                )
-            except LLMError as err:
-                message = f"{err}; check planner.base_url={cfg.planner.base_url!r}, or set planner.fallback=symbolic"
-                run_dir.trace({"event": "error", "type": "LLMError", "kind": err.kind, "message": message})
-                run_dir.close()
-                progress.stop()
-                print_error(console, message)
-                sys.exit(2)
-            soups.append(n)
-            scores.append(float(world.kitchen.score))
-            run_dir.trace({"event": "episode_end", "episode": episode, "soups": n, "score": scores[-1]})
-            progress.update(bar, completed=episode + 1, status=f"soups {soups}")
+        bar = progress.add_task(f"overcooked {layout}", total=cfg.episodes * horizon, status="")
+        try:
+            for episode in range(cfg.episodes):
+                seed = int(cfg.seed) + episode
+                partners: list[Any] = [None, None]
+                if cfg.partner is not None:
+                    partners[1 - cfg.seat] = make_partner(str(cfg.partner), seed + 1000, layout)
+                run_dir.trace({"event": "episode_start", "episode": episode, "seed": seed, "layout": layout})
+                try:
+                    n = run_episode(
+                        world,
+                        planner,
+                        controlled,
+                        (partners[0], partners[1]),
+                        on_event=functools.partial(_trace, run_dir, episode),
+                        seed=seed,
+                        on_tick=on_tick,
+                    )
+                except LLMError as err:
+                    message = (
+                        f"{err}; check planner.base_url={cfg.planner.base_url!r}, or set planner.fallback=symbolic"
+                    )
+                    run_dir.trace({"event": "error", "type": "LLMError", "kind": err.kind, "message": message})
+                    run_dir.close()
+                    progress.stop()
+                    print_error(console, message)
+                    sys.exit(2)
+                soups.append(n)
+                scores.append(float(world.kitchen.score))
+                run_dir.trace({"event": "episode_end", "episode": episode, "soups": n, "score": scores[-1]})
+                progress.update(bar, completed=(episode + 1) * horizon, status=f"soups {soups}")
+        except KeyboardInterrupt:  # Ctrl-C: the finished episodes' metrics are kept, the one under way is dropped
+            interrupted = True
+            run_dir.trace({"event": "interrupted", "episode": episode, "tick": world.kitchen.tick})
     if frames and cfg.video:
         import imageio.v2 as imageio
 
@@ -117,15 +134,19 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
         "partner": cfg.partner,
         "seat": cfg.seat if cfg.partner is not None else None,
         "episodes": cfg.episodes,
+        "episodes_played": len(soups),
+        "interrupted": interrupted,
         "soups": soups,
-        "soups_mean": float(np.mean(soups)),
-        "soups_std": float(np.std(soups)),
+        "soups_mean": float(np.mean(soups)) if soups else None,
+        "soups_std": float(np.std(soups)) if soups else None,
         "scores": scores,
         "model_calls": getattr(planner, "calls", 0),
         "fallbacks": getattr(planner, "fallbacks", 0),
     }
     run_dir.write_json("metrics.json", metrics)
     run_dir.close()
-    console.print(
-        f"soups per episode {soups} (mean {np.mean(soups):.2f}), points {scores} -> {run_dir.path}", soft_wrap=True
-    )
+    mean = f"{np.mean(soups):.2f}" if soups else "-"
+    console.print(f"soups per episode {soups} (mean {mean}), points {scores} -> {run_dir.path}", soft_wrap=True)
+    if interrupted:
+        print_error(console, f"interrupted in episode {episode}; metrics.json holds the {len(soups)} finished")
+        sys.exit(130)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,12 +42,39 @@ def test_run_writes_soups_trace_and_gif(tmp_path: Path) -> None:
         (["layout=kitchen_nightmare"], "layout 'kitchen_nightmare' is unknown"),
         (["planner=llm", "planner.base_url=ftp://x", "planner.model=m"], "planner.base_url must be an http(s) URL"),
         (["seat=2", "partner=stay"], "seat=2: must be in [0, 1]"),
+        (["task.horizon=99999999999"], "task.horizon=99999999999: must be in [1, 100000]"),  # ran for ever
     ],
 )
 def test_bad_input_exits_2_naming_the_field(tmp_path: Path, args: list[str], needle: str) -> None:
     proc = subprocess.run([*EMBER, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert needle in proc.stderr
+
+
+def test_ctrl_c_keeps_the_finished_episodes_metrics(tmp_path: Path) -> None:
+    """A long run stopped with Ctrl-C wrote nothing before; now metrics.json holds the episodes played, exit 130."""
+    proc = subprocess.Popen(
+        [*EMBER, "episodes=50", "task.horizon=400", "video=false"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # until the first episode has ended
+            traces = list((tmp_path / "runs").rglob("trace.jsonl"))
+            if traces and '"episode_end"' in traces[0].read_text():
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "interrupted in episode" in err
+    metrics = json.loads(next((tmp_path / "runs").rglob("metrics.json")).read_text())
+    assert metrics["interrupted"] and 1 <= metrics["episodes_played"] == len(metrics["soups"]) < 50
 
 
 def test_train_a_self_play_partner_then_play_beside_it(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 from typing import Any
 
 from ember.sims.pybullet.tabletop_world import TabletopWorld
@@ -29,3 +30,10 @@ SOUP_BY_CHEF0 = (
     + ["stay"] * 12
     + ["interact", "down", "right", "down", "interact"]
 )
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of a child a test sends Ctrl-C: SIGINT back to its default. A shell that runs the suite as a
+    background job (``bash .ci/run &``) ignores SIGINT, every child inherits that, and Python then never raises
+    KeyboardInterrupt, so the test would see a run that ignored Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import default_sigint
 
 pytestmark = pytest.mark.slow
 EMBER = [sys.executable, "-m", "ember.launch.cli", "run", "task=overcooked", "progress=false"]
@@ -59,6 +60,7 @@ def test_ctrl_c_keeps_the_finished_episodes_metrics(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     try:
         deadline = time.monotonic() + 120

@@ -11,6 +11,8 @@ import pytest
 
 pytest.importorskip("mujoco")
 
+from helpers import default_sigint
+
 from ember.sims.humanoid.character import load_humanoid
 from ember.sims.humanoid.motion import load_clip
 from ember.sims.humanoid.sparse import SparseConfig, sparse_from_clip
@@ -129,7 +131,14 @@ def test_ctrl_c_prints_one_line_and_writes_the_metrics_of_what_was_replayed(arti
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "ember.launch.cli", "run", "task=retarget", "progress=false", "video=false"]
     cmd += [f"input={tmp_path / 'long.jsonl'}", f"tracking_policy={artifact}", f"hydra.run.dir={out}"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=default_sigint,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:

@@ -1,0 +1,110 @@
+"""Training throughput of asymmetric PPO on task=retarget: env steps per second of the whole loop (env step, acting,
+PPO update), and where the time goes, for several env and thread settings. Networks and PPO settings are the shipped
+PPO stage's (512-256 ELU, batch num_envs x num_steps, 4 minibatches, 5 epochs); the env is the four training clips
+with the residual on motion matching.
+
+    python bench/retarget_ppo_speed.py                      # the default settings below
+    python bench/retarget_ppo_speed.py --settings 32,0,1,64 128,2,2,16   # num_envs,physics_threads,threads,num_steps
+
+Prints progress to stderr and one JSON object as the last line of stdout. Run it on idle cores: anything else
+running changes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import torch
+from machine import machine
+from rich.console import Console
+
+from ember.sims.humanoid.retarget_env import RetargetVecEnv
+from ember.skills.learning.ppo import PPO
+
+DEFAULT_SETTINGS = ["32,0,1,64", "32,2,1,64", "128,2,2,16", "128,2,2,64"]
+"""The shipped PPO stage's settings (32 envs stepped from Python, 1 torch thread; with physics_threads=2 for its last
+part), then 128 envs on two rollout and two torch threads, with the shipped batch of 2048 (16 steps) and with 8192."""
+
+
+def measure(num_envs: int, physics_threads: int, threads: int, num_steps: int, samples: int) -> dict[str, Any]:
+    """Throughput over about ``samples`` env steps (whole rollouts), after one warm-up rollout."""
+    torch.set_num_threads(threads)
+    env = RetargetVecEnv(
+        num_envs=num_envs,
+        clips=["walk", "run", "punch", "kick"],
+        mirror=False,
+        residual_scale=0.5,
+        physics_threads=physics_threads,
+        seed=0,
+    )
+    obs, _ = env.reset(seed=0)
+    algo = PPO(
+        obs["policy"].shape[1],
+        obs["critic"].shape[1],
+        env.single_action_space.shape[0],
+        num_envs,
+        num_steps,
+        hidden=(512, 256),
+        init_std=0.03,
+        lr=3e-5,
+        critic_lr=1e-3,
+        gamma=0.95,
+        lam=0.95,
+        desired_kl=None,
+    )
+    spent = {"env": 0.0, "act": 0.0, "update": 0.0}
+    rollouts = max(2, samples // (num_envs * num_steps)) + 1
+    for r in range(rollouts):
+        if r == 1:  # the first rollout warms caches and thread pools
+            spent = {k: 0.0 for k in spent}
+        for _ in range(num_steps):
+            t = time.perf_counter()
+            actions = algo.act(obs)
+            t1 = time.perf_counter()
+            next_obs, reward, terminated, truncated, extras = env.step(actions)
+            t2 = time.perf_counter()
+            algo.process_env_step(next_obs, reward, terminated, truncated, extras)
+            obs = next_obs
+            spent["act"] += t1 - t + time.perf_counter() - t2
+            spent["env"] += t2 - t1
+        t = time.perf_counter()
+        algo.compute_returns(obs)
+        algo.update()
+        spent["update"] += time.perf_counter() - t
+    env.close()
+    steps = (rollouts - 1) * num_envs * num_steps
+    total = sum(spent.values())
+    return {
+        "num_envs": num_envs,
+        "physics_threads": physics_threads,
+        "threads": threads,
+        "num_steps": num_steps,
+        "env_steps": steps,
+        "steps_per_s": round(steps / total),
+        "share": {k: round(v / total, 2) for k, v in spent.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS, help="envs,physics threads,threads,steps")
+    parser.add_argument("--samples", type=int, default=40_000, help="env steps measured per setting")
+    args = parser.parse_args()
+    console = Console(stderr=True)
+    rows = []
+    for text in args.settings:
+        try:
+            num_envs, physics_threads, threads, num_steps = (int(v) for v in text.split(","))
+        except ValueError:
+            parser.error(f"--settings {text!r}: give num_envs,physics_threads,threads,num_steps, e.g. 128,2,2,16")
+        with console.status(f"PPO on task=retarget, {text}"):
+            rows.append(measure(num_envs, physics_threads, threads, num_steps, args.samples))
+        console.print(json.dumps(rows[-1]))
+    print(json.dumps({"machine": machine(), "samples": args.samples, "settings": rows}))
+
+
+if __name__ == "__main__":
+    main()

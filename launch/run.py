@@ -30,6 +30,7 @@ from ember.planners.hoi.template import UnsupportedInstruction
 from ember.planners.minecraft import PlanningError, parse_goal
 from ember.planners.validate import PlanError
 from ember.robots.config import RobotConfigError
+from ember.sims.minecraft.node import NodeSetupError
 from ember.sims.pybullet.scene import SceneConfigError
 from ember.sims.world import WorldError
 from ember.skills.learned import ArtifactError
@@ -47,6 +48,7 @@ USER_ERRORS = (
     UnsupportedInstruction,
     ArtifactError,
     ConnectionError,  # a robot or game server that cannot be reached (the message says where and what to start)
+    NodeSetupError,  # node or the npm packages Minecraft needs are missing (the message says what to install)
 )
 register()
 
@@ -149,7 +151,7 @@ def main(cfg: DictConfig) -> None:
                         "give e.g. goal='craft a wooden pickaxe' or goal='has(bot0, oak_log, 3)'"
                     )
                 _check_minecraft_goal(str(cfg.goal), task)
-            except (PlanningError, ValueError) as err:
+            except (PlanningError, ValueError, NodeSetupError) as err:
                 _refuse(run_dir, console, err)
         planning = task.pop("planning", "central")
         if planner_cfg["name"] == "symbolic":  # Minecraft's symbolic planner: recipes and the team division

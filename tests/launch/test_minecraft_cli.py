@@ -50,6 +50,17 @@ def test_goals_the_planner_refuses_are_refused_before_a_server_starts(tmp_path: 
     assert not list(tmp_path.rglob("server.log"))
 
 
+def test_missing_node_packages_are_a_one_line_error(tmp_path: Path) -> None:
+    """A traceback before: the setup error was not among the user errors ``ember run`` prints in one line."""
+    env = {**os.environ, "EMBER_NODE_MODULES": str(tmp_path / "none")}
+    proc = subprocess.run(
+        [*EMBER, 'goal="craft sticks"', "skill_store=null"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env=env,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "run `npm ci`" in " ".join(proc.stderr.split())
+
+
 def test_a_key_error_that_is_not_text_is_printed(tmp_path: Path) -> None:
     """``KeyError(0)`` is a user error; its message, the int 0, crashed rich's print a second time."""
     script = (

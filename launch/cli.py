@@ -4,7 +4,11 @@ Hydra's flags (``-m`` multirun, ``--cfg job``, ``--help``) work after the subcom
 from __future__ import annotations
 
 import importlib
+import re
 import sys
+from pathlib import Path
+
+CONF_DIR = Path(__file__).parent / "conf"
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("ember.launch.run:main", "plan a goal and execute it in simulation (default: stack green on red)"),
@@ -33,6 +37,19 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def unknown_option(args: list[str]) -> str | None:
+    """The first ``group=option`` override naming no config of that group (``task=tabletopp``), as an error message
+    listing the group's options; Hydra's own error exits 1 and lists internal schema entries beside them."""
+    for arg in args:
+        match = re.fullmatch(r"([a-z_]+)=([\w-]+)", arg)
+        if match is None or not (CONF_DIR / match[1]).is_dir():
+            continue
+        options = sorted(p.stem for p in (CONF_DIR / match[1]).glob("*.yaml"))
+        if match[2] not in options:
+            return f"ember: {arg}: no such {match[1]}; choose one of {options}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "--help", "help"):
@@ -41,6 +58,10 @@ def main(argv: list[str] | None = None) -> None:
     name = args[0]
     if name not in SUBCOMMANDS:
         print(f"ember: unknown subcommand {name!r}; choose one of {sorted(SUBCOMMANDS)}\n\n{usage()}", file=sys.stderr)
+        sys.exit(2)
+    unknown = unknown_option(args[1:])
+    if unknown is not None:
+        print(unknown, file=sys.stderr)
         sys.exit(2)
     module, _, attr = SUBCOMMANDS[name][0].partition(":")
     entry = getattr(importlib.import_module(module), attr)

@@ -154,3 +154,18 @@ def test_llm_planner_through_the_cli(tmp_path: Path) -> None:
         assert proc.returncode == 2 and "LLM planner after 1 critique round" in proc.stderr
     proc = _ember(tmp_path, "run", "planner=llm", "video=false", "progress=false")
     assert proc.returncode != 0 and "base_url" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["train", "task=tabletopp"], "task=tabletopp: no such task; choose one of ['hoi', "),
+        (["run", "planner=gpt"], "planner=gpt: no such planner; choose one of ['llm', 'symbolic']"),
+    ],
+)
+def test_an_unknown_config_option_exits_2_listing_the_group(args: list[str], says: str) -> None:
+    """Hydra's own error exited 1 and listed internal schema entries (``hoi_schema``) among the options."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "ember.launch.cli", *args], capture_output=True, text=True, timeout=120
+    )  # fmt: skip
+    assert proc.returncode == 2 and says in proc.stderr and "_schema" not in proc.stderr

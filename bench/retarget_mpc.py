@@ -4,6 +4,7 @@ Prints JSON (bench/results/retarget_mpc.json): per clip, the MPC and the referen
 over the clip, rolled out for ``--seconds``.
 
     python bench/retarget_mpc.py [--clips walk run punch kick] [--samples 64] [--horizon 15] [--temperature 0.3]
+        [--sigma 0.1]
     python bench/retarget_mpc.py --clips walk --weights 10 10 20    # DAgger's teacher (world error weighed 10)
 """
 
@@ -41,6 +42,7 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=15)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--temperature", type=float, default=0.3, help="MPPI temperature (0: cheapest candidate)")
+    parser.add_argument("--sigma", type=float, default=0.1, help="std of the plan perturbations [action units]")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--weights", type=float, nargs=3, default=[10.0, 3.0, 20.0], help="cost: relative, world, height"
@@ -65,6 +67,7 @@ def main() -> None:
                 horizon=args.horizon,
                 threads=args.threads,
                 temperature=args.temperature,
+                sigma=args.sigma,
                 weights=tuple(args.weights),
             ) as mpc,
             console.status(f"MPC on {clip}"),

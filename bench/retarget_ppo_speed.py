@@ -1,7 +1,7 @@
 """Training throughput of asymmetric PPO on task=retarget: env steps per second of the whole loop (env step, acting,
 PPO update), and where the time goes, for several env and thread settings. Networks and PPO settings are the shipped
-PPO stage's (512-256 ELU, batch num_envs x num_steps, 4 minibatches, 5 epochs); the env is the four training clips
-with the residual on motion matching.
+PPO stage's (512-256 ELU, batch num_envs x num_steps, 4 minibatches, 5 epochs; steady-state updates, without its
+30 critic-only warm-up updates); the env is the four training clips with the residual on motion matching.
 
     python bench/retarget_ppo_speed.py                      # the default settings below
     python bench/retarget_ppo_speed.py --settings 32,0,1,64 128,2,2,16   # num_envs,physics_threads,threads,num_steps
@@ -100,6 +100,8 @@ def main() -> None:
             num_envs, physics_threads, threads, num_steps = (int(v) for v in text.split(","))
         except ValueError:
             parser.error(f"--settings {text!r}: give num_envs,physics_threads,threads,num_steps, e.g. 128,2,2,16")
+        if min(num_envs, threads, num_steps) < 1 or physics_threads < 0:
+            parser.error(f"--settings {text!r}: num_envs, threads and num_steps must be >= 1, physics_threads >= 0")
         with console.status(f"PPO on task=retarget, {text}"):
             rows.append(measure(num_envs, physics_threads, threads, num_steps, args.samples))
         console.print(json.dumps(rows[-1]))

@@ -40,9 +40,11 @@ def usage() -> str:
 def unknown_option(args: list[str]) -> str | None:
     """The first ``group=option`` override naming no config of that group (``task=tabletopp``), as an error message
     listing the group's options; Hydra's own error exits 1 and lists internal schema entries beside them."""
+    if any(a in ("--config-dir", "-cd") or a.startswith(("--config-dir=", "hydra.searchpath")) for a in args):
+        return None  # options may come from the user's own config folders
     for arg in args:
         match = re.fullmatch(r"([a-z_]+)=([\w-]+)", arg)
-        if match is None or not (CONF_DIR / match[1]).is_dir():
+        if match is None or match[2] == "null" or not (CONF_DIR / match[1]).is_dir():
             continue
         options = sorted(p.stem for p in (CONF_DIR / match[1]).glob("*.yaml"))
         if match[2] not in options:

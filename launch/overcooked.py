@@ -22,7 +22,7 @@ from ember.launch.rundir import RunDir
 from ember.launch.status import print_error, status_progress
 
 GIF_FRAMES = 2000
-"""Ticks of the first episode the GIF shows (at most; frames are held in memory until the episode ends)."""
+"""Ticks of the first episode the GIF shows (at most; frames are held in memory until the run ends)."""
 
 
 def _trace(run_dir: RunDir, episode: int, event: dict[str, Any]) -> None:
@@ -124,10 +124,6 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
         except KeyboardInterrupt:  # Ctrl-C: the finished episodes' metrics are kept, the one under way is dropped
             interrupted = True
             run_dir.trace({"event": "interrupted", "episode": episode, "tick": world.kitchen.tick})
-    if frames and cfg.video:
-        import imageio.v2 as imageio
-
-        imageio.mimsave(run_dir.path / "episode.gif", frames, duration=0.1, loop=0)  # type: ignore[arg-type]
     metrics = {
         "task": "overcooked",
         "layout": layout,
@@ -143,8 +139,15 @@ def run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
         "model_calls": getattr(planner, "calls", 0),
         "fallbacks": getattr(planner, "fallbacks", 0),
     }
-    run_dir.write_json("metrics.json", metrics)
+    run_dir.write_json("metrics.json", metrics)  # before the GIF: a second Ctrl-C while it encodes loses only the GIF
     run_dir.close()
+    if frames and cfg.video:
+        import imageio.v2 as imageio
+
+        try:
+            imageio.mimsave(run_dir.path / "episode.gif", frames, duration=0.1, loop=0)  # type: ignore[arg-type]
+        except KeyboardInterrupt:
+            interrupted = True
     mean = f"{np.mean(soups):.2f}" if soups else "-"
     console.print(f"soups per episode {soups} (mean {mean}), points {scores} -> {run_dir.path}", soft_wrap=True)
     if interrupted:

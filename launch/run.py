@@ -207,10 +207,6 @@ def main(cfg: DictConfig) -> None:
         sys.exit(1)
 
 
-if __name__ == "__main__":
-    main()
-
-
 def _refuse(run_dir: RunDir, console: Console, err: Exception) -> NoReturn:
     """A run refused for its input: the error in the trace and on stderr, exit status 2."""
     message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
@@ -228,3 +224,7 @@ def _check_minecraft_goal(goal: str, task: dict[str, Any]) -> None:
     check_version(str(task["version"]), "task.version")
     bots = int(task.get("bots") or 1)
     parse_goal(goal, game_data(str(task["version"])), [f"bot{i}" for i in range(bots)])
+
+
+if __name__ == "__main__":
+    main()

@@ -41,7 +41,7 @@ MAX_DEPTH = 32
 _NAME = {"type": "string", "maxLength": 200, "description": "label shown in traces"}
 ARG_CHARS = 4000
 """The longest string argument a plan takes [characters]: room for an HOI stage as compact JSON
-(``planners/hoi/bt.py``), whose four links may name objects of 100 characters."""
+(``planners/hoi/bt.py``) whose four links name objects and parts of up to 100 ASCII characters."""
 _ARG_VALUE = {
     "anyOf": [
         {"type": "string", "maxLength": ARG_CHARS},

@@ -5,7 +5,7 @@ then run it: a leaf succeeds when its stage reward passes 0.9 and fails with a r
 
 Each leaf carries its stage as compact JSON, so the run's ``plan.json`` replays on its own (``ember run task=hoi
 plan=.../plan.json``; a plan file may also give the stage as a JSON object). A plan's string arguments hold at most
-``ARG_CHARS`` characters, room for any stage the stage schema accepts; a stage longer than that still goes into the
+``ARG_CHARS`` characters, room for a stage of four links with ASCII ids of 100 characters; a longer one goes into the
 world's ``stage_table`` and its leaf names it — such a leaf runs only in the run that planned it.
 Every stage is in the table under its leaf's name either way.
 """

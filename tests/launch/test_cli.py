@@ -169,3 +169,22 @@ def test_an_unknown_config_option_exits_2_listing_the_group(args: list[str], say
         [sys.executable, "-m", "ember.launch.cli", *args], capture_output=True, text=True, timeout=120
     )  # fmt: skip
     assert proc.returncode == 2 and says in proc.stderr and "_schema" not in proc.stderr
+
+
+def test_null_and_user_config_folders_are_left_to_hydra() -> None:
+    from ember.launch.cli import unknown_option
+
+    assert unknown_option(["policy=null"]) is None  # train.yaml's own default
+    assert unknown_option(["--config-dir", "mine", "task=my_task"]) is None
+    assert unknown_option(["hydra.searchpath=[file://mine]", "task=my_task"]) is None
+    assert unknown_option(["task=my_task"]) is not None
+
+
+def test_run_as_a_module_refuses_in_one_line(tmp_path: Path) -> None:
+    """``python -m ember.launch.run`` ran main() before the refusal helpers below it were defined (NameError)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "ember.launch.run", "task=minecraft", "progress=false", f"hydra.run.dir={tmp_path}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "needs a goal of its own" in proc.stderr

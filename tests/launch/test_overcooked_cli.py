@@ -64,7 +64,7 @@ def test_ctrl_c_keeps_the_finished_episodes_metrics(tmp_path: Path) -> None:
     )
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # until the first episode has ended
+        while time.monotonic() < deadline and proc.poll() is None:  # until the first episode has ended
             traces = list((tmp_path / "runs").rglob("trace.jsonl"))
             if traces and '"episode_end"' in traces[0].read_text():
                 break

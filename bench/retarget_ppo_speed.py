@@ -1,10 +1,11 @@
 """Training throughput of asymmetric PPO on task=retarget: env steps per second of the whole loop (env step, acting,
 PPO update), and where the time goes, for several env and thread settings. Networks and PPO settings are the shipped
-PPO stage's (512-256 ELU, batch num_envs x num_steps, 4 minibatches, 5 epochs; steady-state updates, without its
-30 critic-only warm-up updates); the env is the four training clips with the residual on motion matching.
+PPO stage's (512-256 ELU, batch num_envs x num_steps, 4 minibatches unless given, 5 epochs; steady-state updates,
+without its 30 critic-only warm-up updates); the env is the four training clips with the residual on motion matching.
 
     python bench/retarget_ppo_speed.py                      # the default settings below
-    python bench/retarget_ppo_speed.py --settings 32,0,1,64 128,2,2,16   # num_envs,physics_threads,threads,num_steps
+    python bench/retarget_ppo_speed.py --settings 32,0,1,64 128,2,2,64,16   # each: num_envs,physics_threads,
+                                                                           # threads,num_steps[,minibatches (4)]
 
 Prints progress to stderr and one JSON object as the last line of stdout. Run it on idle cores: anything else
 running changes the figures.
@@ -24,12 +25,15 @@ from rich.console import Console
 from ember.sims.humanoid.retarget_env import RetargetVecEnv
 from ember.skills.learning.ppo import PPO
 
-DEFAULT_SETTINGS = ["32,0,1,64", "32,2,1,64", "128,2,2,16", "128,2,2,64"]
+DEFAULT_SETTINGS = ["32,0,1,64", "32,2,1,64", "128,2,2,16", "128,2,2,64,16"]
 """The shipped PPO stage's settings (32 envs stepped from Python, 1 torch thread; with physics_threads=2 for its last
-part), then 128 envs on two rollout and two torch threads, with the shipped batch of 2048 (16 steps) and with 8192."""
+part), then 128 envs on two rollout and two torch threads: the shipped batch of 2048 (16 steps), and 64 steps with 16
+minibatches (the shipped minibatch of 512 and gradient steps per sample)."""
 
 
-def measure(num_envs: int, physics_threads: int, threads: int, num_steps: int, samples: int) -> dict[str, Any]:
+def measure(
+    num_envs: int, physics_threads: int, threads: int, num_steps: int, minibatches: int, samples: int
+) -> dict[str, Any]:
     """Throughput over about ``samples`` env steps (whole rollouts), after one warm-up rollout."""
     torch.set_num_threads(threads)
     env = RetargetVecEnv(
@@ -48,6 +52,7 @@ def measure(num_envs: int, physics_threads: int, threads: int, num_steps: int, s
         num_envs,
         num_steps,
         hidden=(512, 256),
+        num_minibatches=minibatches,
         init_std=0.03,
         lr=3e-5,
         critic_lr=1e-3,
@@ -82,6 +87,7 @@ def measure(num_envs: int, physics_threads: int, threads: int, num_steps: int, s
         "physics_threads": physics_threads,
         "threads": threads,
         "num_steps": num_steps,
+        "minibatches": minibatches,
         "env_steps": steps,
         "steps_per_s": round(steps / total),
         "share": {k: round(v / total, 2) for k, v in spent.items()},
@@ -97,13 +103,17 @@ def main() -> None:
     rows = []
     for text in args.settings:
         try:
-            num_envs, physics_threads, threads, num_steps = (int(v) for v in text.split(","))
+            values = [int(v) for v in text.split(",")]
+            num_envs, physics_threads, threads, num_steps = values[:4]
+            minibatches = values[4] if len(values) == 5 else 4
+            if len(values) > 5:
+                raise ValueError(text)
         except ValueError:
-            parser.error(f"--settings {text!r}: give num_envs,physics_threads,threads,num_steps, e.g. 128,2,2,16")
-        if min(num_envs, threads, num_steps) < 1 or physics_threads < 0:
-            parser.error(f"--settings {text!r}: num_envs, threads and num_steps must be >= 1, physics_threads >= 0")
+            parser.error(f"--settings {text!r}: give num_envs,physics_threads,threads,num_steps[,minibatches]")
+        if min(num_envs, threads, num_steps, minibatches) < 1 or physics_threads < 0:
+            parser.error(f"--settings {text!r}: each must be >= 1 (physics_threads >= 0)")
         with console.status(f"PPO on task=retarget, {text}"):
-            rows.append(measure(num_envs, physics_threads, threads, num_steps, args.samples))
+            rows.append(measure(num_envs, physics_threads, threads, num_steps, minibatches, args.samples))
         console.print(json.dumps(rows[-1]))
     print(json.dumps({"machine": machine(), "samples": args.samples, "settings": rows}))
 

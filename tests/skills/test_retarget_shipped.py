@@ -62,8 +62,8 @@ def test_shipped_policy_outlasts_the_reference_on_the_training_clips_from_five_f
     survival = {c: (ours[c]["mean_survival_s"], floor[c]["mean_survival_s"]) for c in ours}
     assert all(f < 1.2 for _, f in survival.values()), survival  # the reference's own PD targets fall within ~1 s
     assert all(o >= f for o, f in survival.values()), survival  # no training clip below the floor
-    assert np.mean([o for o, _ in survival.values()]) >= np.mean([f for _, f in survival.values()]) + 0.3, survival
-    assert ours["walk"]["mean_survival_s"] >= floor["walk"]["mean_survival_s"] + 0.4, survival
+    assert np.mean([o for o, _ in survival.values()]) >= np.mean([f for _, f in survival.values()]) + 0.6, survival
+    assert ours["walk"]["mean_survival_s"] >= floor["walk"]["mean_survival_s"] + 1.2, survival
     assert all(np.isfinite(r["mpjpe_world_mm"]) for r in ours.values())
     assert np.mean([r["mpjpe_world_mm"] for r in ours.values()]) < 240
 

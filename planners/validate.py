@@ -118,14 +118,16 @@ def nesting(data: Any) -> int:
     return deepest
 
 
-def _walk(node: Any, parts: list[Any], depth: int = 0) -> Iterator[tuple[dict[str, Any], list[Any], int]]:
+def walk_nodes(node: Any, parts: list[Any], depth: int = 0) -> Iterator[tuple[dict[str, Any], list[Any], int]]:
+    """Every node of a plan tree that is a dict, with its JSON path parts and depth, down to ``MAX_DEPTH`` (deeper
+    nodes are the validator's to refuse)."""
     if not isinstance(node, dict) or depth > MAX_DEPTH:
         return
     yield node, parts, depth
     for i, child in enumerate(node.get("children", []) if isinstance(node.get("children"), list) else []):
-        yield from _walk(child, [*parts, "children", i], depth + 1)
+        yield from walk_nodes(child, [*parts, "children", i], depth + 1)
     if "child" in node:
-        yield from _walk(node["child"], [*parts, "child"], depth + 1)
+        yield from walk_nodes(node["child"], [*parts, "child"], depth + 1)
 
 
 def _vocabulary(skills: SkillLibrary, world: World | None) -> set[str]:
@@ -144,7 +146,7 @@ def _name_problems(plan: dict[str, Any], skills: SkillLibrary, world: World | No
     agents = world.agents() if world is not None else None
     vocabulary = _vocabulary(skills, world)
     known_args = set(objects or ()) | set(agents or ()) | {"none"}
-    for node, parts, depth in _walk(plan.get("root"), ["root"]):
+    for node, parts, depth in walk_nodes(plan.get("root"), ["root"]):
         if depth >= MAX_DEPTH:
             problems.append(Problem(_path(parts), f"the tree is nested deeper than {MAX_DEPTH} levels", "flatten it"))
             continue
@@ -289,6 +291,5 @@ def ensure_valid(plan: Any, skills: SkillLibrary, world: World | None = None, so
 
 def literals_of(plan: Mapping[str, Any]) -> list[Literal]:
     """Every condition literal in the plan (for traces and critics)."""
-    return [
-        parse_literal(n["predicate"]) for n, _, _ in _walk(plan.get("root"), ["root"]) if n.get("type") == "condition"
-    ]
+    nodes = walk_nodes(plan.get("root"), ["root"])
+    return [parse_literal(n["predicate"]) for n, _, _ in nodes if n.get("type") == "condition"]

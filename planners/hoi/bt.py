@@ -17,6 +17,7 @@ from typing import Any
 
 from ember.planners.hoi.template import TemplatePlanner
 from ember.planners.schema import ARG_CHARS
+from ember.planners.validate import walk_nodes
 
 CONTROLLER_SKILLS = {"scripted": "hoi_stage", "learned": "hoi_stage_learned"}
 
@@ -37,17 +38,10 @@ def stages_as_text(plan: Any) -> Any:
     takes (a plan file written by hand may give the object itself), in place; returns ``plan``."""
     if not isinstance(plan, dict):
         return plan
-    todo = [plan.get("root")]
-    while todo:  # iterative: a plan nested too deeply is the validator's to refuse, not a RecursionError here
-        node = todo.pop()
-        if not isinstance(node, dict):
-            continue
+    for node, _, _ in walk_nodes(plan.get("root"), ["root"]):
         args = node.get("args")
         if isinstance(args, dict) and isinstance(args.get("stage"), dict):
             args["stage"] = json.dumps(args["stage"], separators=(",", ":"))
-        children = node.get("children")
-        todo += children if isinstance(children, list) else []
-        todo.append(node.get("child"))
     return plan
 
 

@@ -49,9 +49,10 @@ def check_resume(cfg: DictConfig, run_dir: Path, algo: Any) -> None:
 
 def init_weights(algo: Any, run: Path, std: float | None = None) -> None:
     """Start from another run's best (else last) checkpoint, or from the checkpoint file ``run`` names: networks,
-    normalizers and optimizer moments; steps restart at 0. The learning rates stay this run's config's (a
-    checkpoint's own — a DAgger student's 1e-3, say — would otherwise replace them silently); ``std``: a Gaussian
-    actor's action std to start from instead of the checkpoint's (``algo.finetune_std``)."""
+    normalizers and optimizer moments; steps and PPO's update count restart at 0 (so ``algo.critic_warmup`` counts
+    from this run's start: a PPO checkpoint's own count, past its warm-up, used to skip it). The learning rates stay
+    this run's config's (a checkpoint's own — a DAgger student's 1e-3, say — would otherwise replace them silently);
+    ``std``: a Gaussian actor's action std to start from instead of the checkpoint's (``algo.finetune_std``)."""
     found = (run / "checkpoints" / n for n in ("best.pt", "last.pt") if (run / "checkpoints" / n).is_file())
     path = run if run.is_file() else next(found, None)
     if path is None:
@@ -63,7 +64,7 @@ def init_weights(algo: Any, run: Path, std: float | None = None) -> None:
     rates = {k: [g["lr"] for g in opt.param_groups] for k, opt in optimizers.items()}
     lr = getattr(algo, "lr", None)
     try:
-        algo.load_state_dict({**state, "env_steps": 0})
+        algo.load_state_dict({**state, "env_steps": 0, **({"updates": 0} if "updates" in state else {})})
     except RuntimeError as err:
         raise TrainConfigError(
             f"init_from={str(run)!r}: its networks do not fit this command's (another algo.name, task or "

@@ -41,6 +41,29 @@ def test_init_from_keeps_this_runs_learning_rates_and_sets_the_std(tmp_path: Pat
     assert torch.allclose(kept.actor.log_std.exp(), torch.full((1,), 0.1))
 
 
+def test_init_from_counts_the_critic_warmup_from_this_run(tmp_path: Path) -> None:
+    """A PPO checkpoint past its own warm-up (updates > critic_warmup) must not skip this run's: the new run's first
+    ``critic_warmup`` updates train the critic alone (a new morphology's values differ from the source's)."""
+    source = _algo()
+    source.updates = 500
+    save_checkpoint(tmp_path / "src.pt", {"algo": source.state_dict()})
+    tuned = _algo(critic_warmup=2)
+    init_weights(tuned, tmp_path / "src.pt")
+    assert tuned.updates == 0
+    actor = [p.detach().clone() for p in tuned.actor.parameters()]
+    critic = [p.detach().clone() for p in tuned.critic.parameters()]
+    env = make_env("pendulum", num_envs=2, seed=0)
+    obs, _ = env.reset()
+    for _ in range(2):  # two updates inside the warm-up: the actor is held, the critic learns
+        while not tuned.rollout_full():
+            obs, reward, terminated, truncated, extras = env.step(tuned.act(obs))
+            tuned.process_env_step(obs, reward, terminated, truncated, extras)
+        tuned.compute_returns(obs)
+        tuned.update()
+    assert all(torch.equal(a, b) for a, b in zip(actor, tuned.actor.parameters(), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(critic, tuned.critic.parameters(), strict=True))
+
+
 def test_finetune_std_needs_a_gaussian_ppo_actor(tmp_path: Path) -> None:
     env = make_env("pendulum", num_envs=2, seed=0)
     sac = build_algo({"name": "sac", "hidden": [16, 16]}, env, 0)

@@ -6,6 +6,12 @@ without its 30 critic-only warm-up updates); the env is the four training clips 
     python bench/retarget_ppo_speed.py                      # the default settings below
     python bench/retarget_ppo_speed.py --settings 32,0,1,64 128,2,2,64,16   # each: num_envs,physics_threads,
                                                                            # threads,num_steps[,minibatches (4)]
+    python bench/retarget_ppo_speed.py --settings 128,2,2,64,16 \
+        --init-from skills/humanoid/checkpoints/retarget/checkpoint.pt [--keep-denormals]   # trained networks
+
+Fresh networks run at one speed; trained ones (``--init-from``: a PPO checkpoint's networks, normalizers and optimizer
+moments) fill their ELU backward and Adam moments with denormal floats, which x86 handles far slower, so the loop
+slowed as training went on until ``ember train`` flushed them to zero (``cpu_threads``).
 
 Prints progress to stderr and one JSON object as the last line of stdout. Run it on idle cores: anything else
 running changes the figures.
@@ -16,14 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 from typing import Any
 
-import torch
 from machine import machine
 from rich.console import Console
 
 from ember.sims.humanoid.retarget_env import RetargetVecEnv
+from ember.skills.learning.build import cpu_threads
 from ember.skills.learning.ppo import PPO
+from ember.skills.learning.runner import load_checkpoint
 
 DEFAULT_SETTINGS = ["32,0,1,64", "32,2,1,64", "128,2,2,16", "128,2,2,64,16"]
 """The shipped PPO stage's settings (32 envs stepped from Python, 1 torch thread; with physics_threads=2 for its last
@@ -32,10 +40,17 @@ minibatches (the shipped minibatch of 512 and gradient steps per sample)."""
 
 
 def measure(
-    num_envs: int, physics_threads: int, threads: int, num_steps: int, minibatches: int, samples: int
+    num_envs: int,
+    physics_threads: int,
+    threads: int,
+    num_steps: int,
+    minibatches: int,
+    samples: int,
+    init_from: str | None = None,
+    flush_denormal: bool = True,
 ) -> dict[str, Any]:
     """Throughput over about ``samples`` env steps (whole rollouts), after one warm-up rollout."""
-    torch.set_num_threads(threads)
+    cpu_threads(threads, flush_denormal)
     env = RetargetVecEnv(
         num_envs=num_envs,
         clips=["walk", "run", "punch", "kick"],
@@ -60,6 +75,8 @@ def measure(
         lam=0.95,
         desired_kl=None,
     )
+    if init_from is not None:
+        algo.load_state_dict({**load_checkpoint(Path(init_from))["algo"], "env_steps": 0})
     spent = {"env": 0.0, "act": 0.0, "update": 0.0}
     rollouts = max(2, samples // (num_envs * num_steps)) + 1
     for r in range(rollouts):
@@ -98,6 +115,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS, help="envs,physics threads,threads,steps")
     parser.add_argument("--samples", type=int, default=40_000, help="env steps measured per setting")
+    parser.add_argument("--init-from", help="a PPO checkpoint (checkpoint.pt or checkpoints/last.pt) to start from")
+    parser.add_argument("--keep-denormals", action="store_true", help="do not flush denormal floats to zero")
     args = parser.parse_args()
     console = Console(stderr=True)
     rows = []
@@ -113,9 +132,31 @@ def main() -> None:
         if min(num_envs, threads, num_steps, minibatches) < 1 or physics_threads < 0:
             parser.error(f"--settings {text!r}: each must be >= 1 (physics_threads >= 0)")
         with console.status(f"PPO on task=retarget, {text}"):
-            rows.append(measure(num_envs, physics_threads, threads, num_steps, minibatches, args.samples))
+            rows.append(
+                measure(
+                    num_envs,
+                    physics_threads,
+                    threads,
+                    num_steps,
+                    minibatches,
+                    args.samples,
+                    args.init_from,
+                    not args.keep_denormals,
+                )
+            )
         console.print(json.dumps(rows[-1]))
-    print(json.dumps({"machine": machine(), "samples": args.samples, "settings": rows}))
+    flush = not args.keep_denormals
+    print(
+        json.dumps(
+            {
+                "machine": machine(),
+                "samples": args.samples,
+                "init_from": args.init_from,
+                "flush_denormal": flush,
+                "settings": rows,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

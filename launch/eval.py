@@ -21,6 +21,7 @@ from ember.launch.bounds import ConfigBoundsError, check_bounds
 from ember.launch.config import register
 from ember.launch.status import print_error, status_progress
 from ember.sims.atomic import atomic_write_json, atomic_write_text
+from ember.skills.learning.build import cpu_threads
 
 register()
 
@@ -38,7 +39,7 @@ def main(cfg: DictConfig) -> None:
     except ConfigBoundsError as err:
         print_error(console, str(err))
         sys.exit(2)
-    torch.set_num_threads(int(cfg.threads))
+    cpu_threads(int(cfg.threads))
     try:
         policy, meta = load_policy(cfg.checkpoint)
         sampling = {k: cfg[k] for k in ("steps", "sampler", "guidance") if cfg[k] is not None}

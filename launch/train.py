@@ -30,7 +30,7 @@ from ember.launch.warmstart import TrainConfigError, check_resume, init_weights
 from ember.sims import ENVS, make_env
 from ember.sims.atomic import atomic_write_json, atomic_write_text
 from ember.skills.learning import distributed
-from ember.skills.learning.build import build_algo
+from ember.skills.learning.build import build_algo, cpu_threads
 from ember.skills.learning.export import export_policy, save_skill_artifact
 from ember.skills.learning.runner import load_checkpoint, train
 
@@ -291,7 +291,7 @@ def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
     for key in ("total_steps", "eval_every_steps", "threads"):
         if int(cfg[key]) < 1:
             _fail(console, f"{key}={cfg[key]} must be a positive integer")
-    torch.set_num_threads(int(cfg.threads))
+    cpu_threads(int(cfg.threads))
     if cfg.get("policy") is not None:  # policy=beso|bc: imitation from demonstrations
         from ember.launch.imitation import run
 

@@ -16,6 +16,17 @@ class AlgoConfigError(ValueError):
     pass
 
 
+def cpu_threads(threads: int, flush_denormal: bool = True) -> None:
+    """Set torch's intra-op threads for a training or inference process, first switching denormal floats off
+    (flush to zero): a trained network's ELU backward and Adam's second moments fill with values below 1e-38, which
+    x86 handles up to 100x slower — the retargeting critic's forward+backward took 5x longer with trained weights than
+    with fresh ones (1.85 s against 0.37 s per 100 minibatches of 512 on 2 threads), and the PPO loop slowed as
+    training went on. Set it before the thread pool starts: its threads copy the flag when they are created."""
+    if flush_denormal:
+        torch.set_flush_denormal(True)  # a no-op returning False where the CPU lacks it
+    torch.set_num_threads(threads)
+
+
 def build_algo(algo: dict[str, Any], env: Any, seed: int) -> SAC | PPO:
     """``algo`` is the ``algo`` config group as a dict (``name`` plus the class's arguments); sizes come from
     ``env``'s spaces and batch size."""

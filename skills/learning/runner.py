@@ -143,7 +143,7 @@ def train(
             if on_log is not None:
                 on_log("eval/return", last_eval, steps)
                 on_log("perf/env_steps_per_s", steps / max(elapsed, 1e-9), steps)
-            improved = last_eval > best
+            improved = last_eval >= best  # ties: the later checkpoint (an eval stuck at 0 exports the last)
             best = max(best, last_eval)
             if eval_target is not None and solved_s is None and last_eval >= eval_target:
                 solved_s, solved_steps = elapsed, steps

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from ember.sims import make_env
-from ember.skills.learning.build import build_algo
+from ember.skills.learning.build import build_algo, cpu_threads
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class EnvRunner:
     """
 
     def __init__(self, spec: RunnerSpec, worker: int = 0, incarnation: int = 0) -> None:
-        torch.set_num_threads(spec.threads)
+        cpu_threads(spec.threads)
         self.worker, self.seed = worker, spec.seed + 1000 * (worker + 1) + 1_000_000 * incarnation
         self.env = make_env(spec.env, seed=self.seed, **spec.env_kwargs)
         algo_cfg = dict(spec.algo)

@@ -202,6 +202,49 @@ def test_resume_acts_on_the_observation_of_an_env_that_restarts_its_episodes(tmp
     assert torch.equal(seen[0], env.fresh["policy"])
 
 
+def test_training_processes_flush_denormal_floats() -> None:
+    """``cpu_threads`` (ember train, eval, env runners) flushes values below 1e-38 to zero: trained networks fill
+    their ELU backward and Adam moments with them, and x86 handles them far slower (bench/retarget_ppo_speed.py
+    --init-from: the PPO loop ran at half speed)."""
+    from ember.skills.learning.build import cpu_threads
+
+    cpu_threads(torch.get_num_threads())
+    tiny = torch.tensor([1e-30], dtype=torch.float32)
+    assert float((tiny * 1e-10)[0]) == 0.0  # 1e-40 is a denormal float32: flushed
+
+
+def test_best_checkpoint_is_the_latest_of_equal_evaluations(tmp_path: Path) -> None:
+    """A success rate stuck at 0 (the second morphology's fine-tune) must not leave best.pt at the first evaluation:
+    ties go to the later checkpoint; a lower evaluation does not replace the best."""
+    scores = iter([0.0, 0.0, 0.0, 0.5, 0.25])
+    algo = PPO(3, 4, 1, num_envs=NUM_ENVS, num_steps=16, seed=3)
+    train(
+        algo,
+        _env(),
+        _env(4, seed=7),
+        640,
+        run_dir=tmp_path,
+        eval_every_steps=128,
+        stop_at_target=False,
+        eval_fn=lambda _: next(scores),
+    )
+    best = torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=False)
+    assert (best["algo"]["env_steps"], best["last_eval"]) == (512, 0.5)
+    first = iter([0.0] * 3)
+    tied = PPO(3, 4, 1, num_envs=NUM_ENVS, num_steps=16, seed=3)
+    train(
+        tied,
+        _env(),
+        _env(4, seed=7),
+        384,
+        run_dir=tmp_path / "tied",
+        eval_every_steps=128,
+        stop_at_target=False,
+        eval_fn=lambda _: next(first),
+    )
+    assert torch.load(tmp_path / "tied" / "checkpoints" / "best.pt", weights_only=False)["algo"]["env_steps"] == 384
+
+
 def test_export_agrees_with_the_policy(tmp_path: Path) -> None:
     algo = PPO(3, 4, 1, num_envs=NUM_ENVS, num_steps=8)
     env = _env()

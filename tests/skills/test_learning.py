@@ -216,33 +216,17 @@ def test_training_processes_flush_denormal_floats() -> None:
 def test_best_checkpoint_is_the_latest_of_equal_evaluations(tmp_path: Path) -> None:
     """A success rate stuck at 0 (the second morphology's fine-tune) must not leave best.pt at the first evaluation:
     ties go to the later checkpoint; a lower evaluation does not replace the best."""
-    scores = iter([0.0, 0.0, 0.0, 0.5, 0.25])
-    algo = PPO(3, 4, 1, num_envs=NUM_ENVS, num_steps=16, seed=3)
-    train(
-        algo,
-        _env(),
-        _env(4, seed=7),
-        640,
-        run_dir=tmp_path,
-        eval_every_steps=128,
-        stop_at_target=False,
-        eval_fn=lambda _: next(scores),
-    )
-    best = torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=False)
-    assert (best["algo"]["env_steps"], best["last_eval"]) == (512, 0.5)
-    first = iter([0.0] * 3)
-    tied = PPO(3, 4, 1, num_envs=NUM_ENVS, num_steps=16, seed=3)
-    train(
-        tied,
-        _env(),
-        _env(4, seed=7),
-        384,
-        run_dir=tmp_path / "tied",
-        eval_every_steps=128,
-        stop_at_target=False,
-        eval_fn=lambda _: next(first),
-    )
-    assert torch.load(tmp_path / "tied" / "checkpoints" / "best.pt", weights_only=False)["algo"]["env_steps"] == 384
+
+    def best_of(evals: list[float], run: Path) -> tuple[int, float]:  # one evaluation per 128-step rollout
+        scores = iter(evals)
+        algo = PPO(3, 4, 1, num_envs=NUM_ENVS, num_steps=16, seed=3)
+        steps = 128 * len(evals)
+        train(algo, _env(), _env(4, seed=7), steps, run, 128, stop_at_target=False, eval_fn=lambda _: next(scores))
+        best = torch.load(run / "checkpoints" / "best.pt", weights_only=False)
+        return best["algo"]["env_steps"], best["last_eval"]
+
+    assert best_of([0.0, 0.0, 0.0, 0.5, 0.25], tmp_path / "rises") == (512, 0.5)
+    assert best_of([0.0, 0.0, 0.0], tmp_path / "tied") == (384, 0.0)
 
 
 def test_export_agrees_with_the_policy(tmp_path: Path) -> None:

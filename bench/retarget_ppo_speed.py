@@ -119,6 +119,7 @@ def main() -> None:
     parser.add_argument("--keep-denormals", action="store_true", help="do not flush denormal floats to zero")
     args = parser.parse_args()
     console = Console(stderr=True)
+    flush = not args.keep_denormals
     rows = []
     for text in args.settings:
         try:
@@ -133,19 +134,9 @@ def main() -> None:
             parser.error(f"--settings {text!r}: each must be >= 1 (physics_threads >= 0)")
         with console.status(f"PPO on task=retarget, {text}"):
             rows.append(
-                measure(
-                    num_envs,
-                    physics_threads,
-                    threads,
-                    num_steps,
-                    minibatches,
-                    args.samples,
-                    args.init_from,
-                    not args.keep_denormals,
-                )
+                measure(num_envs, physics_threads, threads, num_steps, minibatches, args.samples, args.init_from, flush)
             )
         console.print(json.dumps(rows[-1]))
-    flush = not args.keep_denormals
     print(
         json.dumps(
             {

@@ -83,6 +83,7 @@ BOUNDS: dict[type, dict[str, str]] = {
         "physics_threads": _NONNEG,
         "eval_seconds": _GT0,
         "clip_weights": _NONNEG,
+        "adaptive_starts": "[0,1]",
     },
     HOITaskConfig: {**_ENVS, "max_seconds": _GT0, "residual_scale": _NONNEG},
     TabletopPushTaskConfig: {**_ENVS, "obs_noise": _NONNEG, "obs_delay": _NONNEG},

@@ -262,6 +262,9 @@ class RetargetTaskConfig:
     clip_weights: list[float] | None = None
     """How often an episode starts on each of ``clips`` (one weight each, a mirror image sharing its clip's; null:
     uniform)."""
+    adaptive_starts: float = 0.0
+    """Share of episode starts drawn where episodes have lately been falling, in [0, 1] (0: none): per clip and phase
+    bin, in proportion to the running fall rate of the episodes started there (``sims/humanoid/retarget_env.py``)."""
     eval_envs: int = 8
     """Fixed phases per training clip in each evaluation."""
     eval_seconds: float = 5.0

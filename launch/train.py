@@ -187,6 +187,8 @@ def _dagger(cfg: DictConfig, run_dir: Path, console: Console) -> None:
         _fail(console, f"algo=dagger distils the humanoid MPC teacher; task={task['name']!r} must be task=retarget")
     if task.get("clip_weights") is not None:
         _fail(console, "task.clip_weights: algo=dagger draws clips uniformly; leave it null (it is for algo=ppo|sac)")
+    if task.get("adaptive_starts"):
+        _fail(console, "task.adaptive_starts: algo=dagger draws starts uniformly; leave it 0 (it is for algo=ppo|sac)")
     init_from = None
     if cfg.init_from and not cfg.resume:  # another distillation's run (its artifact/checkpoint.pt) or that file
         given = Path(cfg.init_from)

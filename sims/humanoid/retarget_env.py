@@ -67,6 +67,8 @@ ASSIST_FREQ = 1.5  # [Hz] natural frequency of the virtual assistant's full-stre
 ASSIST_MAX_FORCE = 2.0  # its force limit, in the character's weights
 ASSIST_TORQUE_ARM = 0.3  # [m] its torque limit is the force limit times this
 ASSIST_INERTIA = 4.0  # [kg m^2] rough whole-body inertia about the pelvis, for its torque gains
+START_BINS = 8  # phase bins per clip over which adaptive starts keep their fall statistics
+START_RATE = 0.05  # weight of an episode's outcome in its start bin's running fall rate
 
 
 def _clip_norm(rows: np.ndarray, limit: float) -> np.ndarray:
@@ -154,6 +156,11 @@ class RetargetVecEnv(VecEnv):
     root_reward: also reward the root's orientation and linear velocity (module docstring).
     clip_weights: how often an episode starts on each clip (one weight per clip, its mirror image sharing it; None:
         uniform) — more practice where the policy falls most.
+    adaptive_starts: share of episode starts drawn where episodes have lately been falling (0: none): each clip's
+        start frames are cut into ``START_BINS`` phase bins, each bin keeps a running rate of falls among the
+        episodes that started in it (``START_RATE`` per episode, 0.5 before any), and that share of the starts
+        picks a bin in proportion to its rate (times its clip's weight) and a frame uniformly within it — hard
+        segments get practice and a mastered one is still drawn by the rest (after PHC's hard-negative mining).
     physics_threads: 0 — step each env's ``MjData`` from Python; N > 0 — step the whole batch with
         ``mujoco.rollout`` on N threads (1: the calling thread). Same physics; the constraint solver starts cold
         each control step there (no warm start carried over), so trajectories agree to solver tolerance, not bit for
@@ -181,6 +188,7 @@ class RetargetVecEnv(VecEnv):
         root_reward: bool = False,
         physics_threads: int = 0,
         clip_weights: Sequence[float] | None = None,
+        adaptive_starts: float = 0.0,
         seed: int = 0,
         device: str = "cpu",
     ) -> None:
@@ -222,6 +230,15 @@ class RetargetVecEnv(VecEnv):
                 )
             w = np.tile(w, len(loaded) // len(clips))  # a clip's mirror image shares its weight
             self.clip_p = w / w.sum()
+        if not 0.0 <= adaptive_starts <= 1.0:
+            raise ValueError(
+                f"adaptive_starts must be in [0, 1] (0: every start drawn as clip_weights say); got {adaptive_starts}"
+            )
+        self.adaptive_starts = float(adaptive_starts)
+        rooms = np.array([self.tables.start_room(c) for c in range(len(loaded))])
+        self._bin_lo = np.ceil(np.arange(START_BINS + 1)[None, :] * rooms[:, None] / START_BINS).astype(np.int64)
+        self.start_fall = np.full((len(loaded), START_BINS), 0.5)  # running fall rate of episodes started per bin
+        self.start_bin = np.zeros(num_envs, dtype=np.int64)  # the bin each env's episode started in
         if residual_scale < 0:
             raise ValueError(f"residual_scale must be >= 0 (0: no base pose); got {residual_scale}")
         self.residual_scale = residual_scale
@@ -315,8 +332,13 @@ class RetargetVecEnv(VecEnv):
         room = np.array([t.start_room(c) for c in self.clip[ids]], dtype=np.int64)
         if phases is None:
             offset = (self.rng.random(len(ids)) * room).astype(np.int64)
+            if clip is None and self.adaptive_starts > 0:  # (no draw otherwise: the same stream as without)
+                hard = np.flatnonzero(self.rng.random(len(ids)) < self.adaptive_starts)
+                self.clip[ids[hard]], offset[hard] = self._hard_starts(len(hard))
         else:  # a looping clip's phase wraps to its first cycle; another clip's stops a second before its end
             offset = np.where(t.loops[self.clip[ids]], phases % room, np.minimum(phases, room - 1))
+        bins = self._bin_lo[self.clip[ids]]  # each start's phase bin: the last edge at or below its offset
+        self.start_bin[ids] = np.minimum((bins[:, 1:] <= offset[:, None]).sum(1), START_BINS - 1)
         self.frame[ids] = t.start[self.clip[ids]] + offset
         for i in ids:
             data = self.datas[i]
@@ -327,6 +349,23 @@ class RetargetVecEnv(VecEnv):
             self._mj.mj_forward(self.model, data)
         self.prev_action[ids] = t.qpos[self.frame[ids], 7:] / ACTION_SCALE
         self.episode_length_buf[torch.as_tensor(ids)] = 0
+
+    def _hard_starts(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` (clip, offset) starts: a phase bin in proportion to its running fall rate (times its clip's
+        weight; empty bins of clips shorter than ``START_BINS`` frames never), then a frame uniformly within it."""
+        lo, hi = self._bin_lo[:, :-1], self._bin_lo[:, 1:]
+        w = self.start_fall * (hi > lo) * (self.clip_p[:, None] if self.clip_p is not None else 1.0)
+        if w.sum() <= 0:  # nothing has fallen lately: every bin alike
+            w = (hi > lo) * (self.clip_p[:, None] if self.clip_p is not None else 1.0)
+        cell = self.rng.choice(w.size, n, p=(w / w.sum()).ravel())
+        c, b = np.divmod(cell, START_BINS)
+        return c, lo[c, b] + (self.rng.random(n) * (hi[c, b] - lo[c, b])).astype(np.int64)
+
+    def _record_starts(self, ids: np.ndarray, fell: np.ndarray) -> None:
+        """Fold the outcome of the episodes ``ids`` (fell or not) into their start bins' running fall rates."""
+        at = (self.clip[ids], self.start_bin[ids])
+        np.add.at(self.start_fall, at, START_RATE * (fell.astype(np.float64) - self.start_fall[at]))
+        np.clip(self.start_fall, 0.0, 1.0, out=self.start_fall)  # several episodes of one bin in one step
 
     def reset_to(self, clip: str, phases: Sequence[int]) -> Obs:
         """Start env ``i`` at frame ``phases[i]`` of clip ``clip`` (by name; evaluation from fixed phases)."""
@@ -366,12 +405,17 @@ class RetargetVecEnv(VecEnv):
         final_obs = {k: v.clone() for k, v in obs.items()}
         done = np.flatnonzero(terminated | truncated)
         if len(done):
+            self._record_starts(done, terminated[done])
             self._reset_idx(done)
             fresh = self._observe()
             for key in obs:
                 obs[key][done] = fresh[key][done]
+        log = {k: float(np.mean(v)) for k, v in info.items()}
+        if self.adaptive_starts > 0:  # where starts are being drawn: each clip's mean running fall rate
+            names = self.tables.names
+            log.update({f"start_fall/{n}": float(f.mean()) for n, f in zip(names, self.start_fall, strict=True)})
         extras = {
-            "log": {k: float(np.mean(v)) for k, v in info.items()},
+            "log": log,
             "time_outs": torch.as_tensor(truncated),
             "final_obs": final_obs,
             "body_err": info["body_err"],
@@ -531,6 +575,8 @@ class RetargetVecEnv(VecEnv):
             "rng": self.rng.bit_generator.state,
             "assist_count": self.assist_count,
             "fall_rate": self.fall_rate,
+            "start_fall": self.start_fall.copy(),
+            "start_bin": self.start_bin.copy(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -544,3 +590,5 @@ class RetargetVecEnv(VecEnv):
         self.rng.bit_generator.state = state["rng"]
         self.assist_count = int(state.get("assist_count", 0))
         self.fall_rate = float(state.get("fall_rate", 0.0))
+        if "start_fall" in state and state["start_fall"].shape == self.start_fall.shape:  # same clips
+            self.start_fall, self.start_bin = state["start_fall"].copy(), state["start_bin"].copy()

@@ -137,6 +137,48 @@ def test_clip_weights_set_how_often_episodes_start_on_each_clip() -> None:
             RetargetVecEnv(num_envs=2, clips=["walk", "punch"], clip_weights=bad)
 
 
+def test_adaptive_starts_draw_where_episodes_fall_and_learn_it_from_outcomes() -> None:
+    kw: dict = dict(num_envs=200, clips=["walk", "punch"], mirror=False, seed=0)
+    plain, off = RetargetVecEnv(**kw), RetargetVecEnv(**kw, adaptive_starts=0.0)
+    plain.reset(seed=3)
+    off.reset(seed=3)
+    assert np.array_equal(plain.frame, off.frame)  # off: the same random stream as an env without the option
+    env = RetargetVecEnv(**kw, adaptive_starts=0.5)
+    t, punch = env.tables, 1
+    lo, hi = env._bin_lo[punch, 3], env._bin_lo[punch, 4]
+    env.start_fall[:] = 0.0
+    env.start_fall[punch, 3] = 1.0  # only this bin has been falling
+    env.reset(seed=4)
+    offset = env.frame - t.start[env.clip]
+    hard = (env.clip == punch) & (offset >= lo) & (offset < hi) & (env.start_bin == 3)
+    # half the starts go to the hard bin, the other half spread as before (a few of them in it by chance)
+    assert 0.4 < hard.mean() < 0.7 and (env.clip == 0).mean() > 0.15
+    assert np.all(env.start_bin[env.clip == punch][offset[env.clip == punch] < env._bin_lo[punch, 1]] == 0)
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="adaptive_starts must be in"):
+            RetargetVecEnv(num_envs=2, clips=["walk"], adaptive_starts=bad)
+    # outcomes: limp episodes fall, so the bins they started in rise above the prior of 0.5; truncated ones (the
+    # assistant holds the character up to the time limit) bring theirs down
+    limp = RetargetVecEnv(num_envs=8, clips=["walk"], mirror=False, adaptive_starts=1.0, seed=1)
+    limp.reset(seed=1)
+    started = set(limp.start_bin.tolist())
+    for _ in range(60):
+        _, _, _, _, extras = limp.step(torch.zeros(8, 28))
+    assert all(limp.start_fall[0, b] > 0.5 for b in started) and "start_fall/walk" in extras["log"]
+    held = RetargetVecEnv(
+        num_envs=4, clips=["walk"], mirror=False, max_episode_length=20, assist_steps=10**9, adaptive_starts=1.0
+    )
+    held.reset(seed=2)
+    first = set(held.start_bin.tolist())
+    for _ in range(20):
+        held.step(reference_actions(held))
+    assert all(held.start_fall[0, b] < 0.5 for b in first)
+    state = limp.save_state()
+    limp.start_fall[:] = 0.0
+    limp.load_state(state)
+    assert np.array_equal(limp.start_fall, state["start_fall"]) and limp.start_fall.max() > 0.5
+
+
 def test_falling_terminates(env: RetargetVecEnv) -> None:
     env.reset(seed=2)
     fell = torch.zeros(4, dtype=torch.bool)

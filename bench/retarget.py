@@ -5,7 +5,9 @@
     python bench/retarget.py --rollouts 5 --seeds 1            # quick look
 
 For each clip: ``--seeds`` x ``--rollouts`` rollouts, each from a phase drawn with the seed, for the clip's length
-(clips that loop: ``--seconds``). Success: no fall and a mean body error below 0.3 m at every step. Errors are over
+(clips that loop: ``--seconds``). Success: no fall and a mean body error below 0.3 m at every step; a rollout that
+stops early either fell (``fell_rate``: head below 60 % of the reference's) or drifted (``drift_rate``: upright, the
+mean body error past 0.5 m). Errors are over
 the 15 bodies (world MPJPE and root-relative MPJPE), head and hands, jitter (mean body acceleration, m/s^2) and foot
 skating (horizontal speed of feet in ground contact, mm/s). Held out: dance_a, dance_b and the training clips turned
 90 degrees and played at 0.8x and 1.2x. The second morphology (legs x0.7, arms x1.3) tracks each clip as played on
@@ -94,7 +96,7 @@ def bench_clips(
             length = seconds if clip.loop else clip.duration
             runs.append(evaluate_tracking(env, policy.act, name, phases, length))
         out[name] = {
-            key: round(float(np.mean([r[key] for r in runs])), 3 if key == "success_rate" else 1)
+            key: round(float(np.mean([r[key] for r in runs])), 3 if key.endswith("_rate") else 1)
             for key in runs[0]
             if key not in ("clip", "episodes", "survival_s")
         }

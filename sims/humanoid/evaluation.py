@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ember.sims.humanoid.retarget_env import FOOT_SITES, TRACKER_SITES, RetargetVecEnv
+from ember.sims.humanoid.retarget_env import FALL_HEAD_RATIO, FOOT_SITES, TRACKER_SITES, RetargetVecEnv
 
 
 def evaluate_tracking(
@@ -17,13 +17,16 @@ def evaluate_tracking(
 ) -> dict[str, Any]:
     """Roll ``act(obs) -> actions`` from each of ``phases`` (one per env) of ``clip`` for ``seconds`` or to the clip's
     end, whichever comes first, without resets. Success: no fall and a mean body error below ``success_err`` [m] at
-    every step. Returns the success rate, time survived (mean, and per rollout), world and root-relative mean
+    every step. Returns the success rate, how rollouts stopped (``fell_rate``: the head below the env's fall ratio of
+    the reference's; ``drift_rate``: upright but the mean body error past the env's limit), time survived (mean, and
+    per rollout), world and root-relative mean
     per-joint position error (MPJPE over the 15 bodies, mm), head/hands error (mm), jitter (mean body acceleration,
     m/s^2) and foot skating (mean horizontal speed of a foot in ground contact, mm/s)."""
     obs = env.reset_to(clip, phases)
     n, fps = env.num_envs, 30.0
     t = env.tables
     alive, ok, survived = np.ones(n, dtype=bool), np.ones(n, dtype=bool), np.zeros(n)
+    fallen, drifted = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     world_err, root_err, key_err, skate, accel = [], [], [], [], []
     prev: dict[str, np.ndarray] = {}
     for _ in range(round(seconds * fps)):
@@ -51,6 +54,10 @@ def evaluate_tracking(
                     accel.append(np.linalg.norm((v - prev["v"])[both & prev["live_v"]] * fps, axis=-1).ravel())
                 prev.update(v=v, live_v=both)
             prev.update(feet=feet, contact=s["contact"], bodies=s["bodies"], live=live)
+        stop = alive & fell
+        low = s["sites"][:, env._site_ids["head"], 2] < FALL_HEAD_RATIO * t.sites["head"][ref, 2]
+        fallen |= stop & low
+        drifted |= stop & ~low
         ok &= ~(alive & (fell | (extras["body_err"] >= success_err)))
         survived += alive
         alive &= ~(fell | truncated.numpy())
@@ -65,6 +72,8 @@ def evaluate_tracking(
         "clip": clip,
         "episodes": n,
         "success_rate": float(ok.mean()),
+        "fell_rate": float(fallen.mean()),
+        "drift_rate": float(drifted.mean()),
         "mean_survival_s": round(float(survived.mean() / fps), 2),
         "survival_s": [round(float(v) / fps, 2) for v in survived],
         "mpjpe_world_mm": mean(world_err),

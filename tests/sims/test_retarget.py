@@ -308,6 +308,26 @@ def test_open_loop_reference_falls_quickly() -> None:
     result = evaluate_tracking(env, lambda obs: reference_actions(env), "walk", [0, 6, 12, 18, 24], 3.0)
     assert result["success_rate"] == 0.0 and result["mean_survival_s"] < 2.0
     assert result["mpjpe_world_mm"] > 50
+    assert result["fell_rate"] + result["drift_rate"] == 1.0 and result["fell_rate"] > 0  # each stop counted once
+
+
+def test_evaluation_tells_a_drift_from_a_fall() -> None:
+    """An upright character 0.6 m beside its reference stops on the body error, not the head: a drift."""
+    import mujoco
+
+    env = RetargetVecEnv(num_envs=3, clips=["walk"], mirror=False)
+    moved = []
+
+    def shifted(obs: dict) -> torch.Tensor:
+        if not moved:  # once, right after the evaluation's reset: every character 0.6 m to the side
+            for data in env.datas:
+                data.qpos[1] += 0.6
+                mujoco.mj_forward(env.model, data)
+            moved.append(True)
+        return reference_actions(env)
+
+    result = evaluate_tracking(env, shifted, "walk", [0, 12, 24], 3.0)
+    assert result["drift_rate"] == 1.0 and result["fell_rate"] == 0.0 and result["mean_survival_s"] < 0.1
 
 
 def write(path: Path, lines: list[object]) -> Path:

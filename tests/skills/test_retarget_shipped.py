@@ -2,9 +2,9 @@
 drives the four training clips from 5 fixed phases each without the reference, and ``ember run task=retarget`` uses it
 by default.
 
-The issue's bar for this test — every one of the 5 phases up for 5 s — is NOT met by the shipped policy (README,
-"Where it stands"); the rollout test pins what it does reach (bench/results/retarget_shipped.json: its fixed-phase
-rows), above the reference's own PD targets from the same starts, so a regression fails here."""
+The issue's bar for this test — walk from 5 fixed phases, each up for 5 s — is asserted; the other training clips are
+pinned at what the policy reaches there (bench/results/retarget_shipped.json: its fixed-phase rows; run, punch and
+kick are short or fall sooner), above the reference's own PD targets from the same starts, so a regression fails."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_shipped_policy_carries_its_provenance() -> None:
     assert (SHIPPED / "checkpoint.pt").is_file()  # PPO or DAgger can start from it (init_from=)
 
 
-def test_shipped_policy_outlasts_the_reference_on_the_training_clips_from_five_fixed_phases() -> None:
+def test_shipped_policy_keeps_walk_up_5_s_from_five_fixed_phases_and_outlasts_the_reference_elsewhere() -> None:
     policy = TrackingPolicy()
     assert policy.meta["clips"] == ["walk", "run", "punch", "kick"]  # the issue's training split
     ours, floor = {}, {}
@@ -64,10 +64,11 @@ def test_shipped_policy_outlasts_the_reference_on_the_training_clips_from_five_f
     survival = {c: (ours[c]["mean_survival_s"], floor[c]["mean_survival_s"]) for c in ours}
     assert all(f < 1.2 for _, f in survival.values()), survival  # the reference's own PD targets fall within ~1 s
     assert all(o >= f for o, f in survival.values()), survival  # no training clip below the floor
-    assert np.mean([o for o, _ in survival.values()]) >= np.mean([f for _, f in survival.values()]) + 0.6, survival
-    assert ours["walk"]["mean_survival_s"] >= floor["walk"]["mean_survival_s"] + 1.2, survival
+    assert np.mean([o for o, _ in survival.values()]) >= np.mean([f for _, f in survival.values()]) + 1.0, survival
+    # the issue's bar: every walk phase up 5 s (and tracked within 0.3 m throughout)
+    assert min(ours["walk"]["survival_s"]) >= 5.0 and ours["walk"]["success_rate"] == 1.0, ours["walk"]
     assert all(np.isfinite(r["mpjpe_world_mm"]) for r in ours.values())
-    assert np.mean([r["mpjpe_world_mm"] for r in ours.values()]) < 240
+    assert ours["walk"]["mpjpe_world_mm"] < 100 and np.mean([r["mpjpe_world_mm"] for r in ours.values()]) < 180
 
 
 def test_ember_run_replays_a_stream_through_the_shipped_policy(tmp_path: Path) -> None:

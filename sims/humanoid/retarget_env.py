@@ -337,8 +337,9 @@ class RetargetVecEnv(VecEnv):
                 self.clip[ids[hard]], offset[hard] = self._hard_starts(len(hard))
         else:  # a looping clip's phase wraps to its first cycle; another clip's stops a second before its end
             offset = np.where(t.loops[self.clip[ids]], phases % room, np.minimum(phases, room - 1))
-        bins = self._bin_lo[self.clip[ids]]  # each start's phase bin: the last edge at or below its offset
-        self.start_bin[ids] = np.minimum((bins[:, 1:] <= offset[:, None]).sum(1), START_BINS - 1)
+        if self.adaptive_starts > 0:  # each start's phase bin: the last edge at or below its offset
+            bins = self._bin_lo[self.clip[ids]]
+            self.start_bin[ids] = np.minimum((bins[:, 1:] <= offset[:, None]).sum(1), START_BINS - 1)
         self.frame[ids] = t.start[self.clip[ids]] + offset
         for i in ids:
             data = self.datas[i]
@@ -354,9 +355,10 @@ class RetargetVecEnv(VecEnv):
         """``n`` (clip, offset) starts: a phase bin in proportion to its running fall rate (times its clip's
         weight; empty bins of clips shorter than ``START_BINS`` frames never), then a frame uniformly within it."""
         lo, hi = self._bin_lo[:, :-1], self._bin_lo[:, 1:]
-        w = self.start_fall * (hi > lo) * (self.clip_p[:, None] if self.clip_p is not None else 1.0)
+        drawable = (hi > lo) * (self.clip_p[:, None] if self.clip_p is not None else 1.0)
+        w = self.start_fall * drawable
         if w.sum() <= 0:  # nothing has fallen lately: every bin alike
-            w = (hi > lo) * (self.clip_p[:, None] if self.clip_p is not None else 1.0)
+            w = drawable
         cell = self.rng.choice(w.size, n, p=(w / w.sum()).ravel())
         c, b = np.divmod(cell, START_BINS)
         return c, lo[c, b] + (self.rng.random(n) * (hi[c, b] - lo[c, b])).astype(np.int64)
@@ -391,6 +393,7 @@ class RetargetVecEnv(VecEnv):
         self.episode_length_buf += 1
         state = self.last_state = self._state()
         reward, terminated, info = self._reward(state, action)
+        head_low = info.pop("head_low")  # per env, not a log scalar: which falls were the head's (evaluations)
         terminated |= unstable
         self.fall_rate += (float(terminated.mean()) - self.fall_rate) / 30.0
         if self.fall_rate <= self.assist_max_fall:  # the help fades only while the character mostly stays up
@@ -405,7 +408,8 @@ class RetargetVecEnv(VecEnv):
         final_obs = {k: v.clone() for k, v in obs.items()}
         done = np.flatnonzero(terminated | truncated)
         if len(done):
-            self._record_starts(done, terminated[done])
+            if self.adaptive_starts > 0:
+                self._record_starts(done, terminated[done])
             self._reset_idx(done)
             fresh = self._observe()
             for key in obs:
@@ -419,6 +423,7 @@ class RetargetVecEnv(VecEnv):
             "time_outs": torch.as_tensor(truncated),
             "final_obs": final_obs,
             "body_err": info["body_err"],
+            "head_low": head_low,
         }
         return (
             obs,
@@ -557,8 +562,9 @@ class RetargetVecEnv(VecEnv):
             weights["r_root_vel"] = 0.1
         reward = sum(weights[k] * v for k, v in terms.items())
         head = s["sites"][:, self._site_ids["head"], 2]
-        fell = (body_err > FALL_BODY_ERR) | (head < FALL_HEAD_RATIO * t.sites["head"][f, 2])
-        info: dict[str, Any] = {**terms, "body_err": body_err, "fell": fell.astype(np.float64)}
+        head_low = head < FALL_HEAD_RATIO * t.sites["head"][f, 2]
+        fell = (body_err > FALL_BODY_ERR) | head_low
+        info: dict[str, Any] = {**terms, "body_err": body_err, "fell": fell.astype(np.float64), "head_low": head_low}
         return np.asarray(reward), fell, info
 
     def save_state(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ over the clip, rolled out for ``--seconds``.
     python bench/retarget_mpc.py [--clips walk run punch kick] [--samples 64] [--horizon 15] [--temperature 0.3]
         [--sigma 0.1]
     python bench/retarget_mpc.py --clips walk --weights 10 10 20    # DAgger's teacher (world error weighed 10)
+    python bench/retarget_mpc.py --joint-damping 0.025 --armature 0.01   # another drive (character.humanoid_mjcf)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from retarget import NoPolicy
 from rich.console import Console
 
+from ember.sims.humanoid.character import JOINT_DAMPING
 from ember.sims.humanoid.evaluation import evaluate_tracking, spread_phases
 from ember.sims.humanoid.retarget_env import RetargetVecEnv
 from ember.skills.humanoid.mpc import SamplingMPC
@@ -44,6 +46,8 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.3, help="MPPI temperature (0: cheapest candidate)")
     parser.add_argument("--sigma", type=float, default=0.1, help="std of the plan perturbations [action units]")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--joint-damping", type=float, default=JOINT_DAMPING, help="passive damping per unit kp [s]")
+    parser.add_argument("--armature", type=float, default=0.0, help="rotor inertia added per hinge [kg m^2]")
     parser.add_argument(
         "--weights", type=float, nargs=3, default=[10.0, 3.0, 20.0], help="cost: relative, world, height"
     )
@@ -52,7 +56,15 @@ def main() -> None:
     console = Console(stderr=True)
     out: dict[str, Any] = {**vars(args), "clips": {}}
     for clip in args.clips:
-        env = RetargetVecEnv(num_envs=5, clips=[clip], mirror=False, max_episode_length=400, seed=0)
+        env = RetargetVecEnv(
+            num_envs=5,
+            clips=[clip],
+            mirror=False,
+            max_episode_length=400,
+            seed=0,
+            joint_damping=args.joint_damping,
+            armature=args.armature,
+        )
         phases = spread_phases(env.tables.start_room(0), 5)
         row: dict[str, Any] = {"phases": phases}
         floor = NoPolicy()  # the reference's own PD targets

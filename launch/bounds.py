@@ -76,6 +76,8 @@ BOUNDS: dict[type, dict[str, str]] = {
         **_ENVS,
         "leg_scale": "[0.3,3.0]",  # the character's range (sims/humanoid/character.py: humanoid_mjcf)
         "arm_scale": "[0.3,3.0]",
+        "joint_damping": "[0,1]",  # humanoid_mjcf's drive
+        "armature": "[0,1]",
         "tracker_noise": _NONNEG,
         "residual_scale": _NONNEG,
         "assist_steps": _NONNEG,

@@ -243,6 +243,12 @@ class RetargetTaskConfig:
     """Leg length factor of the character, in [0.3, 3] (0.7 for the second morphology)."""
     arm_scale: float = 1.0
     """Arm length factor of the character, in [0.3, 3] (1.3 for the second morphology)."""
+    joint_damping: float = 0.1
+    """The character's passive hinge damping per unit of its kp [s], in [0, 1] (DeepMimic's kv = kp / 10: 0.1). It is
+    not clamped by the torque limit, so it caps joint speed near max_force / (joint_damping * kp): 3-4 rad/s for hips
+    and knees at 0.1 (bench/retarget_actuation.py). Lower values need ``armature`` for stability."""
+    armature: float = 0.0
+    """Rotor inertia added to each of the character's hinges [kg m^2], in [0, 1]."""
     tracker_noise: float = 0.01
     """Standard deviation of the trackers' position reports during training [m]."""
     residual_scale: float = 0.0

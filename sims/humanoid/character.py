@@ -72,6 +72,8 @@ class JointSlot:
     """DeepMimic torque limit per axis [N m]."""
 
 
+JOINT_DAMPING = 0.1
+"""Default passive damping of each hinge per unit of its ``kp`` [s]: DeepMimic's ``kv = kp / 10``."""
 _GAINS: dict[str, tuple[JointKind, float, float]] = {
     # kind, kp [N m/rad], max force [N m]: pybullet_envs' humanoid_stable_pd.py (_kpOrg) and
     # pybullet_deep_mimic_env.py (maxForces)
@@ -214,12 +216,29 @@ def _geom_xml(link: ET.Element, name: str, scale: float, length_scale: float, ma
     raise ValueError(f"{_urdf_path()}: link {name!r} has collision geometry {tag!r}; expected sphere, capsule or box")
 
 
-def humanoid_mjcf(leg_scale: float = 1.0, arm_scale: float = 1.0) -> str:
+def humanoid_mjcf(
+    leg_scale: float = 1.0,
+    arm_scale: float = 1.0,
+    joint_damping: float = JOINT_DAMPING,
+    armature: float = 0.0,
+) -> str:
     """MJCF of the DeepMimic humanoid; ``leg_scale`` lengthens thighs and shins, ``arm_scale`` upper arms and
-    forearms (segment masses scale with length, radii, feet and hands stay), for retargeting to other proportions."""
+    forearms (segment masses scale with length, radii, feet and hands stay), for retargeting to other proportions.
+    The drive: ``joint_damping`` — each hinge's passive damping as a multiple of its ``kp`` [s] (DeepMimic's
+    ``kv = kp / 10``: 0.1, the default) — and ``armature``, rotor inertia added to each hinge [kg m^2] (default 0).
+    Passive damping is never clamped by the torque limit, so it caps a hinge's speed near
+    ``max_force / (joint_damping * kp)`` (hips and knees 3-4 rad/s at 0.1, where run's hinges reach 14 rad/s:
+    ``bench/retarget_actuation.py``); a lower value needs armature to keep the light DoFs stable (0.025 with 0.01
+    kept 30 runs under +-3 rad action noise stable on walk, run and kick). At the defaults the MJCF is the one every
+    earlier policy was trained on, byte for byte (same model hash)."""
     for field, value in (("leg_scale", leg_scale), ("arm_scale", arm_scale)):
         if not 0.3 <= value <= 3.0:
             raise ValueError(f"{field} must be in [0.3, 3.0] (a length factor). Got {value}.")
+    if not (math.isfinite(joint_damping) and 0.0 <= joint_damping <= 1.0):
+        raise ValueError(f"joint_damping must be in [0, 1] (passive damping per unit kp, s); got {joint_damping}")
+    if not (math.isfinite(armature) and 0.0 <= armature <= 1.0):
+        raise ValueError(f"armature must be in [0, 1] (rotor inertia per hinge, kg m^2); got {armature}")
+    drive = "" if armature == 0 else f' armature="{armature:g}"'
     root = _read_urdf()
     links = {link.get("name", ""): link for link in root.findall("link")}
     children: dict[str, list[ET.Element]] = {}
@@ -248,11 +267,11 @@ def humanoid_mjcf(leg_scale: float = 1.0, arm_scale: float = 1.0) -> str:
             offset = _Y_TO_Z @ _vec(origin.get("xyz") if origin is not None else None)
             offset = offset * URDF_SCALE * length_scale(link_name)
             name, kind = joint.get("name", ""), joint.get("type", "")
-            kv = _GAINS[name][1] / 10 if name in _GAINS else 0.0
+            kv = _GAINS[name][1] * joint_damping if name in _GAINS else 0.0
             if kind == "spherical":
                 axes = ("1 0 0", "0 0 1", "0 -1 0")  # URDF x, y, z in the Z-up model
                 jxml = "".join(
-                    f'<joint name="{name}_{a}" type="hinge" axis="{axis}" damping="{kv:g}"/>'
+                    f'<joint name="{name}_{a}" type="hinge" axis="{axis}" damping="{kv:g}"{drive}/>'
                     for a, axis in zip("xyz", axes, strict=True)
                 )
             elif kind == "revolute":
@@ -262,7 +281,7 @@ def humanoid_mjcf(leg_scale: float = 1.0, arm_scale: float = 1.0) -> str:
                 axis = _Y_TO_Z @ _vec(axis_el.get("xyz") if axis_el is not None else "1 0 0")
                 jxml = (
                     f'<joint name="{name}" type="hinge" axis="{_fmt(axis)}" range="{lower:.6g} {upper:.6g}"'
-                    f' damping="{kv:g}"/>'
+                    f' damping="{kv:g}"{drive}/>'
                 )
             elif kind == "fixed":
                 jxml = ""
@@ -281,9 +300,11 @@ def humanoid_mjcf(leg_scale: float = 1.0, arm_scale: float = 1.0) -> str:
             f'    <position name="{hinge}" joint="{hinge}" kp="{slot.kp:g}" '
             f'forcerange="{-slot.max_force:g} {slot.max_force:g}"/>'
         )
+    default_drive = joint_damping == JOINT_DAMPING and armature == 0
+    suffix = "" if default_drive else f"_damping{joint_damping:g}_armature{armature:g}"
     return "\n".join(
         [
-            f'<mujoco model="deepmimic_humanoid_legs{leg_scale:g}_arms{arm_scale:g}">',
+            f'<mujoco model="deepmimic_humanoid_legs{leg_scale:g}_arms{arm_scale:g}{suffix}">',
             '  <compiler angle="radian" autolimits="true"/>',
             f'  <option timestep="{TIMESTEP!r}" integrator="implicitfast" gravity="0 0 {-GRAVITY:g}"/>',
             "  <default>",
@@ -310,14 +331,21 @@ STATE_SENSORS = 15 * 3 + 6 * 3 + 2
 feet), then the number of contacts of the right and of the left foot geom."""
 
 
-def load_humanoid(leg_scale: float = 1.0, arm_scale: float = 1.0, state_sensors: bool = False) -> mujoco.MjModel:
-    """Compiled model of :func:`humanoid_mjcf`; a new ``MjModel`` on each call. ``state_sensors`` adds sensors whose
+def load_humanoid(
+    leg_scale: float = 1.0,
+    arm_scale: float = 1.0,
+    state_sensors: bool = False,
+    joint_damping: float = JOINT_DAMPING,
+    armature: float = 0.0,
+) -> mujoco.MjModel:
+    """Compiled model of :func:`humanoid_mjcf` (its drive arguments too); a new ``MjModel`` on each call.
+    ``state_sensors`` adds sensors whose
     data (``STATE_SENSORS`` numbers) is what a tracking env reads after a step — body and site positions, foot
     contacts — so ``mujoco.rollout`` can return it for a batch without Python per env; the dynamics are unchanged
     (the model hash is the MJCF's without them)."""
     import mujoco
 
-    xml = humanoid_mjcf(leg_scale, arm_scale)
+    xml = humanoid_mjcf(leg_scale, arm_scale, joint_damping, armature)
     if state_sensors:
         plain = mujoco.MjModel.from_xml_string(xml)
         names = [mujoco.mj_id2name(plain, mujoco.mjtObj.mjOBJ_BODY, b) for b in range(1, plain.nbody)]

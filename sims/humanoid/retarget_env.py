@@ -49,7 +49,7 @@ import torch
 
 from ember.sims.env import Obs, StepResult, VecEnv
 from ember.sims.humanoid import motion
-from ember.sims.humanoid.character import CONTROL_DECIMATION, load_humanoid
+from ember.sims.humanoid.character import CONTROL_DECIMATION, JOINT_DAMPING, load_humanoid
 from ember.sims.humanoid.matching import PoseMatcher
 from ember.sims.humanoid.motion import CLIP_NAMES, Clip, forward_kinematics, load_clip
 from ember.sims.humanoid.rotations import quat_conj, quat_mul, quat_rotate, quat_to_axis_angle
@@ -143,6 +143,8 @@ class RetargetVecEnv(VecEnv):
     mirror: also track each clip's mirror image (left and right swapped).
     max_episode_length: control steps per episode (30 Hz).
     leg_scale, arm_scale: the character's proportions (1, 1 is the human).
+    joint_damping, armature: the character's drive (``character.humanoid_mjcf``: passive hinge damping per unit kp,
+        default DeepMimic's 0.1, and added rotor inertia, default 0).
     tracker_noise: standard deviation of the trackers' position reports in the actor's observation [m].
     residual_scale: 0 — actions are the PD targets; above 0 — residual mode: a :class:`PoseMatcher` fills the body
         in from the (noisy) tracker reports, its pose is appended to the ``policy`` group (28, in action units), and
@@ -178,6 +180,8 @@ class RetargetVecEnv(VecEnv):
         max_episode_length: int = 300,
         leg_scale: float = 1.0,
         arm_scale: float = 1.0,
+        joint_damping: float = JOINT_DAMPING,
+        armature: float = 0.0,
         tracker_noise: float = 0.0,
         residual_scale: float = 0.0,
         match_clips: Sequence[str] | None = None,
@@ -203,7 +207,7 @@ class RetargetVecEnv(VecEnv):
             raise ValueError(f"clips {unknown or list(clips)} are not clip names; choose from {list(CLIP_NAMES)}")
         self.num_envs, self.device = num_envs, torch.device(device)
         self.max_episode_length = max_episode_length
-        self.model = load_humanoid(leg_scale, arm_scale, state_sensors=True)
+        self.model = load_humanoid(leg_scale, arm_scale, True, joint_damping, armature)
         self.datas = [mujoco.MjData(self.model) for _ in range(num_envs)]
         self._mj = mujoco
         self.physics_threads = int(physics_threads)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ember.sims.humanoid.character import CONTROL_DECIMATION
+from ember.sims.humanoid.character import CONTROL_DECIMATION, JOINT_DAMPING
 from ember.sims.humanoid.retarget_env import ACTION_SCALE, FALL_BODY_ERR, RetargetVecEnv
 
 TEACHER_WEIGHTS = (10.0, 10.0, 20.0)
@@ -203,6 +203,8 @@ def distill(
     resume: bool = False,
     leg_scale: float = 1.0,
     arm_scale: float = 1.0,
+    joint_damping: float = JOINT_DAMPING,
+    armature: float = 0.0,
     init_from: str | None = None,
     log: Any = print,
     on_iteration: Any = None,
@@ -217,13 +219,13 @@ def distill(
     its observation normalizer, so PPO can go on from it with ``init_from=``) is refit on everything so far, and its
     artifact is written to ``out`` after each iteration (and its figures passed to ``on_iteration``). With
     ``residual_scale`` 0 the student outputs the PD targets themselves. ``resume``: go on from ``out``'s labels and
-    student (the iteration count, and so the teacher's share, continues; clips and residual scale must match).
-    ``leg_scale``/``arm_scale``: the character (the teacher plans on its own model, so another morphology gets its
-    own labels); ``clip_horizon``: the MPC's horizon for the named clips (others: ``horizon``); ``init_from``: a PPO
-    checkpoint file (``<out>/checkpoint.pt`` of another distillation) whose student starts this one — fine-tuning
-    the human policy to other proportions. ``window``: refit on the labels of the last ``window`` iterations only
-    (0: all, DAgger's aggregation; around the student, older labels improve on older students and hold the new one
-    back). Returns the last iteration's figures."""
+    student (the iteration count, and so the teacher's share, continues; clips, residual scale and drive must
+    match). ``leg_scale``/``arm_scale``/``joint_damping``/``armature``: the character (the teacher plans on its own
+    model, so another morphology or drive gets its own labels); ``clip_horizon``: the MPC's horizon for the named
+    clips (others: ``horizon``); ``init_from``: a PPO checkpoint file (``<out>/checkpoint.pt`` of another
+    distillation) whose student starts this one — fine-tuning the human policy to other proportions. ``window``:
+    refit on the labels of the last ``window`` iterations only (0: all, DAgger's aggregation; around the student,
+    older labels improve on older students and hold the new one back). Returns the last iteration's figures."""
     import json
     import time
     from pathlib import Path
@@ -252,6 +254,8 @@ def distill(
         tracker_noise=tracker_noise,
         leg_scale=leg_scale,
         arm_scale=arm_scale,
+        joint_damping=joint_damping,
+        armature=armature,
         seed=seed,
     )
     obs, _ = env.reset(seed=seed)
@@ -276,7 +280,16 @@ def distill(
                 f"({str(err).splitlines()[0]}); give <distillation>/checkpoint.pt of a run with the same task settings"
             ) from err
     if resume:
-        prior = _resume(Path(out), algo, data_x, data_y, clips, residual_scale, (policy_dim, env.model.nu))
+        prior = _resume(
+            Path(out),
+            algo,
+            data_x,
+            data_y,
+            clips,
+            residual_scale,
+            (policy_dim, env.model.nu),
+            (joint_damping, armature),
+        )
         first, before = int(prior["distill"]["iteration"]) + 1, str(prior.get("train_command", ""))
         wall = float(prior["distill"]["wall_s"])
         log(f"resumed from {out}: {sum(len(x) for x in data_x)} labels, iteration {first}")
@@ -344,6 +357,8 @@ def distill(
                 "mirror": mirror,
                 "leg_scale": leg_scale,
                 "arm_scale": arm_scale,
+                "joint_damping": joint_damping,
+                "armature": armature,
                 "residual_scale": residual_scale,
                 **({"init_from": str(init_from)} if init_from else {}),
                 "distill": {
@@ -374,6 +389,7 @@ def _resume(
     clips: tuple[str, ...],
     residual_scale: float,
     dims: tuple[int, int],
+    drive: tuple[float, float] = (JOINT_DAMPING, 0.0),
 ) -> dict[str, Any]:
     """Load ``out``'s DAgger labels into ``data_x``/``data_y`` and its student into ``algo``; returns its meta."""
     import json
@@ -388,6 +404,8 @@ def _resume(
     for field, have, want in (
         ("clips", list(clips), meta.get("clips")),
         ("residual_scale", residual_scale, meta.get("residual_scale")),
+        ("joint_damping", drive[0], meta.get("joint_damping", JOINT_DAMPING)),
+        ("armature", drive[1], meta.get("armature", 0.0)),
     ):
         if have != want:
             raise ValueError(f"resume: {field}={have!r} but {out} was distilled with {want!r}; pass the same {field}")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ember.sims.humanoid.character import humanoid_mjcf, model_hash
+from ember.sims.humanoid.character import JOINT_DAMPING, humanoid_mjcf, model_hash
 
 CHECKPOINTS = Path(__file__).parent / "checkpoints"
 SHIPPED = CHECKPOINTS / "retarget"
@@ -44,10 +44,19 @@ def save_tracking_artifact(algo: Any, policy_dim: int, folder: str | Path, meta:
         **meta,
         "policy_dim": policy_dim,
         "mujoco": mujoco.__version__,
-        "model_hash": model_hash(humanoid_mjcf(*scales)),
+        "model_hash": model_hash(humanoid_mjcf(*scales, **drive_of(meta))),
     }
     atomic_write_json(folder / "meta.json", full, indent=2)
     return folder
+
+
+def drive_of(meta: dict[str, Any]) -> dict[str, float]:
+    """The character drive (``humanoid_mjcf``'s ``joint_damping``, ``armature``) a policy's ``meta.json`` records;
+    an artifact from before the drive was a setting was trained with the defaults."""
+    return {
+        "joint_damping": float(meta.get("joint_damping", JOINT_DAMPING)),
+        "armature": float(meta.get("armature", 0.0)),
+    }
 
 
 class TrackingPolicy:
@@ -56,7 +65,8 @@ class TrackingPolicy:
     Args:
         folder: an artifact folder (default: the shipped one).
         leg_scale, arm_scale: the character it will drive; a policy trained on another morphology is refused unless
-            ``zero_shot=True`` (retargeting to other proportions without fine-tuning, reported as such).
+            ``zero_shot=True`` (retargeting to other proportions without fine-tuning, reported as such). The drive
+            (joint damping, armature) is the policy's own, from its ``meta.json`` (:attr:`drive`).
     """
 
     def __init__(
@@ -79,7 +89,14 @@ class TrackingPolicy:
                 f"{folder}: not a tracking-policy artifact (its meta.json lacks {lacking}; an artifact of another "
                 "task?); give the artifact/ folder of an `ember train task=retarget` run"
             )
-        expected = model_hash(humanoid_mjcf(leg_scale, arm_scale))
+        try:
+            self.drive = drive_of(self.meta)
+            expected = model_hash(humanoid_mjcf(leg_scale, arm_scale, **self.drive))
+        except (TypeError, ValueError) as err:
+            raise TrackingPolicyError(
+                f"{meta_path}: joint_damping {self.meta.get('joint_damping')!r} / armature "
+                f"{self.meta.get('armature')!r} do not describe a character ({err}); the artifact is damaged"
+            ) from err
         if self.meta.get("model_hash") != expected and not zero_shot:
             raise TrackingPolicyError(
                 f"{folder}: trained on a character with model_hash {self.meta.get('model_hash')!r} "
@@ -105,8 +122,9 @@ class TrackingPolicy:
     def env_kwargs(self) -> dict[str, Any]:
         """``RetargetVecEnv`` arguments that give this policy the observation and action it was trained with."""
         if self.residual_scale <= 0:
-            return {}
+            return dict(self.drive)
         return {
+            **self.drive,
             "residual_scale": self.residual_scale,
             "match_clips": list(self.meta.get("clips", [])),
             "match_mirror": bool(self.meta.get("mirror", True)),
@@ -124,7 +142,10 @@ class TrackingPolicy:
             from ember.sims.humanoid.character import load_humanoid
 
             kw = self.env_kwargs()
-            self._matcher = build_matcher(load_humanoid(*self._scales), kw["match_clips"], kw["match_mirror"])
+            model = load_humanoid(
+                *self._scales, joint_damping=self.drive["joint_damping"], armature=self.drive["armature"]
+            )
+            self._matcher = build_matcher(model, kw["match_clips"], kw["match_mirror"])
         return np.asarray(self._matcher.pose(window, head_quat)) / ACTION_SCALE
 
     def targets(self, obs: np.ndarray | torch.Tensor, base: np.ndarray) -> np.ndarray:

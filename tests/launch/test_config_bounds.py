@@ -55,6 +55,8 @@ def test_rules() -> None:
         ("run", ["planner=llm", "planner.base_url=u", "planner.model=m", "planner.timeout=0"], "planner.timeout=0.0"),
         ("train", ["task=retarget", "task.clip_weights=[1,-1,1,1]"], "each number must be at least 0"),
         ("train", ["task=retarget", "task.adaptive_starts=1.5"], "task.adaptive_starts=1.5: must be in [0, 1]"),
+        ("train", ["task=retarget", "task.joint_damping=2"], "task.joint_damping=2.0: must be in [0, 1]"),
+        ("run", ["task=retarget", "task.armature=-1"], "task.armature=-1.0: must be in [0, 1]"),
         ("eval", [], "checkpoint is required and has no default"),
         ("robot_sim", ["state_hz=1e6"], "state_hz=1000000.0: must be in (0, 5000] (default 250.0)"),
         ("robot_sim", ["camera_hz=-1"], "camera_hz=-1.0: must be in [0, 120]"),

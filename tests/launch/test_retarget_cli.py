@@ -234,3 +234,30 @@ def test_dagger_trains_from_the_mpc_teacher_and_resumes(tmp_path: Path) -> None:
     assert nothing.returncode == 2 and "no artifact/dagger_data.pt" in nothing.stderr
     horizon = train("++algo.clip_horizon={run:24}", f"hydra.run.dir={tmp_path / 'bad2'}")  # run is not trained on
     assert horizon.returncode == 2 and "clip_horizon={'run': 24}: keys must be clips this env tracks" in horizon.stderr
+
+
+def test_a_policy_carries_its_drive_to_every_env_and_replay_that_uses_it(tmp_path: Path) -> None:
+    """A policy trained on a lighter drive (joint damping, armature) records it; TrackingPolicy builds that character
+    (model hash, env arguments, the live replay's model) and refuses a meta.json whose drive is not a character."""
+    from ember.launch.train import build_algo
+    from ember.sims.humanoid.character import humanoid_mjcf, model_hash
+    from ember.sims.humanoid.retarget_env import RetargetVecEnv
+
+    drive = {"joint_damping": 0.025, "armature": 0.01}
+    env = RetargetVecEnv(num_envs=1, clips=["walk"], mirror=False, **drive)
+    assert env.model.dof_armature[6:] == pytest.approx(0.01)
+    algo = build_algo({"name": "ppo", "hidden": [32, 32], "init_std": 0.2}, env, 0)
+    folder = save_tracking_artifact(algo, 123, tmp_path / "light", {"leg_scale": 1.0, "arm_scale": 1.0, **drive})
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["model_hash"] == model_hash(humanoid_mjcf(1.0, 1.0, 0.025, 0.01)) != model_hash(humanoid_mjcf())
+    policy = TrackingPolicy(folder)
+    assert policy.drive == drive and policy.env_kwargs() == drive
+    assert RetargetVecEnv(num_envs=1, clips=["walk"], **policy.env_kwargs()).model.dof_damping[6] == pytest.approx(25)
+    signals = sparse_from_clip(load_clip("walk"), load_humanoid(), SparseConfig())
+    stream = write_tracker_jsonl(signals, tmp_path / "walk.jsonl")
+    proc = run(f"input={stream}", f"tracking_policy={folder}", "video=false", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for bad in ("lots", 7):
+        (folder / "meta.json").write_text(json.dumps({**meta, "joint_damping": bad}))
+        with pytest.raises(TrackingPolicyError, match=r"joint_damping .* do not describe a character"):
+            TrackingPolicy(folder)

@@ -253,3 +253,31 @@ def test_pd_to_the_walk_clip_steps_stably() -> None:
         mujoco.mj_step(model, data, nstep=CONTROL_DECIMATION)
         assert data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number == 0
         assert np.isfinite(data.qpos).all() and data.site_xpos[head, 2] > 0.5
+
+
+def test_the_drive_sets_damping_and_armature_and_the_default_keeps_the_trained_model() -> None:
+    """The default drive is the MJCF every shipped policy was trained on (its hash is in their meta.json); a lighter
+    one lowers each hinge's passive damping (a multiple of its kp) and adds armature; nonsense is refused by name."""
+    shipped = json.loads((Path(__file__).parents[2] / "skills/humanoid/checkpoints/retarget/meta.json").read_text())
+    assert model_hash(humanoid_mjcf()) == shipped["model_hash"]
+    default, light = _model(), load_humanoid(joint_damping=0.025, armature=0.01)
+    assert light.dof_damping[6:] == pytest.approx(default.dof_damping[6:] / 4)
+    assert default.dof_armature[6:] == pytest.approx(0.0) and light.dof_armature[6:] == pytest.approx(0.01)
+    assert model_hash(humanoid_mjcf(joint_damping=0.025, armature=0.01)) != shipped["model_hash"]
+    for field, value in (("joint_damping", -0.1), ("joint_damping", float("nan")), ("armature", 2.0)):
+        with pytest.raises(ValueError, match=f"{field} must be in"):
+            humanoid_mjcf(**{field: value})
+
+
+def test_a_light_drive_stays_stable_under_wild_pd_targets() -> None:
+    """Less passive damping lets the joints move as fast as the clips do; with armature the light DoFs (upper-arm
+    twist) stay stable under uniform +-3 rad PD targets, as the default drive does."""
+    from ember.sims.humanoid.retarget_env import ACTION_SCALE, RetargetVecEnv
+
+    env = RetargetVecEnv(num_envs=12, clips=["run"], mirror=False, joint_damping=0.025, armature=0.01, seed=1)
+    env.reset_to("run", list(range(12)))
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        _, _, _, _, extras = env.step(__import__("torch").as_tensor(rng.uniform(-3, 3, (12, 28)) / ACTION_SCALE))
+        assert extras["log"]["unstable"] == 0.0
+        assert all(np.isfinite(d.qpos).all() for d in env.datas)

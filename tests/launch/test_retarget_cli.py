@@ -72,7 +72,8 @@ def test_a_residual_policy_replays_and_acts_as_its_env_does(residual_artifact: P
 
     policy = TrackingPolicy(residual_artifact)
     kwargs = policy.env_kwargs()
-    assert kwargs == {"residual_scale": 0.5, "match_clips": ["walk"], "match_mirror": True}
+    drive = {"joint_damping": 0.1, "armature": 0.0}  # the default drive, which the artifact does not record
+    assert kwargs == {**drive, "residual_scale": 0.5, "match_clips": ["walk"], "match_mirror": True}
     env = RetargetVecEnv(num_envs=2, clips=["walk"], mirror=False, seed=4, **kwargs)
     obs, _ = env.reset(seed=4)
     t, f = env.tables, env.frame

@@ -42,12 +42,15 @@ HELD_OUT = ("dance_a", "dance_b")
 
 class NoPolicy:
     """The honest floor: PD targets are the reference clip's own joint angles (it needs the full reference, which a
-    live system does not have, and still falls)."""
+    live system does not have, and still falls). ``drive``: the character's drive (the policy's under comparison)."""
 
     env: RetargetVecEnv
 
+    def __init__(self, drive: dict[str, float] | None = None) -> None:
+        self.drive = dict(drive or {})
+
     def env_kwargs(self) -> dict[str, Any]:
-        return {}
+        return dict(self.drive)
 
     def act(self, obs: Any) -> torch.Tensor:
         t = self.env.tables
@@ -59,7 +62,9 @@ class MatchOnly:
     without any learning)."""
 
     def __init__(self, policy: TrackingPolicy) -> None:
-        self.kwargs = policy.env_kwargs() or {"residual_scale": 1.0, "match_clips": list(TRAIN), "match_mirror": True}
+        self.kwargs = policy.env_kwargs()  # a policy that is not residual: the matcher over the training clips
+        if "residual_scale" not in self.kwargs:
+            self.kwargs.update(residual_scale=1.0, match_clips=list(TRAIN), match_mirror=True)
 
     def env_kwargs(self) -> dict[str, Any]:
         return self.kwargs
@@ -164,7 +169,7 @@ def main() -> None:
         },
     }
     for label, clips, scales, policy in (
-        ("no_policy_train", train, (1.0, 1.0), NoPolicy()),
+        ("no_policy_train", train, (1.0, 1.0), NoPolicy(human.drive)),
         ("matching_only_train", train, (1.0, 1.0), MatchOnly(human)),
         ("matching_only_held_out", held, (1.0, 1.0), MatchOnly(human)),
         ("train", train, (1.0, 1.0), human),

@@ -33,7 +33,10 @@ def test_shipped_policy_carries_its_provenance() -> None:
 
     policy = TrackingPolicy()  # SHIPPED by default
     meta = policy.meta
-    assert meta["model_hash"] == model_hash(humanoid_mjcf(1.0, 1.0)) and meta["mujoco"] == mujoco.__version__
+    assert (
+        meta["model_hash"] == model_hash(humanoid_mjcf(1.0, 1.0, **policy.drive))
+        and meta["mujoco"] == mujoco.__version__
+    )
     # DAgger from the MPC teacher, then asymmetric PPO from that student (init_from=), continued from its last
     # checkpoint to the budget (init_from= again): each stage's command is recorded
     assert (

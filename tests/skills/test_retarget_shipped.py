@@ -37,8 +37,7 @@ def test_shipped_policy_carries_its_provenance() -> None:
         meta["model_hash"] == model_hash(humanoid_mjcf(1.0, 1.0, **policy.drive))
         and meta["mujoco"] == mujoco.__version__
     )
-    # DAgger from the MPC teacher, then asymmetric PPO from that student (init_from=), continued from its last
-    # checkpoint to the budget (init_from= again): each stage's command is recorded
+    # DAgger from the MPC teacher, then asymmetric PPO from that student (init_from=): each stage's command is recorded
     assert (
         meta["train_command"].startswith("ember train task=retarget algo=ppo") and "init_from=" in meta["train_command"]
     )

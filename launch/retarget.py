@@ -72,7 +72,7 @@ def _run(cfg: DictConfig, run_dir: RunDir, console: Console) -> None:
         print_error(console, str(err))
         sys.exit(2)
     signals = hold_last(raw)
-    model = load_humanoid(leg, arm, joint_damping=policy.drive["joint_damping"], armature=policy.drive["armature"])
+    model = load_humanoid(leg, arm, **policy.drive)
     data = mujoco.MjData(model)
     sites = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, n) for n in TRACKER_SITES]
     head_body = model.site_bodyid[sites[0]]

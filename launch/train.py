@@ -403,7 +403,7 @@ def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
         }
         save_skill_artifact(algo, policy_dim, critic_dim, run_dir / "artifact", meta)
     if name == "retarget":
-        from ember.skills.humanoid.tracking import save_tracking_artifact
+        from ember.skills.humanoid.tracking import drive_of, save_tracking_artifact
 
         meta = {
             "train_command": "ember train " + " ".join(HydraConfig.get().overrides.task),
@@ -412,8 +412,7 @@ def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
             "leg_scale": float(task.get("leg_scale", 1.0)),
             "residual_scale": float(task.get("residual_scale", 0.0)),
             "arm_scale": float(task.get("arm_scale", 1.0)),
-            "joint_damping": float(task.get("joint_damping", 0.1)),
-            "armature": float(task.get("armature", 0.0)),
+            **drive_of(task),
             "best_eval_success": result.best_eval,
             "env_steps": int(algo.env_steps),  # of the exported (best) checkpoint
             "run_env_steps": result.env_steps,
@@ -475,7 +474,7 @@ if __name__ == "__main__":
 def retarget_artifact(run: str | Path, checkpoint: str = "best.pt") -> Path:
     """Write ``artifact/`` of a ``task=retarget`` run from one of its checkpoints (a killed or stopped run has
     checkpoints but no artifact): ``python -c "from ember.launch.train import retarget_artifact as a; a('RUN')"``."""
-    from ember.skills.humanoid.tracking import save_tracking_artifact
+    from ember.skills.humanoid.tracking import drive_of, save_tracking_artifact
 
     run = Path(run)
     cfg, task = _run_config(run, "retarget")
@@ -486,8 +485,7 @@ def retarget_artifact(run: str | Path, checkpoint: str = "best.pt") -> Path:
         mirror=False,
         leg_scale=task["leg_scale"],
         arm_scale=task["arm_scale"],
-        joint_damping=task.get("joint_damping", 0.1),
-        armature=task.get("armature", 0.0),
+        **drive_of(task),
         residual_scale=task.get("residual_scale", 0.0),
         match_clips=list(task["clips"]),
         match_mirror=bool(task["mirror"]),
@@ -501,8 +499,7 @@ def retarget_artifact(run: str | Path, checkpoint: str = "best.pt") -> Path:
         "leg_scale": float(task["leg_scale"]),
         "residual_scale": float(task.get("residual_scale", 0.0)),
         "arm_scale": float(task["arm_scale"]),
-        "joint_damping": float(task.get("joint_damping", 0.1)),
-        "armature": float(task.get("armature", 0.0)),
+        **drive_of(task),
         "best_eval_success": state.get("best"),
         "env_steps": int(algo.env_steps),
         "wall_s": metrics.get("wall_s", state.get("wall_s")),

@@ -34,7 +34,7 @@ import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 import numpy as np
 
@@ -74,6 +74,15 @@ class JointSlot:
 
 JOINT_DAMPING = 0.1
 """Default passive damping of each hinge per unit of its ``kp`` [s]: DeepMimic's ``kv = kp / 10``."""
+
+
+class Drive(TypedDict):
+    """A character's drive, as :func:`humanoid_mjcf` and :func:`load_humanoid` take it (``**drive``)."""
+
+    joint_damping: float
+    armature: float
+
+
 _GAINS: dict[str, tuple[JointKind, float, float]] = {
     # kind, kp [N m/rad], max force [N m]: pybullet_envs' humanoid_stable_pd.py (_kpOrg) and
     # pybullet_deep_mimic_env.py (maxForces)

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from ember.sims.humanoid import motion
+from ember.sims.humanoid.motion import CLIP_NAMES, load_clip
 from ember.sims.humanoid.rotations import quat_yaw, rotate_z
 
 WINDOW = 3
@@ -87,3 +89,14 @@ class PoseMatcher:
     def pose(self, window: np.ndarray, head_quat: np.ndarray) -> np.ndarray:
         """Hinge angles ``(N, 28)`` [rad] of the nearest frames."""
         return self.poses[self.nearest(window, head_quat)[0]]
+
+
+def build_matcher(model: Any, clip_names: Sequence[str], mirror: bool) -> PoseMatcher:
+    """The residual mode's matcher: a database of the named clips (and their mirror images) on ``model``."""
+    unknown = [c for c in clip_names if c not in CLIP_NAMES]
+    if unknown or not clip_names:
+        raise ValueError(
+            f"match_clips {unknown or list(clip_names)} are not clip names; choose from {list(CLIP_NAMES)}"
+        )
+    clips = [load_clip(c) for c in clip_names]
+    return PoseMatcher(model, clips + ([motion.mirror(c) for c in clips] if mirror else []))

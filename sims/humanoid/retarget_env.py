@@ -50,7 +50,7 @@ import torch
 from ember.sims.env import Obs, StepResult, VecEnv
 from ember.sims.humanoid import motion
 from ember.sims.humanoid.character import CONTROL_DECIMATION, JOINT_DAMPING, load_humanoid
-from ember.sims.humanoid.matching import PoseMatcher
+from ember.sims.humanoid.matching import PoseMatcher, build_matcher
 from ember.sims.humanoid.motion import CLIP_NAMES, Clip, forward_kinematics, load_clip
 from ember.sims.humanoid.rotations import quat_conj, quat_mul, quat_rotate, quat_to_axis_angle
 from ember.sims.humanoid.rotations import quat_yaw as _yaw
@@ -91,17 +91,6 @@ def actor_observation(
     to_own = [_rot_z(targets[:, k] - own, -yaw).reshape(n, -1) for k in range(targets.shape[1])]
     orient = _mat_cols(target_quat, yaw[:, None]).reshape(n, -1)
     return np.concatenate([*proprio, *to_root, *to_own, orient], 1)
-
-
-def build_matcher(model: Any, clip_names: Sequence[str], mirror: bool) -> PoseMatcher:
-    """The residual mode's matcher: a database of the named clips (and their mirror images) on ``model``."""
-    unknown = [c for c in clip_names if c not in CLIP_NAMES]
-    if unknown or not clip_names:
-        raise ValueError(
-            f"match_clips {unknown or list(clip_names)} are not clip names; choose from {list(CLIP_NAMES)}"
-        )
-    clips = [load_clip(c) for c in clip_names]
-    return PoseMatcher(model, clips + ([motion.mirror(c) for c in clips] if mirror else []))
 
 
 def _mat_cols(quat: np.ndarray, yaw: np.ndarray) -> np.ndarray:
@@ -207,7 +196,7 @@ class RetargetVecEnv(VecEnv):
             raise ValueError(f"clips {unknown or list(clips)} are not clip names; choose from {list(CLIP_NAMES)}")
         self.num_envs, self.device = num_envs, torch.device(device)
         self.max_episode_length = max_episode_length
-        self.model = load_humanoid(leg_scale, arm_scale, True, joint_damping, armature)
+        self.model = load_humanoid(leg_scale, arm_scale, True, joint_damping=joint_damping, armature=armature)
         self.datas = [mujoco.MjData(self.model) for _ in range(num_envs)]
         self._mj = mujoco
         self.physics_threads = int(physics_threads)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ember.sims.humanoid.character import JOINT_DAMPING, humanoid_mjcf, model_hash
+from ember.sims.humanoid.character import JOINT_DAMPING, Drive, humanoid_mjcf, model_hash
 
 CHECKPOINTS = Path(__file__).parent / "checkpoints"
 SHIPPED = CHECKPOINTS / "retarget"
@@ -50,7 +50,7 @@ def save_tracking_artifact(algo: Any, policy_dim: int, folder: str | Path, meta:
     return folder
 
 
-def drive_of(meta: dict[str, Any]) -> dict[str, float]:
+def drive_of(meta: dict[str, Any]) -> Drive:
     """The character drive (``humanoid_mjcf``'s ``joint_damping``, ``armature``) a policy's ``meta.json`` records;
     an artifact from before the drive was a setting was trained with the defaults."""
     return {
@@ -136,15 +136,14 @@ class TrackingPolicy:
         is not residual."""
         if self.residual_scale <= 0:
             return np.zeros((len(window), 28))
-        from ember.sims.humanoid.retarget_env import ACTION_SCALE, build_matcher
+        from ember.sims.humanoid.matching import build_matcher
+        from ember.sims.humanoid.retarget_env import ACTION_SCALE
 
         if self._matcher is None:
             from ember.sims.humanoid.character import load_humanoid
 
             kw = self.env_kwargs()
-            model = load_humanoid(
-                *self._scales, joint_damping=self.drive["joint_damping"], armature=self.drive["armature"]
-            )
+            model = load_humanoid(*self._scales, **self.drive)
             self._matcher = build_matcher(model, kw["match_clips"], kw["match_mirror"])
         return np.asarray(self._matcher.pose(window, head_quat)) / ACTION_SCALE
 

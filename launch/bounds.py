@@ -169,6 +169,7 @@ BOUNDS: dict[type, dict[str, str]] = {
         "total_steps": _POS,
         "seed": _NONNEG,
         "eval_every_steps": _POS,
+        "max_wall_s": _NONNEG,
         "threads": _POS,
         "num_workers": _POS,
         "rollout_steps": _POS,

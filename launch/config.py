@@ -507,6 +507,10 @@ class TrainConfig:
     eval_every_steps: int = 2000
     """Env steps between evaluations and checkpoints."""
     stop_at_target: bool = True
+    max_wall_s: float = 0.0
+    """Wall-clock budget of the run [s] (0: none): when spent, it evaluates, checkpoints and stops at the next
+    rollout boundary, exporting its best-evaluated policy as a finished run does. A resumed run's earlier time
+    counts."""
     resume: str | None = None
     """Run directory of a killed run to continue from its last checkpoint."""
     init_from: str | None = None

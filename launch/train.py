@@ -284,6 +284,9 @@ def _fail(console: Console, message: str) -> NoReturn:
 
 
 def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
+    if cfg.max_wall_s and (cfg.algo.name == "dagger" or cfg.get("policy") is not None):
+        what = "algo=dagger" if cfg.get("policy") is None else f"policy={cfg.policy.kind}"
+        _fail(console, f"max_wall_s={cfg.max_wall_s}: {what} has no wall-clock budget; size it with total_steps")
     if cfg.algo.name == "dagger":
         _dagger(cfg, run_dir, console)
         return
@@ -371,6 +374,7 @@ def _main(cfg: DictConfig, run_dir: Path, console: Console, lead: bool) -> None:
                 eval_every_steps=cfg.eval_every_steps,
                 eval_target=eval_target,
                 stop_at_target=cfg.stop_at_target,
+                max_wall_s=float(cfg.max_wall_s),
                 resume=bool(cfg.resume),
                 seed=cfg.seed,
                 on_progress=on_progress,

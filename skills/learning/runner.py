@@ -80,6 +80,7 @@ def train(
     on_log: Callable[[str, float, int], None] | None = None,
     eval_fn: Callable[[Any], float] | None = None,
     runners: Any | None = None,
+    max_wall_s: float = 0.0,
 ) -> TrainResult:
     """Train ``algo`` (PPO or SAC verbs) on ``env`` for ``total_steps`` env steps.
 
@@ -89,6 +90,8 @@ def train(
     unused and may be None); each iteration is one broadcast, one sample per runner and one update.
     Under ``torchrun`` every rank trains on its own ``env``; ``total_steps`` counts all ranks' steps, and rank 0 alone
     evaluates (its result is shared), logs and writes checkpoints.
+    ``max_wall_s`` > 0: a wall-clock budget (a resumed run's earlier time counts); when it is spent the run evaluates,
+    checkpoints and stops at the next rollout boundary, however far from ``total_steps``.
     """
     ckpt_dir = run_dir / "checkpoints" if run_dir is not None else None
     lead, world = distributed.rank() == 0, distributed.world_size()
@@ -134,7 +137,10 @@ def train(
         if on_log is not None:
             for key, value in {**logs, **extras.get("log", {})}.items():
                 on_log(f"train/{key}", value, steps)
-        if at_boundary and (steps >= next_eval or steps >= total_steps):
+        out_of_time = False
+        if max_wall_s > 0 and at_boundary:  # rank 0's clock decides for all ranks
+            out_of_time = distributed.broadcast_float(float(time.perf_counter() - t0 >= max_wall_s)) > 0
+        if at_boundary and (steps >= next_eval or steps >= total_steps or out_of_time):
             next_eval += eval_every_steps
             if lead:
                 last_eval = eval_fn(algo) if eval_fn is not None else evaluate(algo, eval_env)
@@ -174,6 +180,9 @@ def train(
                     }
                 )
             if solved_s is not None and stop_at_target:
+                break
+            if out_of_time:
+                log.info("max_wall_s=%s spent at %d env steps; stopping", max_wall_s, steps)
                 break
     return TrainResult(algo.env_steps * world, time.perf_counter() - t0, best, last_eval, solved_s, solved_steps)
 

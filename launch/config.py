@@ -496,11 +496,44 @@ class DAggerConfig:
 
 
 @dataclass
+class PipelineStageConfig:
+    name: str = MISSING
+    """The stage's directory under the pipeline's run directory, and its key in ``pipeline.json``."""
+    overrides: list[str] = field(default_factory=list)
+    """The stage's ``ember train`` overrides (the command line's come after them and win)."""
+    init_from: str | None = None
+    """A checkpoint of an earlier stage, relative to the pipeline's run directory (``ppo/checkpoints/last.pt``), that
+    starts this stage (``init_from=``); null: the stage starts from scratch."""
+    use_budget: bool = False
+    """Give the stage what is left of ``budget_s`` as its ``max_wall_s`` (PPO and SAC stages only)."""
+
+
+@dataclass
+class PipelineConfig:
+    name: str = MISSING
+    task: str = MISSING
+    """The task every stage trains (``task=``)."""
+    stages: list[PipelineStageConfig] = field(default_factory=list)
+    budget_s: float = 0.0
+    """Wall-clock budget of all stages together [s]; 0: none."""
+    stage_overrides: dict[str, list[str]] = field(default_factory=dict)
+    """More overrides for one stage only, after the command line's: ``'+pipeline.stage_overrides.ppo=["algo.lr=1e-4"]'``
+    (keys that other stages' algorithms lack, for instance)."""
+    dry_run: bool = False
+    """Print each stage's command and stop."""
+    label: str = "pipeline"
+    """The run directory's name part in place of the algorithm's (``runs/train_<time>_<task>_pipeline_seed0``)."""
+
+
+@dataclass
 class TrainConfig:
     task: Any = MISSING
     algo: Any = MISSING
     policy: Any = None
     """Set (policy=beso or policy=bc) to train from demonstrations instead of with ``algo``."""
+    pipeline: Any = None
+    """Set (pipeline=retarget) to run a pipeline's stages, each an ``ember train`` run of its own
+    (``launch/pipeline.py``)."""
     total_steps: int = 100000
     """Env steps to train for (stops earlier at the task's eval_target when stop_at_target)."""
     seed: int = 0
@@ -572,3 +605,4 @@ def register() -> None:
     cs.store(group="algo", name="sac_schema", node=SACConfig)
     cs.store(group="algo", name="ppo_schema", node=PPOConfig)
     cs.store(group="algo", name="dagger_schema", node=DAggerConfig)
+    cs.store(group="pipeline", name="pipeline_schema", node=PipelineConfig)

@@ -5,6 +5,7 @@ ember train algo=ppo task.num_envs=64
 ember train resume=runs/train_..._seed0        # continue a killed run from its last checkpoint
 ember train policy=beso task=tabletop_push_obstacle   # diffusion policy from (recorded) demonstrations
 ember train task=overcooked_selfplay algo=ppo         # an Overcooked partner by PPO self-play (Discrete actions)
+ember train pipeline=retarget                         # the shipped retargeting policy's three stages, one command
 """
 
 from __future__ import annotations
@@ -165,6 +166,18 @@ def main(cfg: DictConfig) -> None:
     except ConfigBoundsError as err:
         _fail(console, str(err))
     run_dir = Path(cfg.resume) if cfg.resume else Path(HydraConfig.get().runtime.output_dir)
+    if cfg.get("pipeline") is not None or (cfg.resume and (run_dir / "pipeline.json").is_file()):
+        from ember.launch import pipeline
+
+        try:
+            given = HydraConfig.get().overrides
+            search = [o for o in given.hydra if o.startswith("hydra.searchpath=")]  # stages find the user's configs
+            code = pipeline.run(cfg, [*given.task, *search], run_dir, console)
+        except TrainConfigError as err:
+            _fail(console, str(err))
+        if code:
+            sys.exit(code)
+        return
     if distributed.init():  # torchrun: every rank uses rank 0's run directory; only rank 0 writes to it
         run_dir = _shared_run_dir(run_dir)
     lead = distributed.rank() == 0

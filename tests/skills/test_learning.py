@@ -180,6 +180,22 @@ def test_resume_continues_bit_for_bit(tmp_path: Path, algo_name: str) -> None:
         assert torch.equal(a, b)
 
 
+def test_max_wall_s_stops_at_a_rollout_boundary_with_an_evaluated_checkpoint(tmp_path: Path) -> None:
+    """A wall-clock budget ends the run far short of ``total_steps``: it evaluates and checkpoints where it stops, on
+    a PPO rollout boundary (so a resume is exact), and a resumed run counts the time already spent."""
+    algo = PPO(3, 4, 1, num_envs=NUM_ENVS, num_steps=16, seed=3)
+    result = train(algo, _env(), _env(4, seed=7), 10**9, run_dir=tmp_path, eval_every_steps=10**8, max_wall_s=0.5)
+    assert 0.5 <= result.wall_s < 30 and 0 < result.env_steps < 10**9
+    assert result.env_steps % (NUM_ENVS * 16) == 0
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)
+    assert state["last_eval"] == result.last_eval > -float("inf") and state["wall_s"] >= 0.5
+    again = PPO(3, 4, 1, num_envs=NUM_ENVS, num_steps=16, seed=3)
+    resumed = train(
+        again, _env(), _env(4, seed=7), 10**9, run_dir=tmp_path, eval_every_steps=10**8, max_wall_s=0.5, resume=True
+    )
+    assert resumed.env_steps == result.env_steps + NUM_ENVS * 16  # out of time: one rollout, then it stops
+
+
 def test_resume_acts_on_the_observation_of_an_env_that_restarts_its_episodes(tmp_path: Path) -> None:
     class Restarting(PendulumVecEnv):  # like HOIVecEnv: its saved state does not hold the running episodes
         def save_state(self) -> dict[str, int]:
@@ -293,6 +309,10 @@ def test_train_cli_refuses_bad_input(tmp_path: Path) -> None:
     assert out.returncode == 2 and "resume" in out.stderr
     out = _ember_train(tmp_path, "algo.lr=fast")
     assert out.returncode != 0 and "lr" in out.stderr
+    out = _ember_train(tmp_path, "max_wall_s=-1")
+    assert out.returncode == 2 and "max_wall_s" in out.stderr
+    out = _ember_train(tmp_path, "task=retarget", "algo=dagger", "max_wall_s=60")
+    assert out.returncode == 2 and "algo=dagger has no wall-clock budget; size it with total_steps" in out.stderr
     assert math.isfinite(_random_return())
 
 

@@ -33,6 +33,7 @@ def usage() -> str:
         "  ember data record --task tabletop_push_obstacle --episodes 400 --out data/push_obstacle.zarr",
         "  ember train policy=beso task=tabletop_push_obstacle policy.dataset=data/push_obstacle.zarr",
         "  ember eval checkpoint=runs/<train run>/policy.pt steps=3",
+        "  ember train task=retarget pipeline=retarget        # several training stages as one command",
     ]
     return "\n".join(lines)
 

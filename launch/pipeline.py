@@ -155,17 +155,21 @@ def run(cfg: DictConfig, cli: list[str], run_dir: Path, console: Console) -> int
         stage.update(status="running", command="ember train " + " ".join(args))
         atomic_write_json(state_path, state, indent=2)
         t0 = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-m", "ember.launch.cli", "train", *args])
         try:
-            rc = subprocess.call([sys.executable, "-m", "ember.launch.cli", "train", *args])
-        except KeyboardInterrupt:
+            rc = child.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached the stage too: let it finish its checkpoint write and exit
+            child.wait()
             rc = 130
+        if rc < 0:  # the stage died of a signal
+            rc = 128 - rc
         stage["wall_s"] = round(float(stage.get("wall_s", 0.0)) + time.perf_counter() - t0, 1)
         metrics_path = stage_dir / "metrics.json"
         if rc == 0 and metrics_path.is_file():
             stage.update(status="done", rc=0, metrics=json.loads(metrics_path.read_text()))
             atomic_write_json(state_path, state, indent=2)
             continue
-        stage.update(status="stopped" if rc == 130 else "failed", rc=rc if rc else 1)
+        stage.update(status="stopped" if rc in (130, 137, 143) else "failed", rc=rc if rc else 1)
         atomic_write_json(state_path, state, indent=2)
         console.print(
             f"[bold red]stage {escape(stage['name'])} {stage['status']} (exit {stage['rc']})[/]; "

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from helpers import default_sigint
 
 EMBER = [sys.executable, "-m", "ember.launch.cli", "train"]
 PPO = [
@@ -74,26 +78,6 @@ def test_pipeline_chains_stages_and_records_them(tmp_path: Path) -> None:
     assert metrics["pipeline_wall_s"] >= sum(s["wall_s"] for s in state["stages"]) - 0.2
     assert metrics["env_steps"] == 128  # the last stage's own figures
     assert "stage 2/2: second" in proc.stdout + proc.stderr
-
-
-def test_pipeline_resume_skips_finished_stages_and_resumes_the_stopped_one(tmp_path: Path) -> None:
-    write_pipeline(tmp_path / "conf", STAGES)
-    assert train(tmp_path, "pipeline=two", "hydra.run.dir=run").returncode == 0
-    run = tmp_path / "run"
-    state_path = run / "pipeline.json"
-    state = json.loads(state_path.read_text())
-    state["stages"][1]["status"] = "stopped"  # as if killed after its first checkpoint
-    state_path.write_text(json.dumps(state))
-    (run / "second" / "metrics.json").unlink()
-    first_mtime = (run / "first" / "metrics.json").stat().st_mtime_ns
-
-    proc = train(tmp_path, "resume=run", "hydra.run.dir=resumed")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    after = json.loads(state_path.read_text())
-    assert [s["status"] for s in after["stages"]] == ["done", "done"]
-    assert (run / "first" / "metrics.json").stat().st_mtime_ns == first_mtime  # not run again
-    assert "resume=run/second" in after["stages"][1]["command"]
-    assert "done before, skipped" in proc.stdout + proc.stderr
 
 
 def test_pipeline_stops_at_a_failing_stage_and_says_how_to_go_on(tmp_path: Path) -> None:
@@ -186,3 +170,53 @@ def test_the_shipped_retarget_recipe_runs_end_to_end_on_tiny_sizes(tmp_path: Pat
     assert (run / "artifact" / "checkpoint.pt").is_file()
     policy = TrackingPolicy(run / "artifact")
     assert policy.drive == {"joint_damping": 0.025, "armature": 0.01}
+
+
+def test_ctrl_c_stops_the_pipeline_and_resume_finishes_it_within_the_budget(tmp_path: Path) -> None:
+    """Ctrl-C during stage 2: the stage stops (its checkpoints whole), the pipeline records it as stopped and exits
+    130; ``resume=`` skips stage 1 and resumes stage 2 from its last checkpoint, which then ends on what is left of
+    ``budget_s``."""
+    long = {**STAGES[1], "overrides": [*PPO, "total_steps=100000000", "stop_at_target=false"]}
+    write_pipeline(tmp_path / "conf", [STAGES[0], long], budget_s=15)
+    proc = subprocess.Popen(
+        [
+            *EMBER,
+            "progress=false",
+            f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+            "pipeline=two",
+            "hydra.run.dir=run",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=default_sigint,
+    )
+    checkpoint = tmp_path / "run" / "second" / "checkpoints" / "last.pt"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not checkpoint.is_file() and proc.poll() is None:
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err[-2000:]
+    assert "stage second stopped (exit 130)" in " ".join(err.split())
+    state = json.loads((tmp_path / "run" / "pipeline.json").read_text())
+    assert [s["status"] for s in state["stages"]] == ["done", "stopped"]
+    steps_before = torch.load(checkpoint, weights_only=False)["algo"]["env_steps"]
+    first_mtime = (tmp_path / "run" / "first" / "metrics.json").stat().st_mtime_ns
+
+    out = train(tmp_path, "resume=run", "hydra.run.dir=resumed")
+    assert out.returncode == 0, out.stderr[-3000:]
+    state = json.loads((tmp_path / "run" / "pipeline.json").read_text())
+    assert [s["status"] for s in state["stages"]] == ["done", "done"]
+    second = state["stages"][1]
+    assert "resume=run/second" in second["command"] and "max_wall_s=" in second["command"]
+    assert second["metrics"]["env_steps"] > steps_before and second["metrics"]["wall_s"] < 60
+    assert (tmp_path / "run" / "first" / "metrics.json").stat().st_mtime_ns == first_mtime  # not run again
+    assert "done before, skipped" in out.stdout + out.stderr

@@ -173,7 +173,10 @@ def run(cfg: DictConfig, cli: list[str], run_dir: Path, console: Console) -> int
         atomic_write_json(state_path, state, indent=2)
         console.print(
             f"[bold red]stage {escape(stage['name'])} {stage['status']} (exit {stage['rc']})[/]; "
-            + escape(f"its log: {stage_dir}/train.log; go on with: ember train resume={run_dir}"),
+            + escape(
+                f"its log: {stage_dir}/train.log; go on with: ember train resume={run_dir}"
+                + ("" if stage["status"] == "stopped" else " (it repeats the stage's command from pipeline.json)")
+            ),
             soft_wrap=True,
             highlight=False,
         )

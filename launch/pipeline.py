@@ -8,7 +8,8 @@ win: ``seed=1``, ``progress=false``), and ``init_from`` pointing at the earlier 
 ``max_wall_s``.
 
 ``pipeline.json`` (rewritten atomically as stages start and end) records each stage's command, status, exit code,
-wall time and metrics. ``ember train resume=<pipeline run>`` skips the finished stages and resumes the one that
+wall time (the larger of the pipeline's clock and the stage's own, which counts from its checkpoints an attempt killed
+with the pipeline) and metrics. ``ember train resume=<pipeline run>`` skips the finished stages and resumes the one that
 stopped (``resume=<its directory>`` with its own overrides, from its last checkpoint or DAgger labels). When the last
 stage finishes, its ``artifact/`` (if it writes one) becomes the pipeline's, with the stage's best checkpoint as
 ``checkpoint.pt`` (``init_from=`` for a fine-tune) and its ``meta.json`` extended with every stage's command and time
@@ -166,7 +167,10 @@ def run(cfg: DictConfig, cli: list[str], run_dir: Path, console: Console) -> int
         stage["wall_s"] = round(float(stage.get("wall_s", 0.0)) + time.perf_counter() - t0, 1)
         metrics_path = stage_dir / "metrics.json"
         if rc == 0 and metrics_path.is_file():
-            stage.update(status="done", rc=0, metrics=json.loads(metrics_path.read_text()))
+            metrics = json.loads(metrics_path.read_text())
+            # a resumed stage's own clock (from its checkpoints) also counts an attempt killed with the pipeline
+            stage["wall_s"] = max(stage["wall_s"], round(float(metrics.get("wall_s") or 0.0), 1))
+            stage.update(status="done", rc=0, metrics=metrics)
             atomic_write_json(state_path, state, indent=2)
             continue
         stage.update(status="stopped" if rc in (130, 137, 143) else "failed", rc=rc if rc else 1)

@@ -175,7 +175,7 @@ def test_the_shipped_retarget_recipe_runs_end_to_end_on_tiny_sizes(tmp_path: Pat
 def test_ctrl_c_stops_the_pipeline_and_resume_finishes_it_within_the_budget(tmp_path: Path) -> None:
     """Ctrl-C during stage 2: the stage stops (its checkpoints whole), the pipeline records it as stopped and exits
     130; ``resume=`` skips stage 1 and resumes stage 2 from its last checkpoint, which then ends on what is left of
-    ``budget_s``."""
+    ``budget_s`` — also when the pipeline's own record of the attempt was lost (a SIGKILL)."""
     long = {**STAGES[1], "overrides": [*PPO, "total_steps=100000000", "stop_at_target=false"]}
     write_pipeline(tmp_path / "conf", [STAGES[0], long], budget_s=15)
     proc = subprocess.Popen(
@@ -210,6 +210,8 @@ def test_ctrl_c_stops_the_pipeline_and_resume_finishes_it_within_the_budget(tmp_
     assert [s["status"] for s in state["stages"]] == ["done", "stopped"]
     steps_before = torch.load(checkpoint, weights_only=False)["algo"]["env_steps"]
     first_mtime = (tmp_path / "run" / "first" / "metrics.json").stat().st_mtime_ns
+    state["stages"][1].update(status="running", wall_s=0.0)  # as a SIGKILL of the whole pipeline would leave it
+    (tmp_path / "run" / "pipeline.json").write_text(json.dumps(state))
 
     out = train(tmp_path, "resume=run", "hydra.run.dir=resumed")
     assert out.returncode == 0, out.stderr[-3000:]
@@ -218,5 +220,6 @@ def test_ctrl_c_stops_the_pipeline_and_resume_finishes_it_within_the_budget(tmp_
     second = state["stages"][1]
     assert "resume=run/second" in second["command"] and "max_wall_s=" in second["command"]
     assert second["metrics"]["env_steps"] > steps_before and second["metrics"]["wall_s"] < 60
+    assert second["wall_s"] >= second["metrics"]["wall_s"]  # the stage's own clock counts the lost attempt
     assert (tmp_path / "run" / "first" / "metrics.json").stat().st_mtime_ns == first_mtime  # not run again
     assert "done before, skipped" in out.stdout + out.stderr

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -159,8 +160,12 @@ def run(cfg: DictConfig, cli: list[str], run_dir: Path, console: Console) -> int
         child = subprocess.Popen([sys.executable, "-m", "ember.launch.cli", "train", *args])
         try:
             rc = child.wait()
-        except KeyboardInterrupt:  # Ctrl-C reached the stage too: let it finish its checkpoint write and exit
-            child.wait()
+        except KeyboardInterrupt:  # a terminal's Ctrl-C reaches the stage too: let it finish its checkpoint and exit
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # only this process was signalled (kill -INT <pid>): pass it on
+                child.send_signal(signal.SIGINT)
+                child.wait()
             rc = 130
         if rc < 0:  # the stage died of a signal
             rc = 128 - rc
@@ -169,7 +174,7 @@ def run(cfg: DictConfig, cli: list[str], run_dir: Path, console: Console) -> int
         if rc == 0 and metrics_path.is_file():
             metrics = json.loads(metrics_path.read_text())
             # a resumed stage's own clock (from its checkpoints) also counts an attempt killed with the pipeline
-            stage["wall_s"] = max(stage["wall_s"], round(float(metrics.get("wall_s") or 0.0), 1))
+            stage["wall_s"] = max(stage["wall_s"], float(metrics.get("wall_s") or 0.0))
             stage.update(status="done", rc=0, metrics=metrics)
             atomic_write_json(state_path, state, indent=2)
             continue

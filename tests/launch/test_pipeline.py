@@ -198,7 +198,7 @@ def test_ctrl_c_stops_the_pipeline_and_resume_finishes_it_within_the_budget(tmp_
         deadline = time.time() + 120
         while time.time() < deadline and not checkpoint.is_file() and proc.poll() is None:
             time.sleep(0.1)
-        os.killpg(proc.pid, signal.SIGINT)
+        os.kill(proc.pid, signal.SIGINT)  # the pipeline alone, as `kill -INT <pid>`: it passes the signal on
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

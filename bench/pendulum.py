@@ -3,8 +3,8 @@
     pip install stable-baselines3     # the comparison's only extra
     python bench/pendulum.py
 
-Ember uses its documented default SAC configuration (launch/config.py ``SACConfig``; no per-benchmark tuning) on the
-batched torch pendulum with the default 8 envs; SB3 uses its documented defaults on gymnasium's Pendulum-v1. Both
+Ember uses its documented default SAC configuration (launch/algo_config.py ``SACConfig``; no per-benchmark tuning) on
+the batched torch pendulum with the default 8 envs; SB3 uses its documented defaults on gymnasium's Pendulum-v1. Both
 evaluate every 1000 env steps on 10 episodes (Ember: 32 batched envs, one episode each; the time counts), one torch
 thread, same machine, same run. Target: Ember >= 5x faster. Prints one JSON object as the last line of stdout.
 """
@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from machine import machine
 
-from ember.launch.config import PendulumTaskConfig, SACConfig
+from ember.launch.algo_config import SACConfig
+from ember.launch.config import PendulumTaskConfig
 from ember.sims.torch_envs.pendulum import PendulumVecEnv
 from ember.skills.learning.runner import train
 from ember.skills.learning.sac import SAC

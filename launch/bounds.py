@@ -1,5 +1,6 @@
-"""Numeric ranges of the config schemas (``launch/config.py``), checked on a composed config: Hydra's ConfigStore
-checks types only, so every ``ember`` command calls :func:`check_bounds` before it writes anything."""
+"""Numeric ranges of the config schemas (``launch/config.py``, ``launch/algo_config.py``), checked on a composed
+config: Hydra's ConfigStore checks types only, so every ``ember`` command calls :func:`check_bounds` before it
+writes anything."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from dataclasses import MISSING as NO_DEFAULT
 from dataclasses import fields, is_dataclass
 from typing import Any
 
+from ember.launch.algo_config import DAggerConfig, PPOConfig, SACConfig
 from ember.launch.config import (
-    DAggerConfig,
     EvalConfig,
     HOITaskConfig,
     ImitationConfig,
@@ -18,12 +19,10 @@ from ember.launch.config import (
     OvercookedSelfPlayTaskConfig,
     OvercookedTaskConfig,
     PendulumTaskConfig,
-    PPOConfig,
     QuadrotorTaskConfig,
     RetargetTaskConfig,
     RobotSimConfig,
     RunConfig,
-    SACConfig,
     SymbolicPlannerConfig,
     TabletopPushTaskConfig,
     TabletopTaskConfig,

@@ -13,7 +13,8 @@ with the pipeline) and metrics. ``ember train resume=<pipeline run>`` skips the 
 stopped (``resume=<its directory>`` with its own overrides, from its last checkpoint or DAgger labels). When the last
 stage finishes, its ``artifact/`` (if it writes one) becomes the pipeline's, with the stage's best checkpoint as
 ``checkpoint.pt`` (``init_from=`` for a fine-tune) and its ``meta.json`` extended with every stage's command and time
-(``stages``, ``pipeline_wall_s``); its ``metrics.json`` becomes the pipeline's with the same.
+(``stages``, ``pipeline_wall_s``); its ``metrics.json`` becomes the pipeline's with the same. Ctrl-C or SIGTERM stops
+the running stage too (exit 130 or 143, the stage recorded as stopped), never leaving it to run on alone.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -158,15 +160,7 @@ def run(cfg: DictConfig, cli: list[str], run_dir: Path, console: Console) -> int
         atomic_write_json(state_path, state, indent=2)
         t0 = time.perf_counter()
         child = subprocess.Popen([sys.executable, "-m", "ember.launch.cli", "train", *args])
-        try:
-            rc = child.wait()
-        except KeyboardInterrupt:  # a terminal's Ctrl-C reaches the stage too: let it finish its checkpoint and exit
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:  # only this process was signalled (kill -INT <pid>): pass it on
-                child.send_signal(signal.SIGINT)
-                child.wait()
-            rc = 130
+        rc = _wait(child)
         if rc < 0:  # the stage died of a signal
             rc = 128 - rc
         stage["wall_s"] = round(float(stage.get("wall_s", 0.0)) + time.perf_counter() - t0, 1)
@@ -193,6 +187,46 @@ def run(cfg: DictConfig, cli: list[str], run_dir: Path, console: Console) -> int
     _finish(state, run_dir, console)
     atomic_write_json(state_path, state, indent=2)
     return 0
+
+
+class _Terminated(Exception):
+    """SIGTERM reached the pipeline (``kill <pid>``, a job scheduler, a container stop) while a stage ran."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+def _wait(child: subprocess.Popen[bytes]) -> int:
+    """The stage's exit code. Ctrl-C or SIGTERM to the pipeline stops the stage with the same signal (its
+    checkpoints are written atomically, so they stay whole) and never leaves it running on its own: 130 or 143."""
+    main = threading.current_thread() is threading.main_thread()  # Python runs signal handlers there only
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main else None
+    try:
+        return child.wait()
+    except KeyboardInterrupt:  # a terminal's Ctrl-C reaches the stage too: let it stop on its own first
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # only this process was signalled (kill -INT <pid>): pass it on
+            child.send_signal(signal.SIGINT)
+            _reap(child)
+        return 130
+    except _Terminated:
+        child.send_signal(signal.SIGTERM)
+        _reap(child)
+        return 143
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _reap(child: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Wait for a signalled stage; one that has not exited after ``timeout`` seconds is killed."""
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def _resumable(stage_dir: Path) -> bool:

@@ -223,3 +223,48 @@ def test_ctrl_c_stops_the_pipeline_and_resume_finishes_it_within_the_budget(tmp_
     assert second["wall_s"] >= second["metrics"]["wall_s"]  # the stage's own clock counts the lost attempt
     assert (tmp_path / "run" / "first" / "metrics.json").stat().st_mtime_ns == first_mtime  # not run again
     assert "done before, skipped" in out.stdout + out.stderr
+
+
+def test_sigterm_to_the_pipeline_stops_its_stage_too(tmp_path: Path) -> None:
+    """``kill <pipeline pid>`` (a scheduler, a container stop) used to leave the stage training on alone: it is
+    passed on, the pipeline exits 143 with the stage recorded as stopped, and no process of the run is left."""
+    long = {**STAGES[1], "overrides": [*PPO, "total_steps=100000000", "stop_at_target=false"]}
+    write_pipeline(tmp_path / "conf", [STAGES[0], long])
+    proc = subprocess.Popen(
+        [
+            *EMBER,
+            "progress=false",
+            f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+            "pipeline=two",
+            "hydra.run.dir=run",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    checkpoint = tmp_path / "run" / "second" / "checkpoints" / "last.pt"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not checkpoint.is_file() and proc.poll() is None:
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=90)
+        group_left = True
+        try:
+            os.killpg(proc.pid, 0)  # the run's process group: the pipeline and its stage
+        except ProcessLookupError:
+            group_left = False
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left, so that no test leaves a process behind
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    assert proc.returncode == 143, err[-2000:]
+    assert not group_left, "the stage outlived the pipeline"
+    assert "stage second stopped (exit 143)" in " ".join(err.split())
+    state = json.loads((tmp_path / "run" / "pipeline.json").read_text())
+    assert [s["status"] for s in state["stages"]] == ["done", "stopped"]
+    torch.load(checkpoint, weights_only=False)  # whole

@@ -9,7 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -172,38 +175,45 @@ def test_the_shipped_retarget_recipe_runs_end_to_end_on_tiny_sizes(tmp_path: Pat
     assert policy.drive == {"joint_damping": 0.025, "armature": 0.01}
 
 
-def test_ctrl_c_stops_the_pipeline_and_resume_finishes_it_within_the_budget(tmp_path: Path) -> None:
-    """Ctrl-C during stage 2: the stage stops (its checkpoints whole), the pipeline records it as stopped and exits
-    130; ``resume=`` skips stage 1 and resumes stage 2 from its last checkpoint, which then ends on what is left of
-    ``budget_s`` — also when the pipeline's own record of the attempt was lost (a SIGKILL)."""
+@contextmanager
+def second_stage_running(tmp_path: Path, budget_s: float = 0.0, **popen: Any) -> Iterator[subprocess.Popen[str]]:
+    """A pipeline whose second stage would train for hours, started in its own process group and yielded once that
+    stage has written a checkpoint; whatever of the group is left at the end is killed (no test leaves a process)."""
     long = {**STAGES[1], "overrides": [*PPO, "total_steps=100000000", "stop_at_target=false"]}
-    write_pipeline(tmp_path / "conf", [STAGES[0], long], budget_s=15)
+    write_pipeline(tmp_path / "conf", [STAGES[0], long], budget_s=budget_s)
+    search = f"hydra.searchpath=[file://{tmp_path / 'conf'}]"
     proc = subprocess.Popen(
-        [
-            *EMBER,
-            "progress=false",
-            f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-            "pipeline=two",
-            "hydra.run.dir=run",
-        ],
+        [*EMBER, "progress=false", search, "pipeline=two", "hydra.run.dir=run"],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        preexec_fn=default_sigint,
+        **popen,
     )
     checkpoint = tmp_path / "run" / "second" / "checkpoints" / "last.pt"
     try:
         deadline = time.time() + 120
         while time.time() < deadline and not checkpoint.is_file() and proc.poll() is None:
             time.sleep(0.1)
+        assert checkpoint.is_file(), "the second stage wrote no checkpoint in 120 s"
+        yield proc
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def test_ctrl_c_stops_the_pipeline_and_resume_finishes_it_within_the_budget(tmp_path: Path) -> None:
+    """Ctrl-C during stage 2: the stage stops (its checkpoints whole), the pipeline records it as stopped and exits
+    130; ``resume=`` skips stage 1 and resumes stage 2 from its last checkpoint, which then ends on what is left of
+    ``budget_s`` — also when the pipeline's own record of the attempt was lost (a SIGKILL)."""
+    with second_stage_running(tmp_path, budget_s=15, preexec_fn=default_sigint) as proc:
         os.kill(proc.pid, signal.SIGINT)  # the pipeline alone, as `kill -INT <pid>`: it passes the signal on
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    checkpoint = tmp_path / "run" / "second" / "checkpoints" / "last.pt"
     assert proc.returncode == 130, err[-2000:]
     assert "stage second stopped (exit 130)" in " ".join(err.split())
     state = json.loads((tmp_path / "run" / "pipeline.json").read_text())
@@ -228,27 +238,7 @@ def test_ctrl_c_stops_the_pipeline_and_resume_finishes_it_within_the_budget(tmp_
 def test_sigterm_to_the_pipeline_stops_its_stage_too(tmp_path: Path) -> None:
     """``kill <pipeline pid>`` (a scheduler, a container stop) used to leave the stage training on alone: it is
     passed on, the pipeline exits 143 with the stage recorded as stopped, and no process of the run is left."""
-    long = {**STAGES[1], "overrides": [*PPO, "total_steps=100000000", "stop_at_target=false"]}
-    write_pipeline(tmp_path / "conf", [STAGES[0], long])
-    proc = subprocess.Popen(
-        [
-            *EMBER,
-            "progress=false",
-            f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-            "pipeline=two",
-            "hydra.run.dir=run",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    checkpoint = tmp_path / "run" / "second" / "checkpoints" / "last.pt"
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline and not checkpoint.is_file() and proc.poll() is None:
-            time.sleep(0.1)
+    with second_stage_running(tmp_path) as proc:
         os.kill(proc.pid, signal.SIGTERM)
         _, err = proc.communicate(timeout=90)
         group_left = True
@@ -256,15 +246,9 @@ def test_sigterm_to_the_pipeline_stops_its_stage_too(tmp_path: Path) -> None:
             os.killpg(proc.pid, 0)  # the run's process group: the pipeline and its stage
         except ProcessLookupError:
             group_left = False
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left, so that no test leaves a process behind
-        except ProcessLookupError:
-            pass
-        proc.wait()
     assert proc.returncode == 143, err[-2000:]
     assert not group_left, "the stage outlived the pipeline"
     assert "stage second stopped (exit 143)" in " ".join(err.split())
     state = json.loads((tmp_path / "run" / "pipeline.json").read_text())
     assert [s["status"] for s in state["stages"]] == ["done", "stopped"]
-    torch.load(checkpoint, weights_only=False)  # whole
+    torch.load(tmp_path / "run" / "second" / "checkpoints" / "last.pt", weights_only=False)  # whole

@@ -414,9 +414,9 @@ class TrainConfig:
     """Env steps between evaluations and checkpoints."""
     stop_at_target: bool = True
     max_wall_s: float = 0.0
-    """Wall-clock budget of the run [s] (0: none): when spent, it evaluates, checkpoints and stops at the next
-    rollout boundary, exporting its best-evaluated policy as a finished run does. A resumed run's earlier time
-    counts."""
+    """Wall-clock budget of the run [s] (0: none) that it ends inside: at the rollout boundary where one more iteration
+    and evaluation (their last measured durations) would pass it, it evaluates, checkpoints and stops, exporting its
+    best-evaluated policy as a finished run does. A resumed run's earlier time counts."""
     resume: str | None = None
     """Run directory of a killed run to continue from its last checkpoint."""
     init_from: str | None = None

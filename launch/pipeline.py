@@ -4,8 +4,9 @@ A pipeline (``launch/conf/pipeline/<name>.yaml``) lists stages. Each stage is an
 own directory under the pipeline's run directory, config, log, checkpoints, TensorBoard and progress bar — started as
 a child process with ``task=<pipeline.task>``, the stage's overrides, then the command line's (they come last and
 win: ``seed=1``, ``progress=false``), and ``init_from`` pointing at the earlier stage's checkpoint it names.
-``budget_s`` bounds the wall time of all stages: a ``use_budget`` stage gets what the stages before it left as its
-``max_wall_s``.
+``budget_s`` bounds the wall time of all stages: a ``use_budget`` stage gets what the stages before it left, less
+what a stage spends outside its own training clock (start-up, export: the most the finished stages spent so, at
+least ``STAGE_OVERHEAD_S``), as its ``max_wall_s``, which training ends inside.
 
 ``pipeline.json`` (rewritten atomically as stages start and end) records each stage's command, status, exit code,
 wall time (the larger of the pipeline's clock and the stage's own, which counts from its checkpoints an attempt killed
@@ -38,6 +39,7 @@ from ember.launch.warmstart import TrainConfigError
 from ember.sims.atomic import atomic_write_json
 
 STATE = "pipeline.json"
+STAGE_OVERHEAD_S = 10.0  # the least a stage is assumed to spend outside its training clock (retarget here: 5-6 s)
 RESERVED = ("pipeline", "task", "resume", "init_from", "max_wall_s", "hydra")
 """Command-line keys a pipeline sets itself (a ``pipeline.*`` key configures the pipeline, not the stages)."""
 
@@ -147,7 +149,7 @@ def run(cfg: DictConfig, cli: list[str], run_dir: Path, console: Console) -> int
             args = [a for a in args if not a.startswith("init_from=")]
             args += [f"resume={stage_dir}", "hydra.output_subdir=null"]
         if stage["use_budget"] and state["budget_s"] > 0:
-            left = state["budget_s"] - spent
+            left = state["budget_s"] - spent - _overhead(state["stages"][:i])
             if left <= 0:
                 stage.update(status="skipped", reason=f"budget_s={state['budget_s']:.0f} spent ({spent:.0f} s)")
                 atomic_write_json(state_path, state, indent=2)
@@ -187,6 +189,17 @@ def run(cfg: DictConfig, cli: list[str], run_dir: Path, console: Console) -> int
     _finish(state, run_dir, console)
     atomic_write_json(state_path, state, indent=2)
     return 0
+
+
+def _overhead(stages: list[dict[str, Any]]) -> float:
+    """What a stage spends outside its training clock (process start, env build, export): the most the finished
+    stages spent so (their wall time less their ``metrics.json`` clock), at least ``STAGE_OVERHEAD_S``."""
+    spent = [
+        float(s["wall_s"]) - float(s["metrics"]["wall_s"])
+        for s in stages
+        if s.get("status") == "done" and isinstance(s.get("metrics"), dict) and s["metrics"].get("wall_s")
+    ]
+    return max([STAGE_OVERHEAD_S, *spent])
 
 
 class _Terminated(Exception):

@@ -90,8 +90,10 @@ def train(
     unused and may be None); each iteration is one broadcast, one sample per runner and one update.
     Under ``torchrun`` every rank trains on its own ``env``; ``total_steps`` counts all ranks' steps, and rank 0 alone
     evaluates (its result is shared), logs and writes checkpoints.
-    ``max_wall_s`` > 0: a wall-clock budget (a resumed run's earlier time counts); when it is spent the run evaluates,
-    checkpoints and stops at the next rollout boundary, however far from ``total_steps``.
+    ``max_wall_s`` > 0: a wall-clock budget (a resumed run's earlier time counts) that the run ends inside: at the
+    rollout boundary where one more iteration and evaluation (their last measured durations) would pass it, the run
+    evaluates, checkpoints and stops, however far from ``total_steps``. Before its first evaluation has been timed the
+    run cannot budget for it, so a run that never evaluated before may end that long past ``max_wall_s``.
     """
     ckpt_dir = run_dir / "checkpoints" if run_dir is not None else None
     lead, world = distributed.rank() == 0, distributed.world_size()
@@ -112,6 +114,8 @@ def train(
         solved_s, solved_steps, wall_offset = state["solved_s"], state["solved_steps"], state["wall_s"]
         log.info("resumed from %s at %d env steps", ckpt_dir / "last.pt", algo.env_steps)
     t0 = time.perf_counter() - wall_offset
+    iter_s = eval_s = 0.0  # the last rollout-and-update and evaluation-and-checkpoint durations, for max_wall_s
+    t_boundary = time.perf_counter()
     next_eval = (algo.env_steps * world // eval_every_steps + 1) * eval_every_steps
     is_ppo = hasattr(algo, "rollout_full")
     if not lead:
@@ -138,9 +142,15 @@ def train(
             for key, value in {**logs, **extras.get("log", {})}.items():
                 on_log(f"train/{key}", value, steps)
         out_of_time = False
+        due = steps >= next_eval or steps >= total_steps
         if max_wall_s > 0 and at_boundary:  # rank 0's clock decides for all ranks
-            out_of_time = distributed.broadcast_float(float(time.perf_counter() - t0 >= max_wall_s)) > 0
-        if at_boundary and (steps >= next_eval or steps >= total_steps or out_of_time):
+            now = time.perf_counter()
+            iter_s = now - t_boundary
+            # going on costs this evaluation (if due), one more iteration and the evaluation that ends the run
+            projected = now - t0 + iter_s + eval_s * (2 if due else 1)
+            out_of_time = distributed.broadcast_float(float(projected >= max_wall_s)) > 0
+        if at_boundary and (due or out_of_time):
+            t_eval = time.perf_counter()
             next_eval += eval_every_steps
             if lead:
                 last_eval = eval_fn(algo) if eval_fn is not None else evaluate(algo, eval_env)
@@ -179,11 +189,14 @@ def train(
                         **logs,
                     }
                 )
+            eval_s = time.perf_counter() - t_eval
             if solved_s is not None and stop_at_target:
                 break
             if out_of_time:
-                log.info("max_wall_s=%s spent at %d env steps; stopping", max_wall_s, steps)
+                log.info("max_wall_s=%s: one more iteration would not fit, stopping at %d env steps", max_wall_s, steps)
                 break
+        if at_boundary:
+            t_boundary = time.perf_counter()
     return TrainResult(algo.env_steps * world, time.perf_counter() - t0, best, last_eval, solved_s, solved_steps)
 
 

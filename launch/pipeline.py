@@ -149,9 +149,11 @@ def run(cfg: DictConfig, cli: list[str], run_dir: Path, console: Console) -> int
             args = [a for a in args if not a.startswith("init_from=")]
             args += [f"resume={stage_dir}", "hydra.output_subdir=null"]
         if stage["use_budget"] and state["budget_s"] > 0:
-            left = state["budget_s"] - spent - _overhead(state["stages"][:i])
+            overhead = _overhead(state["stages"][:i])
+            left = state["budget_s"] - spent - overhead
             if left <= 0:
-                stage.update(status="skipped", reason=f"budget_s={state['budget_s']:.0f} spent ({spent:.0f} s)")
+                reason = f"budget_s={state['budget_s']:.0f} spent ({spent:.0f} s, {overhead:.0f} s to start a stage)"
+                stage.update(status="skipped", reason=reason)
                 atomic_write_json(state_path, state, indent=2)
                 console.print(f"[yellow]stage {i + 1}/{n} {escape(stage['name'])}: skipped, {stage['reason']}[/]")
                 continue
